@@ -1,0 +1,112 @@
+//! The running application: the database, the HTTP client, metrics, the
+//! clock, and the reloadable part (config, compiled watches, notifiers).
+//!
+//! Reload swaps the reloadable part atomically: a poll or a delivery that
+//! already started finishes with the config it started with, and state
+//! (stories, outbox) is untouched because it lives in the store.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::fetch::{FetchSettings, Fetcher};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::store::{Store, StoreError};
+use crate::watch::Matcher;
+
+/// What a config reload replaces.
+pub struct Shared {
+    pub config: Config,
+    pub matcher: Matcher,
+    pub notifiers: BTreeMap<String, Arc<Notifier>>,
+}
+
+impl Shared {
+    pub fn build(config: Config) -> Result<Shared, String> {
+        let matcher = Matcher::new(&config);
+        let mut notifiers = BTreeMap::new();
+        for n in &config.notifiers {
+            let built = Notifier::build(n, &config.daemon.user_agent)
+                .map_err(|e| format!("notifier {:?}: {e}", n.name))?;
+            notifiers.insert(n.name.clone(), Arc::new(built));
+        }
+        Ok(Shared {
+            config,
+            matcher,
+            notifiers,
+        })
+    }
+}
+
+pub struct App {
+    shared: RwLock<Arc<Shared>>,
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    /// Woken when alerts are written, so delivery does not wait for a timer.
+    pub delivery_wake: tokio::sync::Notify,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl App {
+    /// Opens the database and builds everything the config describes.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App, AppError> {
+        let store = Store::open(&config.daemon.state_dir, config.daemon.cache_size)?;
+        let fetcher = Fetcher::new(&FetchSettings {
+            user_agent: config.daemon.user_agent.clone(),
+            timeout: config.daemon.timeout,
+            connect_timeout: config.daemon.connect_timeout,
+        })
+        .map_err(AppError::Setup)?;
+        let shared = Shared::build(config).map_err(AppError::Setup)?;
+        Ok(App {
+            shared: RwLock::new(Arc::new(shared)),
+            store,
+            fetcher,
+            metrics: Metrics::default(),
+            clock,
+            delivery_wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The current config, watches and notifiers.
+    pub fn shared(&self) -> Arc<Shared> {
+        match self.shared.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces config, watches and notifiers. The state dir cannot change
+    /// while running (the database is open).
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let current = self.shared();
+        if config.daemon.state_dir != current.config.daemon.state_dir {
+            return Err(format!(
+                "state_dir changed from {} to {}: restart storywatch to move the database",
+                current.config.daemon.state_dir.display(),
+                config.daemon.state_dir.display()
+            ));
+        }
+        let next = Arc::new(Shared::build(config)?);
+        match self.shared.write() {
+            Ok(mut s) => *s = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    pub fn now(&self) -> crate::model::UnixMs {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,345 @@
+//! The delivery loop: one worker per notifier drains that notifier's due
+//! deliveries from the outbox, so a slow or failing notifier never holds up
+//! the others or the polling.
+//!
+//! Per pass a worker applies the notifier's shaping rules:
+//! - `quiet_hours`: nothing is sent inside the window; it all goes at its end;
+//! - `digest = "30m"`: alerts wait until the oldest is that old, then go as
+//!   one message grouped by story;
+//! - `max_per_story = "1/15m"`: a story that already had its quota waits;
+//!   when it may send again, everything that piled up goes as one alert
+//!   carrying the cumulative diff (first old version → latest).
+//!
+//! A delivery is marked in flight before the send and delivered (or failed,
+//! or dead) after it, and the database is flushed, so a crash costs at most
+//! one repeated send, which receivers drop by idempotency key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Timelike;
+
+use crate::app::App;
+use crate::config::{NotifierConfig, units::QuietHours};
+use crate::model::{Snapshot, UnixMs};
+use crate::outbox::{self, Alert, AlertBody, Delivery, DeliveryState, SendError};
+use crate::store::StoreError;
+use crate::tracker::diff::{Chunk, TextDiff};
+use crate::tracker::materiality;
+
+/// Most deliveries handled in one pass (the rest go in the next).
+const PASS_LIMIT: usize = 500;
+/// A worker re-checks at least this often even without a wake-up.
+const IDLE_RECHECK_MS: UnixMs = 30_000;
+
+/// Per-notifier memory of recent sends per story (for `max_per_story`).
+#[derive(Default)]
+pub struct RateMemory {
+    sent: HashMap<String, Vec<UnixMs>>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub sent: usize,
+    pub failed: usize,
+    pub dead: usize,
+    /// When the worker should look again (None: nothing waiting).
+    pub next_wake: Option<UnixMs>,
+}
+
+/// Runs one notifier's worker until `shutdown` flips to true.
+pub async fn run_worker(app: Arc<App>, notifier: String, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut memory = RateMemory::default();
+    loop {
+        let notified = app.delivery_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if *shutdown.borrow() {
+            return;
+        }
+        let next = match deliver_pass(&app, &notifier, &mut memory).await {
+            Ok(report) => report.next_wake,
+            Err(e) => {
+                tracing::error!(notifier = %notifier, "outbox unavailable: {e}; retrying in 30s");
+                Some(app.now() + IDLE_RECHECK_MS)
+            }
+        };
+        let wait_ms = next.map(|t| (t - app.now()).clamp(0, IDLE_RECHECK_MS)).unwrap_or(IDLE_RECHECK_MS);
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Sends what is due for `notifier` now.
+pub async fn deliver_pass(app: &App, notifier: &str, memory: &mut RateMemory) -> Result<PassReport, StoreError> {
+    let shared = app.shared();
+    let (Some(sender), Some(config)) = (
+        shared.notifiers.get(notifier).cloned(),
+        shared.config.notifiers.iter().find(|n| n.name == notifier).cloned(),
+    ) else {
+        return Ok(PassReport::default());
+    };
+    let now = app.now();
+    let due = app.store.due_deliveries(notifier, now, PASS_LIMIT)?;
+    let mut report = PassReport {
+        next_wake: app.store.next_due(notifier)?.filter(|t| *t > now),
+        ..Default::default()
+    };
+    if due.is_empty() {
+        return Ok(report);
+    }
+    if let Some(q) = config.quiet_hours {
+        if let Some(end) = quiet_until(&q, now) {
+            report.next_wake = Some(end);
+            return Ok(report);
+        }
+    }
+    if let Some(window) = config.digest {
+        let oldest = due.iter().map(|d| d.created).min().unwrap_or(now);
+        let ready_at = oldest + window.as_millis() as UnixMs;
+        if ready_at > now {
+            report.next_wake = Some(ready_at);
+            return Ok(report);
+        }
+    }
+    let mut alerts = BTreeMap::new();
+    for d in &due {
+        match app.store.alert(d.alert)? {
+            Some(a) => {
+                alerts.insert(d.alert, a);
+            }
+            None => {
+                // an alert dropped by hand: its deliveries go with it
+                let mut gone = d.clone();
+                gone.state = DeliveryState::Dead;
+                gone.last_error = Some("alert no longer exists".into());
+                app.store.update_delivery(d, &gone)?;
+            }
+        }
+    }
+    let due: Vec<Delivery> = due.into_iter().filter(|d| alerts.contains_key(&d.alert)).collect();
+    let batches = plan_batches(&config, &due, &alerts, memory, now, &mut report);
+    for batch in batches {
+        send_batch(app, &sender, &config, batch, &alerts, memory, &mut report).await?;
+    }
+    app.store.flush().await?;
+    Ok(report)
+}
+
+/// A group of deliveries sent as one message, and the alert(s) to send.
+struct Batch {
+    deliveries: Vec<Delivery>,
+    message: Vec<Alert>,
+    story: Option<String>,
+}
+
+fn plan_batches(
+    config: &NotifierConfig,
+    due: &[Delivery],
+    alerts: &BTreeMap<u64, Alert>,
+    memory: &mut RateMemory,
+    now: UnixMs,
+    report: &mut PassReport,
+) -> Vec<Batch> {
+    // Under a per-story rate limit, alerts of one story travel together.
+    let mut batches: Vec<Batch> = Vec::new();
+    if let Some(rate) = config.max_per_story {
+        let mut by_story: BTreeMap<String, Vec<&Delivery>> = BTreeMap::new();
+        let mut others = Vec::new();
+        for d in due {
+            match alerts.get(&d.alert).and_then(|a| a.story()) {
+                Some(s) => by_story.entry(s.event.story.clone()).or_default().push(d),
+                None => others.push(d),
+            }
+        }
+        let per = rate.per.as_millis() as UnixMs;
+        for (story, ds) in by_story {
+            let recent = memory.sent.entry(story.clone()).or_default();
+            recent.retain(|t| now - *t < per);
+            if recent.len() >= rate.count as usize {
+                let free_at = recent.iter().min().copied().unwrap_or(now) + per;
+                report.next_wake = Some(report.next_wake.map_or(free_at, |w| w.min(free_at)));
+                continue;
+            }
+            let group: Vec<&Alert> = ds.iter().filter_map(|d| alerts.get(&d.alert)).collect();
+            batches.push(Batch {
+                deliveries: ds.into_iter().cloned().collect(),
+                message: vec![cumulative(&group)],
+                story: Some(story),
+            });
+        }
+        for d in others {
+            batches.push(Batch {
+                deliveries: vec![d.clone()],
+                message: alerts.get(&d.alert).cloned().into_iter().collect(),
+                story: None,
+            });
+        }
+    } else {
+        for d in due {
+            batches.push(Batch {
+                deliveries: vec![d.clone()],
+                message: alerts.get(&d.alert).cloned().into_iter().collect(),
+                story: alerts.get(&d.alert).and_then(|a| a.story()).map(|s| s.event.story.clone()),
+            });
+        }
+    }
+    if config.digest.is_some() && batches.len() > 1 {
+        let all = Batch {
+            deliveries: batches.iter().flat_map(|b| b.deliveries.clone()).collect(),
+            message: batches.iter().flat_map(|b| b.message.clone()).collect(),
+            story: None,
+        };
+        return vec![all];
+    }
+    batches
+}
+
+async fn send_batch(
+    app: &App,
+    sender: &crate::notify::Notifier,
+    config: &NotifierConfig,
+    batch: Batch,
+    alerts: &BTreeMap<u64, Alert>,
+    memory: &mut RateMemory,
+    report: &mut PassReport,
+) -> Result<(), StoreError> {
+    let mut in_flight = Vec::with_capacity(batch.deliveries.len());
+    for d in &batch.deliveries {
+        let mut f = d.clone();
+        f.state = DeliveryState::InFlight;
+        app.store.update_delivery(d, &f)?;
+        in_flight.push(f);
+    }
+    let result = sender.send(&batch.message).await;
+    let now = app.now();
+    let policy = app.shared().config.delivery;
+    let mut rng = rand::rng();
+    for f in &in_flight {
+        let mut done = f.clone();
+        outbox::record_attempt(&mut done, result.as_ref().map(|_| ()), &policy, now, &mut rng);
+        app.store.update_delivery(f, &done)?;
+        let label = done.state.as_str();
+        app.metrics.inc("storywatch_deliveries_total", &[("notifier", &config.name), ("result", label)]);
+        match done.state {
+            DeliveryState::Delivered => report.sent += 1,
+            DeliveryState::Dead => report.dead += 1,
+            _ => {
+                report.failed += 1;
+                report.next_wake = Some(report.next_wake.map_or(done.next_attempt, |w| w.min(done.next_attempt)));
+            }
+        }
+    }
+    log_result(config, &batch, alerts, &result, &in_flight);
+    if result.is_ok() {
+        if let Some(story) = batch.story {
+            memory.sent.entry(story).or_default().push(now);
+        }
+    }
+    Ok(())
+}
+
+fn log_result(config: &NotifierConfig, batch: &Batch, alerts: &BTreeMap<u64, Alert>, result: &Result<(), SendError>, ds: &[Delivery]) {
+    let ids: Vec<u64> = batch.deliveries.iter().map(|d| d.alert).collect();
+    let what = batch
+        .deliveries
+        .first()
+        .and_then(|d| alerts.get(&d.alert))
+        .map(|a| a.headline())
+        .unwrap_or_default();
+    match result {
+        Ok(()) => tracing::info!(notifier = %config.name, alerts = ?ids, "delivered: {what}"),
+        Err(e) if e.permanent => tracing::error!(notifier = %config.name, alerts = ?ids, "delivery failed permanently, alert is dead (see `storywatch outbox list`): {e}"),
+        Err(e) => tracing::warn!(notifier = %config.name, alerts = ?ids, attempts = ds.first().map(|d| d.attempts + 1), "delivery failed, will retry: {e}"),
+    }
+}
+
+/// Several alerts about one story as one: the latest alert, with the diff
+/// from the version before the first to the latest.
+pub fn cumulative(group: &[&Alert]) -> Alert {
+    let (Some(first), Some(last)) = (group.first(), group.last()) else {
+        unreachable!("a group has at least one alert")
+    };
+    if group.len() == 1 {
+        return (*last).clone();
+    }
+    let mut merged = (*last).clone();
+    let (AlertBody::Story(f), AlertBody::Story(l)) = (&first.body, &mut merged.body) else {
+        return merged;
+    };
+    let new = &l.event.snapshot;
+    let old = match &f.event.comparison {
+        Some(c) => Snapshot {
+            title: f.event.old_title.clone().unwrap_or_else(|| f.event.title.clone()),
+            summary: c.body.as_ref().map(old_text).unwrap_or_else(|| f.event.snapshot.body().to_string()),
+            link: f.event.snapshot.link.clone(),
+            ..Default::default()
+        },
+        None => Snapshot::default(),
+    };
+    let new_flat = Snapshot {
+        title: new.title.clone(),
+        summary: new.body().to_string(),
+        link: new.link.clone(),
+        ..Default::default()
+    };
+    if f.event.comparison.is_some() {
+        l.event.comparison = materiality::compare(&old, &new_flat);
+        l.event.old_title = Some(old.title).filter(|t| *t != new.title);
+    } else {
+        // the first was the story's arrival: the merged alert announces it
+        l.event.kind = f.event.kind;
+        l.event.comparison = None;
+        l.event.old_title = None;
+    }
+    let mut highlights = f.highlights.clone();
+    for h in &l.highlights {
+        if !highlights.contains(h) {
+            highlights.push(h.clone());
+        }
+    }
+    l.highlights = highlights;
+    merged
+}
+
+/// The text a diff started from.
+fn old_text(d: &TextDiff) -> String {
+    d.chunks
+        .iter()
+        .map(|c| match c {
+            Chunk::Same { text } | Chunk::Removed { text } => text.as_str(),
+            Chunk::Replaced { old, .. } => old.as_str(),
+            Chunk::Added { .. } => "",
+        })
+        .collect()
+}
+
+/// The end of the quiet window if `now` is inside it.
+fn quiet_until(q: &QuietHours, now: UnixMs) -> Option<UnixMs> {
+    let local = chrono::DateTime::from_timestamp_millis(now)?.with_timezone(&chrono::Local);
+    let minute = (local.hour() * 60 + local.minute()) as u16;
+    if !q.contains(minute) {
+        return None;
+    }
+    let until_end = (i64::from(q.end_min) - i64::from(minute)).rem_euclid(24 * 60);
+    Some(now + until_end * 60_000 - i64::from(local.second()) * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hours_end_is_found() {
+        let q = QuietHours { start_min: 0, end_min: 24 * 60 - 1 };
+        // almost always inside this window; the end is within a day
+        if let Some(end) = quiet_until(&q, 1_700_000_000_000) {
+            assert!(end > 1_700_000_000_000 - 60_000 && end <= 1_700_000_000_000 + 24 * 3600 * 1000);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! storywatch: watches news feeds for the stories you care about and tells
+//! you, by email or webhook, when such a story appears or changes.
+//!
+//! Data flows one way (see DESIGN.md):
+//! config → scheduler → [`fetch`] → [`parse`] → [`tracker`] → [`watch`]
+//! matcher → [`outbox`] (durable, in [`store`]) → [`notify`].
+//! [`poll`] runs one feed through that path; [`daemon`] schedules polls and
+//! runs the [`delivery`] workers; [`demo`] and [`replay`] drive the same code
+//! on bundled or recorded feeds.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod delivery;
+pub mod demo;
+pub mod fetch;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod notify;
+pub mod outbox;
+pub mod parse;
+pub mod poll;
+pub mod scheduler;
+pub mod secret;
+pub mod store;
+pub mod tracker;
+pub mod watch;

@@ -1,0 +1,131 @@
+//! Plain data shared by every stage of the pipeline.
+//!
+//! The parser produces [`Entry`] values (never feed-rs types), the tracker
+//! turns them into normalised [`Snapshot`]s and emits [`Event`]s, the matcher
+//! wraps events into alerts. Keeping these types here, free of I/O, lets each
+//! stage be tested as a plain function over plain data.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC. Every stored time uses this unit so
+/// that arithmetic on them never mixes units.
+pub type UnixMs = i64;
+
+/// The wire format a document was recognised as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedFormat {
+    Rss0,
+    Rss1,
+    Rss2,
+    Atom,
+    Json,
+}
+
+/// One item of a feed as the publisher wrote it (text may still contain HTML).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// `<guid>` / `<id>` / JSON `id` exactly as the feed gave it (trimmed);
+    /// `None` when the feed gave none. Never a generated value.
+    pub guid: Option<String>,
+    /// The entry's main (alternate) link, resolved against the feed's base URL.
+    pub link: Option<String>,
+    /// Title as published; may contain HTML markup or entities.
+    pub title: String,
+    /// Summary / description as published; may contain HTML.
+    pub summary: String,
+    /// Full content (`content:encoded`, Atom `content`); may contain HTML.
+    pub content: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    /// Enclosure / media URLs.
+    pub enclosures: Vec<String>,
+    pub published: Option<UnixMs>,
+    pub updated: Option<UnixMs>,
+}
+
+/// A feed document turned into our own types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParsedFeed {
+    pub format: FeedFormat,
+    pub title: Option<String>,
+    pub link: Option<String>,
+    /// RSS `<ttl>` in minutes.
+    pub ttl_minutes: Option<u32>,
+    /// `sy:updatePeriod` / `sy:updateFrequency` as a period in seconds.
+    pub update_period_secs: Option<u64>,
+    pub entries: Vec<Entry>,
+    /// Recoveries applied to accept a document that was not well formed
+    /// (e.g. "replaced 3 undeclared HTML entities"), for logs.
+    pub warnings: Vec<String>,
+}
+
+/// The normalised, comparable form of one version of a story: HTML turned
+/// into text, whitespace and typography normalised, ignore patterns removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    /// Canonical link (tracking parameters removed).
+    pub link: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub enclosures: Vec<String>,
+    pub published: Option<UnixMs>,
+    pub updated: Option<UnixMs>,
+}
+
+impl Snapshot {
+    /// The longest body text the story has: content when present, else summary.
+    pub fn body(&self) -> &str {
+        if self.content.len() >= self.summary.len() {
+            &self.content
+        } else {
+            &self.summary
+        }
+    }
+}
+
+/// A field of a story that can change between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Title,
+    Summary,
+    Content,
+    Link,
+    Author,
+    Category,
+    Enclosure,
+    Published,
+    Updated,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Summary => "summary",
+            Field::Content => "content",
+            Field::Link => "link",
+            Field::Author => "author",
+            Field::Category => "category",
+            Field::Enclosure => "enclosure",
+            Field::Published => "published",
+            Field::Updated => "updated",
+        }
+    }
+
+    /// Dates change for many reasons (a republish, a `lastBuildDate` bump):
+    /// on their own they are never an update worth telling anyone about.
+    pub fn is_date(self) -> bool {
+        matches!(self, Field::Published | Field::Updated)
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

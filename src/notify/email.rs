@@ -1,0 +1,359 @@
+//! Email through SMTP (lettre): STARTTLS, implicit TLS or, when explicitly
+//! configured, plain; AUTH when a username is set.
+//!
+//! Each alert is one multipart message (text + HTML). All messages about
+//! one story reference the same thread root, so mail clients show a
+//! developing story as one conversation. Feed text is untrusted: it is
+//! escaped into our own markup and the result is run through ammonia, so no
+//! script, form, remote image or `javascript:` link reaches a mailbox.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{EmailConfig, SmtpSecurity};
+use crate::outbox::{Alert, AlertBody, SendError};
+use crate::tracker::EventKind;
+
+use super::render;
+
+pub struct EmailNotifier {
+    name: String,
+    config: EmailConfig,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl EmailNotifier {
+    pub fn new(name: &str, config: EmailConfig) -> Result<Self, String> {
+        let tls_params = || -> Result<TlsParameters, String> {
+            let mut b = TlsParameters::builder(config.host.clone());
+            if let Some(path) = &config.tls_ca_file {
+                let pem = std::fs::read(path).map_err(|e| format!("cannot read tls_ca_file {}: {e}", path.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| format!("tls_ca_file {} is not a PEM certificate: {e}", path.display()))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(|e| format!("TLS setup failed: {e}"))
+        };
+        let tls = match config.security {
+            SmtpSecurity::Starttls => Tls::Required(tls_params()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls_params()?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(30)));
+        if let (Some(user), Some(pass)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+        }
+        Ok(EmailNotifier {
+            name: name.to_string(),
+            transport: builder.build(),
+            config,
+        })
+    }
+
+    pub async fn send(&self, alerts: &[Alert]) -> Result<(), SendError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let message = self.message(alerts)?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| {
+            let text = format!("SMTP {}:{}: {}", self.config.host, self.config.port, error_chain(&e));
+            if e.is_permanent() {
+                SendError::permanent(format!("{text} (permanent: the server refused; not retried)"))
+            } else {
+                SendError::transient(text)
+            }
+        })
+    }
+
+    /// Builds the message for one alert, or a digest for several.
+    pub fn message(&self, alerts: &[Alert]) -> Result<Message, SendError> {
+        let domain = self.config.from.email.domain().to_string();
+        let mut b = Message::builder()
+            .from(self.config.from.clone())
+            .date_now()
+            .user_agent(concat!("storywatch/", env!("CARGO_PKG_VERSION")).to_string());
+        for to in &self.config.to {
+            b = b.to(to.clone());
+        }
+        let (subject, text, html) = if let [alert] = alerts {
+            b = b.message_id(Some(format!("<{}@{domain}>", alert.key)));
+            if let Some(s) = alert.story() {
+                let root = thread_root(&s.event.story, &domain);
+                b = b.in_reply_to(root.clone()).references(root);
+                b = b.header(raw("X-Storywatch-Story", &s.event.story)).header(raw("X-Storywatch-Watch", &s.watch));
+            }
+            (render::subject(alert), render::text(alert), html_document(&[alert]))
+        } else {
+            b = b.message_id(None);
+            let refs: Vec<&Alert> = alerts.iter().collect();
+            (digest_subject(alerts), digest_text(alerts), html_document(&refs))
+        };
+        let subject = format!("{}{}", self.config.subject_prefix, subject);
+        b = b
+            .subject(render::one_line(&subject, 200))
+            .header(raw("Auto-Submitted", "auto-generated"))
+            .header(raw("X-Auto-Response-Suppress", "All"))
+            .header(raw("List-Id", &format!("storywatch {} <{}.storywatch.{domain}>", self.name, list_token(&self.name))));
+        b.multipart(MultiPart::alternative().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text)).singlepart(
+            SinglePart::builder().header(ContentType::TEXT_HTML).body(html),
+        ))
+        .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
+    }
+}
+
+fn raw(name: &'static str, value: &str) -> RawHeader {
+    RawHeader(name, value.chars().filter(|c| !c.is_control()).collect())
+}
+
+/// A header we set by name (lettre's typed headers do not cover these).
+#[derive(Clone)]
+struct RawHeader(&'static str, String);
+
+impl lettre::message::header::Header for RawHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Storywatch")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(RawHeader("X-Storywatch", s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(HeaderName::new_from_ascii_str(self.0), self.1.clone())
+    }
+}
+
+/// The Message-ID every alert about `story` replies to.
+pub fn thread_root(story: &str, domain: &str) -> String {
+    format!("<story.{story}@{domain}>")
+}
+
+fn list_token(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Alerts grouped by story (ops notices on their own), in first-seen order.
+fn grouped(alerts: &[Alert]) -> Vec<Vec<&Alert>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<&Alert>> = BTreeMap::new();
+    for a in alerts {
+        let key = a.story().map(|s| s.event.story.clone()).unwrap_or_else(|| format!("ops-{}", a.id));
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(a);
+    }
+    order.into_iter().filter_map(|k| groups.remove(&k)).collect()
+}
+
+pub fn digest_subject(alerts: &[Alert]) -> String {
+    let stories: HashSet<&str> = alerts.iter().filter_map(|a| a.story()).map(|s| s.event.story.as_str()).collect();
+    format!("storywatch digest: {} alerts about {} stories", alerts.len(), stories.len())
+}
+
+fn digest_text(alerts: &[Alert]) -> String {
+    grouped(alerts)
+        .iter()
+        .map(|g| g.iter().map(|a| render::text(a)).collect::<Vec<_>>().join("\n\n"))
+        .collect::<Vec<_>>()
+        .join("\n\n────────\n\n")
+}
+
+fn esc(s: &str) -> String {
+    html_escape::encode_text(s).into_owned()
+}
+
+fn esc_attr(s: &str) -> String {
+    html_escape::encode_double_quoted_attribute(s).into_owned()
+}
+
+/// The full HTML part: our markup, sanitised.
+pub fn html_document(alerts: &[&Alert]) -> String {
+    let mut body = String::new();
+    let owned: Vec<Alert> = alerts.iter().map(|a| (*a).clone()).collect();
+    for group in grouped(&owned) {
+        for a in group {
+            body.push_str(&alert_html(a));
+        }
+        body.push_str("<hr>");
+    }
+    let clean = sanitize(&body);
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;line-height:1.45;max-width:46em\">{clean}<p style=\"color:#888;font-size:small\">Sent by storywatch.</p></body></html>"
+    )
+}
+
+fn alert_html(alert: &Alert) -> String {
+    let s = match &alert.body {
+        AlertBody::Ops(o) => {
+            return format!("<h3>{}</h3><p>{}</p>", esc(&render::subject(alert)), esc(&o.message));
+        }
+        AlertBody::Story(s) => s,
+    };
+    let e = &s.event;
+    let terms = render::matched_terms(s);
+    let mut h = String::new();
+    let mut meta = vec![format!("{} · {}", esc(e.kind.as_str()), esc(&e.feed)), format!("watch <b>{}</b> ({})", esc(&s.watch), s.trigger.as_str())];
+    if let Some(c) = e.class() {
+        meta.push(format!("{c} change"));
+    }
+    meta.push(format!("revision {}", e.revision));
+    if e.developing {
+        meta.push("<b>developing story</b>".into());
+    }
+    h.push_str(&format!("<p style=\"color:#555;font-size:small\">{}</p>", meta.join(" · ")));
+    let title = mark_terms(&esc(&e.title), &terms);
+    if e.link.starts_with("https://") || e.link.starts_with("http://") {
+        h.push_str(&format!("<h2><a href=\"{}\">{title}</a></h2>", esc_attr(&e.link)));
+    } else {
+        h.push_str(&format!("<h2>{title}</h2>"));
+    }
+    match (&e.kind, &e.comparison) {
+        (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
+            if let Some(t) = &c.title {
+                h.push_str(&format!("<p><b>Headline:</b> {}</p>", style_diff(&mark_terms(&t.render_html(render::DIFF_CONTEXT), &terms))));
+            }
+            if let Some(b) = &c.body {
+                h.push_str(&format!("<p>{}</p>", style_diff(&mark_terms(&b.render_html(render::DIFF_CONTEXT), &terms))));
+            }
+            if !c.numbers.is_empty() {
+                h.push_str("<ul>");
+                for n in &c.numbers {
+                    h.push_str(&format!(
+                        "<li>number: <del style=\"color:#a00\">{}</del> → <ins style=\"color:#070\">{}</ins></li>",
+                        esc(n.old.as_deref().unwrap_or("—")),
+                        esc(n.new.as_deref().unwrap_or("—"))
+                    ));
+                }
+                h.push_str("</ul>");
+            }
+            if e.kind == EventKind::Oscillating {
+                h.push_str(&format!("<p><i>This story keeps returning to earlier versions ({} times), likely an A/B headline test; further flips are not alerted.</i></p>", e.flipflops));
+            }
+        }
+        _ => {
+            let body = render::one_line(e.snapshot.body(), 1200);
+            if !body.is_empty() {
+                h.push_str(&format!("<p>{}</p>", mark_terms(&esc(&body), &terms)));
+            }
+        }
+    }
+    h
+}
+
+/// Colours for `<ins>`/`<del>` (many mail clients ignore `<style>` blocks).
+fn style_diff(html: &str) -> String {
+    html.replace("<ins>", "<ins style=\"background:#dfd;color:#060;text-decoration:none\">")
+        .replace("<del>", "<del style=\"background:#fdd;color:#900\">")
+}
+
+/// Wraps case-insensitive occurrences of `terms` in `<mark>`, only in text
+/// (never inside a tag or an entity).
+pub fn mark_terms(html: &str, terms: &[String]) -> String {
+    let needles: Vec<String> = terms.iter().map(|t| esc(t).to_lowercase()).filter(|t| !t.is_empty()).collect();
+    if needles.is_empty() {
+        return html.to_string();
+    }
+    let mut out = String::with_capacity(html.len() + 32);
+    let mut rest = html;
+    while !rest.is_empty() {
+        if rest.starts_with('<') {
+            let end = rest.find('>').map(|i| i + 1).unwrap_or(rest.len());
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        let end = rest.find('<').unwrap_or(rest.len());
+        out.push_str(&mark_text(&rest[..end], &needles));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn mark_text(text: &str, needles: &[String]) -> String {
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        return text.to_string(); // case mapping changed lengths: offsets would lie
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let hit = needles.iter().find(|n| {
+            lower[i..].starts_with(n.as_str())
+                && text.is_char_boundary(i + n.len())
+                && !lower[..i].chars().next_back().is_some_and(char::is_alphanumeric)
+                && !lower[i + n.len()..].chars().next().is_some_and(char::is_alphanumeric)
+        });
+        match hit {
+            Some(n) => {
+                out.push_str("<mark>");
+                out.push_str(&text[i..i + n.len()]);
+                out.push_str("</mark>");
+                i += n.len();
+            }
+            None => {
+                let ch = text[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+                out.push_str(&text[i..i + ch]);
+                i += ch;
+            }
+        }
+    }
+    out
+}
+
+/// Only our own small vocabulary survives; links must be http(s).
+pub fn sanitize(html: &str) -> String {
+    let tags: HashSet<&str> = ["p", "h2", "h3", "a", "b", "i", "del", "ins", "mark", "ul", "li", "hr", "br", "small"].into_iter().collect();
+    let schemes: HashSet<&str> = ["http", "https"].into_iter().collect();
+    ammonia::Builder::default()
+        .tags(tags)
+        .generic_attributes(HashSet::new())
+        .tag_attributes(
+            [("a", ["href"].into_iter().collect()), ("del", ["style"].into_iter().collect()), ("ins", ["style"].into_iter().collect()), ("p", ["style"].into_iter().collect())]
+                .into_iter()
+                .collect(),
+        )
+        .url_schemes(schemes)
+        .link_rel(Some("noopener noreferrer"))
+        .clean(html)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_terms_outside_tags_only() {
+        let html = "<a href=\"/korea\">North Korea</a> and korean";
+        let marked = mark_terms(html, &["korea".into()]);
+        assert_eq!(marked, "<a href=\"/korea\">North <mark>Korea</mark></a> and korean");
+    }
+
+    #[test]
+    fn sanitize_strips_dangerous_markup() {
+        let dirty = "<p>ok</p><script>alert(1)</script><img src=\"http://t.example/pixel.gif\"><form><input></form><a href=\"javascript:alert(1)\">x</a><p onclick=\"x()\">y</p>";
+        let clean = sanitize(dirty);
+        for bad in ["script", "<img", "<form", "<input", "javascript:", "onclick"] {
+            assert!(!clean.contains(bad), "{bad} survived: {clean}");
+        }
+        assert!(clean.contains("<p>ok</p>"));
+    }
+}

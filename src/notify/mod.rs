@@ -1,0 +1,55 @@
+//! Notifiers: where alerts leave the process.
+//!
+//! Each notifier sends a batch of alerts (one alert, or a digest) and says
+//! whether it worked; retries, digests and rate limits are the delivery
+//! loop's business (`delivery.rs`), so a notifier is just "render and send".
+
+pub mod email;
+pub mod render;
+pub mod webhook;
+
+use std::io::Write;
+
+use crate::config::{NotifierConfig, NotifierKind};
+use crate::outbox::{Alert, SendError};
+
+pub enum Notifier {
+    Stdout,
+    Webhook(webhook::WebhookNotifier),
+    Email(email::EmailNotifier),
+}
+
+impl Notifier {
+    pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, String> {
+        Ok(match &config.kind {
+            NotifierKind::Stdout => Notifier::Stdout,
+            NotifierKind::Webhook(w) => Notifier::Webhook(webhook::WebhookNotifier::new(w.clone(), user_agent)?),
+            NotifierKind::Email(e) => Notifier::Email(email::EmailNotifier::new(&config.name, e.clone())?),
+        })
+    }
+
+    /// Sends `alerts` as one message (a digest when there are several).
+    pub async fn send(&self, alerts: &[Alert]) -> Result<(), SendError> {
+        match self {
+            Notifier::Stdout => print_alerts(alerts),
+            Notifier::Webhook(w) => w.send(alerts).await,
+            Notifier::Email(e) => e.send(alerts).await,
+        }
+    }
+}
+
+/// The stdout notifier: human-readable blocks, one per alert.
+fn print_alerts(alerts: &[Alert]) -> Result<(), SendError> {
+    let mut out = std::io::stdout().lock();
+    if alerts.len() > 1 {
+        writeln!(out, "── digest: {} alerts ──", alerts.len()).map_err(stdout_error)?;
+    }
+    for a in alerts {
+        writeln!(out, "{}\n", render::text(a)).map_err(stdout_error)?;
+    }
+    out.flush().map_err(stdout_error)
+}
+
+fn stdout_error(e: std::io::Error) -> SendError {
+    SendError::transient(format!("cannot write to stdout: {e}"))
+}

@@ -1,0 +1,320 @@
+//! The durable outbox: alerts and their per-notifier delivery state.
+//!
+//! An alert is written in the same sled transaction as the story version
+//! that caused it, with one [`Delivery`] per notifier. A notifier marks its
+//! delivery `delivered` only after the receiver accepted it, so a crash or an
+//! outage at any point loses nothing; the worst case is a send whose success
+//! was not yet recorded, which the receiver can drop by the alert's stable
+//! idempotency key. This file holds the data and the retry policy; the
+//! delivery loop lives in `delivery.rs`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::DeliveryConfig;
+use crate::model::UnixMs;
+use crate::tracker::Event;
+use crate::watch::index::Highlight;
+use crate::watch::Trigger;
+
+/// Something to tell a user or an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Local, increasing id (for `storywatch outbox` and ordering).
+    pub id: u64,
+    /// Stable idempotency key: the same alert always gets the same key, even
+    /// if it is re-created after a crash, so receivers can drop duplicates.
+    pub key: String,
+    pub created: UnixMs,
+    pub notifiers: Vec<String>,
+    pub body: AlertBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertBody {
+    Story(StoryAlert),
+    Ops(OpsNotice),
+}
+
+/// A watch fired on a story event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryAlert {
+    pub watch: String,
+    pub trigger: Trigger,
+    /// Which watch terms matched where, for bold/marked rendering.
+    pub highlights: Vec<Highlight>,
+    pub event: Event,
+}
+
+/// Something the operator should know about a feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpsNotice {
+    pub feed: String,
+    pub kind: OpsKind,
+    pub message: String,
+    /// When the condition started.
+    pub since: UnixMs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpsKind {
+    /// Failing for longer than `alert_after`.
+    Failing,
+    /// Working again after a `Failing` notice.
+    Recovered,
+    /// The server answered 410 Gone.
+    Gone,
+    /// A permanent redirect changed the feed's URL.
+    Moved,
+}
+
+impl Alert {
+    /// The story this alert is about, if any.
+    pub fn story(&self) -> Option<&StoryAlert> {
+        match &self.body {
+            AlertBody::Story(s) => Some(s),
+            AlertBody::Ops(_) => None,
+        }
+    }
+
+    /// One line saying what the alert is, for logs and listings.
+    pub fn headline(&self) -> String {
+        match &self.body {
+            AlertBody::Story(s) => format!(
+                "{} ({}, watch {}): {}",
+                s.event.kind.as_str(),
+                s.event.feed,
+                s.watch,
+                s.event.title
+            ),
+            AlertBody::Ops(o) => format!("feed {} {:?}: {}", o.feed, o.kind, o.message),
+        }
+    }
+}
+
+/// The idempotency key of a story alert: bound to the database instance, the
+/// story, its revision and content, and the watch. Re-creating the same alert
+/// after a crash yields the same key; a different version never does.
+pub fn story_alert_key(instance: &str, event: &Event, watch: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        instance,
+        &event.story,
+        &event.revision.to_string(),
+        event.kind.as_str(),
+        &event.snapshot.title,
+        event.snapshot.body(),
+        watch,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+pub fn ops_alert_key(instance: &str, notice: &OpsNotice) -> String {
+    let mut h = Sha256::new();
+    for part in [instance, &notice.feed, &format!("{:?}", notice.kind), &notice.since.to_string()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Where one alert stands with one notifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub alert: u64,
+    pub notifier: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub created: UnixMs,
+    /// When the next attempt is due (pending and failed deliveries).
+    pub next_attempt: UnixMs,
+    pub last_attempt: Option<UnixMs>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<UnixMs>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its first attempt (or held by a digest / rate limit).
+    Pending,
+    /// Being sent right now; found at start-up it means the process died
+    /// mid-send, and it is retried.
+    InFlight,
+    Delivered,
+    /// The last attempt failed; retried at `next_attempt`.
+    Failed,
+    /// Given up: a permanent error, or retries exhausted. Kept for `outbox`.
+    Dead,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::InFlight => "in_flight",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// Still owed to the receiver.
+    pub fn is_open(self) -> bool {
+        matches!(self, DeliveryState::Pending | DeliveryState::InFlight | DeliveryState::Failed)
+    }
+}
+
+impl Delivery {
+    pub fn new(alert: u64, notifier: &str, now: UnixMs) -> Delivery {
+        Delivery {
+            alert,
+            notifier: notifier.to_string(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            created: now,
+            next_attempt: now,
+            last_attempt: None,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+}
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub message: String,
+    /// 4xx (but 408/429), SMTP 5xx, a template that cannot render: retrying
+    /// the same request will fail the same way.
+    pub permanent: bool,
+    /// The receiver asked us to wait (429/503 `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl SendError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        SendError {
+            message: message.into(),
+            permanent: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SendError {
+            message: message.into(),
+            permanent: true,
+            retry_after: None,
+        }
+    }
+}
+
+/// Applies the outcome of one attempt to a delivery.
+pub fn record_attempt(
+    d: &mut Delivery,
+    outcome: Result<(), &SendError>,
+    policy: &DeliveryConfig,
+    now: UnixMs,
+    rng: &mut impl Rng,
+) {
+    d.attempts += 1;
+    d.last_attempt = Some(now);
+    match outcome {
+        Ok(()) => {
+            d.state = DeliveryState::Delivered;
+            d.delivered_at = Some(now);
+            d.last_error = None;
+        }
+        Err(e) => {
+            d.last_error = Some(e.message.clone());
+            let give_up_at = d.created + policy.give_up_after.as_millis() as UnixMs;
+            let next = now + retry_delay(policy, d.attempts, e.retry_after, rng);
+            if e.permanent || next > give_up_at {
+                d.state = DeliveryState::Dead;
+            } else {
+                d.state = DeliveryState::Failed;
+                d.next_attempt = next;
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±20 % jitter (so retries to one receiver spread
+/// out), never shorter than what the receiver asked for.
+pub fn retry_delay(
+    policy: &DeliveryConfig,
+    attempts: u32,
+    retry_after: Option<Duration>,
+    rng: &mut impl Rng,
+) -> UnixMs {
+    let base = policy.retry_initial.as_millis() as f64 * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
+    let capped = base.min(policy.retry_max.as_millis() as f64);
+    let jittered = capped * rng.random_range(0.8..1.2);
+    let asked = retry_after.map(|d| d.as_millis() as f64).unwrap_or(0.0);
+    jittered.max(asked).max(1.0) as UnixMs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn policy() -> DeliveryConfig {
+        DeliveryConfig {
+            retry_initial: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let p = policy();
+        for (attempt, expect) in [(1u32, 60_000i64), (2, 120_000), (3, 240_000), (7, 3_600_000), (30, 3_600_000)] {
+            let d = retry_delay(&p, attempt, None, &mut rng);
+            assert!(
+                d >= expect * 8 / 10 && d <= expect * 12 / 10,
+                "attempt {attempt}: {d} not near {expect}"
+            );
+        }
+        let asked = retry_delay(&p, 1, Some(Duration::from_secs(600)), &mut rng);
+        assert!(asked >= 600_000);
+    }
+
+    #[test]
+    fn permanent_errors_are_dead_at_once_transient_ones_retry() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut d = Delivery::new(1, "hook", 0);
+        record_attempt(&mut d, Err(&SendError::transient("500")), &policy(), 0, &mut rng);
+        assert_eq!(d.state, DeliveryState::Failed);
+        assert!(d.next_attempt >= 48_000);
+        record_attempt(&mut d, Err(&SendError::permanent("404")), &policy(), 60_000, &mut rng);
+        assert_eq!(d.state, DeliveryState::Dead);
+        assert_eq!(d.last_error.as_deref(), Some("404"));
+    }
+
+    #[test]
+    fn retries_stop_after_give_up_window() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut d = Delivery::new(1, "hook", 0);
+        let day = 24 * 3600 * 1000;
+        record_attempt(&mut d, Err(&SendError::transient("down")), &policy(), day - 1000, &mut rng);
+        assert_eq!(d.state, DeliveryState::Dead);
+        let mut ok = Delivery::new(2, "hook", 0);
+        record_attempt(&mut ok, Ok(()), &policy(), 5, &mut rng);
+        assert_eq!(ok.state, DeliveryState::Delivered);
+        assert_eq!(ok.delivered_at, Some(5));
+    }
+}

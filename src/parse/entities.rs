@@ -1,0 +1,542 @@
+//! Lenient repairs of `&` references before the strict XML parse.
+//!
+//! Real feeds are full of HTML-isms that XML forbids: `&nbsp;` and `&eacute;`
+//! used without a DTD, a bare `&` in a URL or a headline ("AT&T"), `&#X41;`,
+//! `&#0;`. A strict parser rejects the whole feed for one of them, Python's
+//! feedparser (what users compare us with) reads it. So every reference is
+//! rewritten here into one quick-xml accepts with the meaning a browser would
+//! give it:
+//! - the five XML entities and well-formed numeric references stay as they are;
+//! - an HTML named entity becomes numeric references (`&eacute;` → `&#233;`);
+//! - an unknown name (`&lol9;`, `&xxe;`) or an `&` that starts no reference
+//!   becomes `&amp;…`, i.e. literal text. Entities declared in a DOCTYPE are
+//!   never expanded (the prolog code removes the DOCTYPE), so "billion laughs"
+//!   and external entities (`SYSTEM "file:///etc/passwd"`) cannot happen;
+//! - numeric references to C1 code points (`&#150;`) mean windows-1252 there,
+//!   as in HTML5; references to characters XML forbids are dropped (control
+//!   characters) or replaced with U+FFFD (surrogates, out of range);
+//! - a stray XML declaration inside the document (`<?xml … encoding=…?>`,
+//!   typically from concatenated documents) is removed: quick-xml would try to
+//!   switch encodings mid-stream and panic.
+//!
+//! CDATA sections, comments and processing instructions are skipped: an `&`
+//! there is not a reference. The scan is linear, and when nothing needs a
+//! repair the input is returned borrowed, without a copy.
+
+use std::borrow::Cow;
+
+/// Counts of repairs, turned into warnings by the caller.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Repairs {
+    /// HTML named entities turned into numeric references.
+    pub html_entities: usize,
+    /// The first such entity name, as an example for the warning.
+    pub html_example: Option<String>,
+    /// `&` that started no valid reference, escaped as `&amp;`.
+    pub bare_ampersands: usize,
+    /// Unknown entity names (including DTD-declared ones), kept as text.
+    pub unknown_entities: usize,
+    /// Numeric references rewritten (C1 → windows-1252, `&#X` → `&#x`,
+    /// invalid code points → U+FFFD).
+    pub char_refs_rewritten: usize,
+    /// References to control characters XML forbids, removed.
+    pub control_refs_removed: usize,
+    /// Misplaced XML declarations removed.
+    pub stray_declarations: usize,
+}
+
+impl Repairs {
+    /// Human-readable warnings, one per kind of repair that happened.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.html_entities > 0 {
+            let example = self.html_example.as_deref().unwrap_or("nbsp");
+            out.push(format!(
+                "replaced {} undeclared HTML entities (e.g. &{example};) with character references",
+                self.html_entities
+            ));
+        }
+        if self.bare_ampersands > 0 {
+            out.push(format!("escaped {} bare '&' characters as &amp;", self.bare_ampersands));
+        }
+        if self.unknown_entities > 0 {
+            out.push(format!(
+                "kept {} references to unknown or DTD-declared entities as literal text (never expanded)",
+                self.unknown_entities
+            ));
+        }
+        if self.char_refs_rewritten > 0 {
+            out.push(format!(
+                "rewrote {} numeric character references (windows-1252 code points, uppercase &#X, invalid code points)",
+                self.char_refs_rewritten
+            ));
+        }
+        if self.control_refs_removed > 0 {
+            out.push(format!(
+                "removed {} references to control characters XML forbids",
+                self.control_refs_removed
+            ));
+        }
+        if self.stray_declarations > 0 {
+            out.push(format!(
+                "removed {} XML declarations found inside the document",
+                self.stray_declarations
+            ));
+        }
+        out
+    }
+}
+
+/// Longest entity name we look up; the longest HTML name has 31 characters.
+const MAX_NAME_LEN: usize = 32;
+/// Longest digit string of a numeric reference worth parsing (`&#x10FFFF;`
+/// with leading zeros is still short; anything longer is garbage).
+const MAX_DIGITS: usize = 12;
+
+/// Rewrites references in `text` (see the module docs), borrowing it when no
+/// repair is needed.
+pub(crate) fn repair_references<'a>(text: &'a str, repairs: &mut Repairs) -> Cow<'a, str> {
+    let mut fixer = Fixer {
+        text,
+        out: None,
+        copied_upto: 0,
+    };
+    let mut markup = MarkupFinder::default();
+    let mut pos = 0;
+    while let Some(amp) = find_from(text, pos, "&") {
+        match markup.skip_region_before(text, amp, &mut fixer, repairs) {
+            Skip::Resume(resume) => {
+                pos = resume;
+                continue;
+            }
+            Skip::Unterminated => break,
+            Skip::None => {}
+        }
+        pos = fixer.reference_at(amp, repairs);
+    }
+    // Stray declarations after the last '&' still need removing.
+    markup.finish(text, &mut fixer, repairs);
+    fixer.into_cow()
+}
+
+/// Accumulates the repaired text; stays `None` (borrowed) until a repair.
+struct Fixer<'a> {
+    text: &'a str,
+    out: Option<String>,
+    copied_upto: usize,
+}
+
+impl<'a> Fixer<'a> {
+    /// Replaces `text[start..end]` with `replacement`.
+    fn replace(&mut self, start: usize, end: usize, replacement: &str) {
+        let out = self.out.get_or_insert_with(|| String::with_capacity(self.text.len() + 64));
+        out.push_str(&self.text[self.copied_upto..start]);
+        out.push_str(replacement);
+        self.copied_upto = end;
+    }
+
+    fn into_cow(self) -> Cow<'a, str> {
+        match self.out {
+            None => Cow::Borrowed(self.text),
+            Some(mut out) => {
+                out.push_str(&self.text[self.copied_upto..]);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Handles the `&` at `amp`; returns where scanning resumes.
+    fn reference_at(&mut self, amp: usize, repairs: &mut Repairs) -> usize {
+        let after = &self.text[amp + 1..];
+        match classify(after) {
+            Reference::Keep(len) => amp + 1 + len,
+            Reference::Named { name, len } => {
+                self.named(amp, name, len, repairs);
+                amp + 1 + len
+            }
+            Reference::Numeric { code, len, canonical } => {
+                self.numeric(amp, code, len, canonical, repairs);
+                amp + 1 + len
+            }
+            Reference::Bare => {
+                repairs.bare_ampersands += 1;
+                self.replace(amp, amp + 1, "&amp;");
+                amp + 1
+            }
+        }
+    }
+
+    fn named(&mut self, amp: usize, name: &str, len: usize, repairs: &mut Repairs) {
+        match html_entity(name) {
+            Some(value) => {
+                repairs.html_entities += 1;
+                if repairs.html_example.is_none() {
+                    repairs.html_example = Some(name.to_string());
+                }
+                let mut replacement = String::with_capacity(16);
+                for ch in value.chars() {
+                    push_char_ref(&mut replacement, ch as u32);
+                }
+                self.replace(amp, amp + 1 + len, &replacement);
+            }
+            None => {
+                repairs.unknown_entities += 1;
+                self.replace(amp, amp + 1, "&amp;");
+            }
+        }
+    }
+
+    fn numeric(&mut self, amp: usize, code: u32, len: usize, canonical: bool, repairs: &mut Repairs) {
+        let end = amp + 1 + len;
+        match numeric_target(code) {
+            NumericTarget::Allowed(ch) if canonical && ch == code => {}
+            NumericTarget::Allowed(ch) => {
+                repairs.char_refs_rewritten += 1;
+                let mut replacement = String::with_capacity(12);
+                push_char_ref(&mut replacement, ch);
+                self.replace(amp, end, &replacement);
+            }
+            NumericTarget::Control => {
+                repairs.control_refs_removed += 1;
+                self.replace(amp, end, "");
+            }
+            NumericTarget::Invalid => {
+                repairs.char_refs_rewritten += 1;
+                self.replace(amp, end, "&#xFFFD;");
+            }
+        }
+    }
+}
+
+fn push_char_ref(out: &mut String, code: u32) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "&#{code};");
+}
+
+/// What an `&` starts, from the text right after it.
+#[derive(Debug, PartialEq, Eq)]
+enum Reference<'a> {
+    /// A reference XML already understands (`&amp;`, `&#233;`); its length
+    /// after the `&`.
+    Keep(usize),
+    /// `&name;` not predefined by XML.
+    Named { name: &'a str, len: usize },
+    /// `&#…;` that needs checking; `canonical` is false for `&#X…;`.
+    Numeric { code: u32, len: usize, canonical: bool },
+    /// Not a reference at all.
+    Bare,
+}
+
+fn classify(after: &str) -> Reference<'_> {
+    let bytes = after.as_bytes();
+    match bytes.first() {
+        Some(b'#') => classify_numeric(bytes),
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => classify_named(after),
+        _ => Reference::Bare,
+    }
+}
+
+fn classify_named(after: &str) -> Reference<'_> {
+    let bytes = after.as_bytes();
+    let name_len = bytes
+        .iter()
+        .take(MAX_NAME_LEN + 1)
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        .unwrap_or(bytes.len().min(MAX_NAME_LEN + 1));
+    if name_len > MAX_NAME_LEN || bytes.get(name_len) != Some(&b';') {
+        return Reference::Bare;
+    }
+    let name = &after[..name_len];
+    if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+        Reference::Keep(name_len + 1)
+    } else {
+        Reference::Named { name, len: name_len + 1 }
+    }
+}
+
+fn classify_numeric(bytes: &[u8]) -> Reference<'static> {
+    let (radix, digits_start, canonical) = match bytes.get(1) {
+        Some(b'x') => (16, 2, true),
+        Some(b'X') => (16, 2, false),
+        _ => (10, 1, true),
+    };
+    let digits = &bytes[digits_start.min(bytes.len())..];
+    let count = digits
+        .iter()
+        .take(MAX_DIGITS + 1)
+        .position(|b| !b.is_ascii_digit() && !(radix == 16 && b.is_ascii_hexdigit()))
+        .unwrap_or(digits.len().min(MAX_DIGITS + 1));
+    if count == 0 || count > MAX_DIGITS || digits.get(count) != Some(&b';') {
+        return Reference::Bare;
+    }
+    let code = digits[..count]
+        .iter()
+        .try_fold(0u32, |acc, &b| {
+            let digit = (b as char).to_digit(radix)?;
+            acc.checked_mul(radix)?.checked_add(digit)
+        })
+        .unwrap_or(u32::MAX);
+    Reference::Numeric {
+        code,
+        len: digits_start + count + 1,
+        canonical,
+    }
+}
+
+/// What a numeric reference should become.
+enum NumericTarget {
+    /// A character XML allows (possibly remapped from windows-1252).
+    Allowed(u32),
+    /// A control character XML forbids: drop it.
+    Control,
+    /// Not a Unicode scalar value: U+FFFD.
+    Invalid,
+}
+
+fn numeric_target(code: u32) -> NumericTarget {
+    match code {
+        0x9 | 0xA | 0xD => NumericTarget::Allowed(code),
+        0..=0x1F => NumericTarget::Control,
+        0x80..=0x9F => NumericTarget::Allowed(windows_1252_c1(code)),
+        0xD800..=0xDFFF | 0xFFFE | 0xFFFF => NumericTarget::Invalid,
+        0x11_0000.. => NumericTarget::Invalid,
+        _ => NumericTarget::Allowed(code),
+    }
+}
+
+/// HTML5's reading of `&#128;`–`&#159;`: the windows-1252 character at that
+/// byte (the five undefined bytes keep their C1 code point).
+fn windows_1252_c1(code: u32) -> u32 {
+    const TABLE: [u32; 32] = [
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
+        0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A,
+        0x0153, 0x9D, 0x017E, 0x0178,
+    ];
+    code.checked_sub(0x80)
+        .and_then(|index| TABLE.get(index as usize))
+        .copied()
+        .unwrap_or(code)
+}
+
+/// The characters of an HTML named entity (WHATWG table, with `;`).
+fn html_entity(name: &str) -> Option<&'static str> {
+    html_escape::NAMED_ENTITIES
+        .binary_search_by(|(candidate, _)| (*candidate).cmp(name.as_bytes()))
+        .ok()
+        .and_then(|index| html_escape::NAMED_ENTITIES.get(index))
+        .map(|(_, value)| *value)
+}
+
+/// Result of checking whether an `&` lies inside a region to skip.
+enum Skip {
+    None,
+    /// The `&` was inside a CDATA section, comment or PI: resume here.
+    Resume(usize),
+    /// A region never ends: leave the rest alone (the XML parser reports it).
+    Unterminated,
+}
+
+/// Finds CDATA sections, comments and processing instructions lazily, so
+/// that each byte of the text is searched a bounded number of times: the next
+/// `<!` and the next `<?` are cached separately and searched again only once
+/// the scan has passed them.
+#[derive(Default)]
+struct MarkupFinder {
+    bang: Cached,
+    question: Cached,
+    /// Everything before this has been handled.
+    searched_from: usize,
+}
+
+/// The next position of a needle at or after some point; `Some(None)` when
+/// there is none in the rest of the text, `None` when not searched yet.
+#[derive(Default)]
+struct Cached(Option<Option<usize>>);
+
+impl Cached {
+    fn get(&mut self, text: &str, from: usize, needle: &str) -> Option<usize> {
+        match self.0 {
+            Some(Some(at)) if at >= from => Some(at),
+            Some(None) => None,
+            _ => {
+                let found = find_from(text, from, needle);
+                self.0 = Some(found);
+                found
+            }
+        }
+    }
+}
+
+impl MarkupFinder {
+    /// Skips every markup region that starts before `amp`; if `amp` lies in
+    /// one, says where to resume.
+    fn skip_region_before(&mut self, text: &str, amp: usize, fixer: &mut Fixer, repairs: &mut Repairs) -> Skip {
+        loop {
+            let Some(start) = self.peek(text) else { return Skip::None };
+            if start > amp {
+                return Skip::None;
+            }
+            let Some(end) = region_end(text, start) else { return Skip::Unterminated };
+            remove_if_stray_declaration(text, start, end, fixer, repairs);
+            self.searched_from = end;
+            if end > amp {
+                return Skip::Resume(end);
+            }
+        }
+    }
+
+    /// Handles the regions after the last `&`: only stray declarations matter
+    /// there, so the walk happens only when the text has one at all.
+    fn finish(&mut self, text: &str, fixer: &mut Fixer, repairs: &mut Repairs) {
+        if find_from(text, self.searched_from, "<?xml").is_none() {
+            return;
+        }
+        while let Some(start) = self.peek(text) {
+            let Some(end) = region_end(text, start) else { return };
+            remove_if_stray_declaration(text, start, end, fixer, repairs);
+            self.searched_from = end;
+        }
+    }
+
+    fn peek(&mut self, text: &str) -> Option<usize> {
+        let bang = self.bang.get(text, self.searched_from, "<!");
+        let question = self.question.get(text, self.searched_from, "<?");
+        match (bang, question) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// End (exclusive) of the CDATA section, comment, PI or other `<!…>` that
+/// starts at `start`; `None` when it never ends.
+fn region_end(text: &str, start: usize) -> Option<usize> {
+    let rest = &text[start..];
+    let (terminator, skip) = if rest.starts_with("<![CDATA[") {
+        ("]]>", 9)
+    } else if rest.starts_with("<!--") {
+        ("-->", 4)
+    } else if rest.starts_with("<?") {
+        ("?>", 2)
+    } else {
+        (">", 2)
+    };
+    find_from(text, start + skip, terminator).map(|at| at + terminator.len())
+}
+
+/// Removes `<?xml …?>` found after the document start.
+fn remove_if_stray_declaration(text: &str, start: usize, end: usize, fixer: &mut Fixer, repairs: &mut Repairs) {
+    let region = text.as_bytes().get(start..end).unwrap_or_default();
+    let is_declaration =
+        region.len() > 6 && region[..5].eq_ignore_ascii_case(b"<?xml") && region[5].is_ascii_whitespace();
+    if is_declaration {
+        repairs.stray_declarations += 1;
+        fixer.replace(start, end, "");
+    }
+}
+
+fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
+    text.get(from..)?.find(needle).map(|at| at + from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repair(text: &str) -> (String, Repairs) {
+        let mut repairs = Repairs::default();
+        let out = repair_references(text, &mut repairs).into_owned();
+        (out, repairs)
+    }
+
+    #[test]
+    fn clean_text_is_borrowed() {
+        let text = "<t>a &amp; b &lt; &#233; &#x2014; <![CDATA[&nbsp; & x]]></t><!-- & --><?pi & ?>";
+        let mut repairs = Repairs::default();
+        assert!(matches!(repair_references(text, &mut repairs), Cow::Borrowed(_)));
+        assert_eq!(repairs, Repairs::default());
+    }
+
+    #[test]
+    fn html_entities_become_numeric() {
+        let (out, repairs) = repair("<t>caf&eacute;&nbsp;&mdash; &hellip;</t>");
+        assert_eq!(out, "<t>caf&#233;&#160;&#8212; &#8230;</t>");
+        assert_eq!(repairs.html_entities, 4);
+        assert_eq!(repairs.html_example.as_deref(), Some("eacute"));
+    }
+
+    #[test]
+    fn multi_character_entity() {
+        // &NotEqualTilde; is U+2242 U+0338 in the WHATWG table.
+        let (out, _) = repair("&NotEqualTilde;");
+        assert_eq!(out, "&#8770;&#824;");
+    }
+
+    #[test]
+    fn bare_ampersands_are_escaped() {
+        let (out, repairs) = repair("<t>AT&T &  x?a=1&b=2 &#; &#xZZ; &copy 2020 &</t>");
+        assert_eq!(
+            out,
+            "<t>AT&amp;T &amp;  x?a=1&amp;b=2 &amp;#; &amp;#xZZ; &amp;copy 2020 &amp;</t>"
+        );
+        assert_eq!(repairs.bare_ampersands, 7);
+    }
+
+    #[test]
+    fn unknown_entities_become_text() {
+        let (out, repairs) = repair("<t>&lol9; &xxe;</t>");
+        assert_eq!(out, "<t>&amp;lol9; &amp;xxe;</t>");
+        assert_eq!(repairs.unknown_entities, 2);
+    }
+
+    #[test]
+    fn numeric_references_are_normalised() {
+        let (out, repairs) = repair("&#X41;&#150;&#0;&#1;&#x1F;&#xD800;&#1114112;&#9;&#99999999999999;");
+        assert_eq!(out, "&#65;&#8211;&#xFFFD;&#xFFFD;&#9;&amp;#99999999999999;");
+        assert_eq!(repairs.control_refs_removed, 3);
+        assert_eq!(repairs.char_refs_rewritten, 4);
+        assert_eq!(repairs.bare_ampersands, 1);
+    }
+
+    #[test]
+    fn cdata_comments_and_pis_are_skipped() {
+        let (out, _) = repair("<a>&nbsp;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&</b><?php echo 1 & 2 ?>&");
+        assert_eq!(out, "<a>&#160;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&amp;</b><?php echo 1 & 2 ?>&amp;");
+    }
+
+    #[test]
+    fn unterminated_cdata_leaves_the_rest_alone() {
+        let (out, _) = repair("&nbsp;<![CDATA[ & never closed");
+        assert_eq!(out, "&#160;<![CDATA[ & never closed");
+    }
+
+    #[test]
+    fn stray_declarations_are_removed() {
+        let (out, repairs) = repair("<rss><t>a</t><?xml version=\"1.0\" encoding=\"utf-16\"?><u/></rss>");
+        assert_eq!(out, "<rss><t>a</t><u/></rss>");
+        assert_eq!(repairs.stray_declarations, 1);
+        // A stylesheet PI is not a declaration.
+        let (out, _) = repair("<a/><?xml-stylesheet href='x'?>");
+        assert_eq!(out, "<a/><?xml-stylesheet href='x'?>");
+    }
+
+    #[test]
+    fn every_html_entity_name_resolves() {
+        for (name, value) in html_escape::NAMED_ENTITIES.iter() {
+            let name = std::str::from_utf8(name).unwrap_or_default();
+            if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+                continue;
+            }
+            assert_eq!(html_entity(name), Some(*value), "{name}");
+        }
+    }
+
+    #[test]
+    fn warnings_describe_repairs() {
+        let (_, repairs) = repair("&nbsp; & &zz;");
+        let warnings = repairs.warnings();
+        assert_eq!(warnings.len(), 3);
+        assert!(warnings[0].contains("&nbsp;"));
+    }
+}

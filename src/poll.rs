@@ -1,0 +1,459 @@
+//! One poll of one feed, end to end: fetch → parse → track → match → commit.
+//!
+//! Everything a poll changes (stories, versions, alerts, the feed's own
+//! state and next due time) is committed in one transaction, so a crash
+//! mid-poll simply means the poll happens again. A failure is the feed's
+//! problem, never the daemon's: it is recorded, logged once, counted, backed
+//! off, and raised to the operator if it lasts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::{App, Shared};
+use crate::config::FeedConfig;
+use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta};
+use crate::model::{ParsedFeed, UnixMs};
+use crate::watch::AlertDraft;
+use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
+use crate::scheduler::{self, Intervals, PollSignal};
+use crate::store::StoreError;
+use crate::tracker::{self, EventKind, FeedRules, PollChanges, TrackStats};
+
+/// What is stored per feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedState {
+    /// The URL polled now: the configured one, or where it permanently moved.
+    pub url: String,
+    /// The configured URL this state belongs to (a config edit resets `url`).
+    pub config_url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Fingerprint of the last body: an identical body is not parsed again.
+    pub body_fp: Option<u64>,
+    /// The first successful poll happened (baseline recorded).
+    pub baseline_done: bool,
+    /// Story ids in the last successful poll, in feed order.
+    pub present: Vec<String>,
+    pub title: Option<String>,
+    pub last_poll: Option<UnixMs>,
+    pub last_success: Option<UnixMs>,
+    pub last_error: Option<String>,
+    pub failing_since: Option<UnixMs>,
+    pub failures: u32,
+    /// An operator alert about the current failure was raised.
+    pub failing_alerted: bool,
+    pub gone: bool,
+    pub next_poll: UnixMs,
+    /// Adaptive interval in use (ms; 0 = not yet adapted).
+    pub interval_ms: u64,
+    /// `Cache-Control`/`Expires` of the last response (ms).
+    pub http_hint_ms: Option<u64>,
+    /// `<ttl>` / `sy:updatePeriod` of the last parsed document (ms).
+    pub feed_hint_ms: Option<u64>,
+    pub polls: u64,
+    pub not_modified: u64,
+    pub errors: u64,
+    pub items: u32,
+}
+
+impl FeedState {
+    fn new(feed: &FeedConfig) -> Self {
+        FeedState {
+            url: feed.url.to_string(),
+            config_url: feed.url.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What a poll did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollOutcome {
+    /// 304, or a body identical to the last one.
+    NotModified,
+    Parsed { stats: TrackStats, alerts: usize },
+    Failed { kind: &'static str, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    pub feed: String,
+    pub outcome: PollOutcome,
+    pub next_poll: UnixMs,
+}
+
+/// Polls one feed now. Only a database failure is an `Err`.
+pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, StoreError> {
+    let shared = app.shared();
+    let Some(feed) = shared.config.feed(feed_name).cloned() else {
+        return Ok(PollReport {
+            feed: feed_name.to_string(),
+            outcome: PollOutcome::Failed {
+                kind: "config",
+                message: "feed no longer configured".into(),
+            },
+            next_poll: UnixMs::MAX,
+        });
+    };
+    let mut state = app.store.feed_state(&feed.name)?.unwrap_or_else(|| FeedState::new(&feed));
+    if state.config_url != feed.url.as_str() {
+        // the user edited the URL: start from it, keep the stories
+        state.url = feed.url.to_string();
+        state.config_url = feed.url.to_string();
+        state.etag = None;
+        state.last_modified = None;
+        state.gone = false;
+    }
+    let url = url::Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+    let daemon = &shared.config.daemon;
+    let request = FetchRequest {
+        url: &url,
+        etag: state.etag.as_deref(),
+        last_modified: state.last_modified.as_deref(),
+        max_body: feed.max_body(daemon),
+    };
+    let started = Instant::now();
+    let fetched = app.fetcher.fetch(&request, daemon.timeout).await;
+    app.metrics.observe_fetch(started.elapsed().as_secs_f64());
+
+    let app2 = app.clone();
+    let shared2 = shared.clone();
+    // Parsing, tracking and committing are CPU and synchronous sled work:
+    // keep them off the async workers.
+    let report = tokio::task::spawn_blocking(move || finish_poll(&app2, &shared2, &feed, state, fetched))
+        .await
+        .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+    if matches!(report.outcome, PollOutcome::Parsed { alerts, .. } if alerts > 0) {
+        app.delivery_wake.notify_waiters();
+    }
+    Ok(report)
+}
+
+/// Why a poll failed, in the terms the scheduler and the operator need.
+struct Failure {
+    kind: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+    gone: bool,
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        Failure {
+            kind: e.kind(),
+            retry_after: e.retry_after(),
+            gone: e == FetchError::Gone,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn finish_poll(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    mut state: FeedState,
+    fetched: Result<FetchOutcome, FetchError>,
+) -> Result<PollReport, StoreError> {
+    let now = app.now();
+    state.last_poll = Some(now);
+    state.polls += 1;
+    let mut alerts = Vec::new();
+    let result: Result<Option<ParsedFeed>, Failure> = match fetched {
+        Ok(FetchOutcome::NotModified(meta)) => {
+            note_response(app, shared, feed, &mut state, &meta, &mut alerts, now)?;
+            state.not_modified += 1;
+            Ok(None)
+        }
+        Ok(FetchOutcome::Body { body, content_type, meta }) => {
+            note_response(app, shared, feed, &mut state, &meta, &mut alerts, now)?;
+            let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
+            if state.baseline_done && state.body_fp == Some(fp) {
+                state.not_modified += 1;
+                Ok(None)
+            } else {
+                match crate::parse::parse_feed(&body, content_type.as_deref(), Some(state.url.as_str())) {
+                    Ok(parsed) => {
+                        state.body_fp = Some(fp);
+                        Ok(Some(parsed))
+                    }
+                    Err(e) => {
+                        app.metrics.inc("storywatch_parse_errors_total", &[]);
+                        Err(Failure {
+                            kind: "parse",
+                            message: e.to_string(),
+                            retry_after: None,
+                            gone: false,
+                        })
+                    }
+                }
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+
+    let mut changes = PollChanges::default();
+    let outcome = match result {
+        Ok(parsed) => {
+            let mut signal = PollSignal::default();
+            let outcome = match parsed {
+                None => PollOutcome::NotModified,
+                Some(parsed) => {
+                    changes = track_and_match(app, shared, feed, &mut state, &parsed, &mut alerts, now)?;
+                    signal.changed = changes.stats.new + changes.stats.updated > 0;
+                    signal.developing = changes.stories.values().any(|s| s.developing && s.removed_at.is_none());
+                    PollOutcome::Parsed {
+                        stats: changes.stats.clone(),
+                        alerts: alerts.iter().filter(|a| a.story().is_some()).count(),
+                    }
+                }
+            };
+            record_success(app, shared, feed, &mut state, &mut alerts, now, signal)?;
+            outcome
+        }
+        Err(f) => {
+            record_failure(app, shared, feed, &mut state, &f, &mut alerts, now)?;
+            PollOutcome::Failed {
+                kind: f.kind,
+                message: f.message,
+            }
+        }
+    };
+    app.store
+        .commit_poll(&feed.name, &state, &changes, &alerts, shared.config.retention.max_versions)?;
+    count_poll(app, &outcome, &changes, &alerts);
+    log_events(feed, &changes);
+    Ok(PollReport {
+        feed: feed.name.clone(),
+        outcome,
+        next_poll: state.next_poll,
+    })
+}
+
+/// Validators, hints and moves from a successful HTTP exchange.
+fn note_response(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    meta: &ResponseMeta,
+    alerts: &mut Vec<Alert>,
+    now: UnixMs,
+) -> Result<(), StoreError> {
+    if meta.etag.is_some() || meta.last_modified.is_some() {
+        state.etag = meta.etag.clone();
+        state.last_modified = meta.last_modified.clone();
+    }
+    state.http_hint_ms = meta.fresh_for.map(|d| d.as_millis() as u64);
+    if let Some(moved) = &meta.moved_to {
+        tracing::warn!(feed = %feed.name, from = %state.url, to = %moved, "feed moved permanently; polling the new URL from now on (update config.toml to make it permanent)");
+        let message = format!("moved permanently from {} to {moved}; storywatch follows it, update config.toml", state.url);
+        state.url = moved.to_string();
+        ops_alert(app, shared, feed, OpsKind::Moved, message, now, now, alerts)?;
+    }
+    Ok(())
+}
+
+/// Tracks the entries, evaluates watches on the events and drafts alerts.
+fn track_and_match(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    parsed: &ParsedFeed,
+    alerts: &mut Vec<Alert>,
+    now: UnixMs,
+) -> Result<PollChanges, StoreError> {
+    for w in &parsed.warnings {
+        tracing::debug!(feed = %feed.name, warning = %w, "feed needed lenient parsing");
+    }
+    let rules = FeedRules {
+        feed: &feed.name,
+        ignore: &feed.ignore,
+        min_class: feed.min_materiality,
+    };
+    let mut changes = tracker::track_poll(&app.store, &rules, &parsed.entries, &state.present, now)?;
+    let alerting = state.baseline_done || !feed.baseline(&shared.config.daemon);
+    if !state.baseline_done {
+        tracing::info!(feed = %feed.name, stories = changes.stats.new, alerting, "first poll of this feed: baseline recorded");
+    }
+    let PollChanges { events, stories, .. } = &mut changes;
+    for observed in events.iter() {
+        let Some(story) = stories.get_mut(&observed.event.story) else { continue };
+        for draft in shared.matcher.evaluate(feed, observed, &mut story.followers, alerting) {
+            alerts.push(story_alert(app, &observed.event, draft, now)?);
+        }
+    }
+    state.present = changes.present.clone();
+    state.items = parsed.entries.len() as u32;
+    state.title = parsed.title.clone();
+    state.baseline_done = true;
+    let ttl = parsed.ttl_minutes.map(|m| u64::from(m) * 60_000);
+    let sy = parsed.update_period_secs.map(|s| s * 1000);
+    state.feed_hint_ms = ttl.max(sy);
+    Ok(changes)
+}
+
+fn story_alert(app: &App, event: &tracker::Event, draft: AlertDraft, now: UnixMs) -> Result<Alert, StoreError> {
+    Ok(Alert {
+        id: app.store.next_alert_id()?,
+        key: outbox::story_alert_key(app.store.instance(), event, &draft.watch),
+        created: now,
+        notifiers: draft.notifiers,
+        body: AlertBody::Story(StoryAlert {
+            watch: draft.watch,
+            trigger: draft.trigger,
+            highlights: draft.highlights,
+            event: event.clone(),
+        }),
+    })
+}
+
+/// Writes an operator notice to the `ops_notify` notifiers (or only logs it
+/// when there are none).
+#[allow(clippy::too_many_arguments)]
+fn ops_alert(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    kind: OpsKind,
+    message: String,
+    since: UnixMs,
+    now: UnixMs,
+    alerts: &mut Vec<Alert>,
+) -> Result<(), StoreError> {
+    let targets = shared.config.daemon.ops_notify.clone();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let notice = OpsNotice {
+        feed: feed.name.clone(),
+        kind,
+        message,
+        since,
+    };
+    alerts.push(Alert {
+        id: app.store.next_alert_id()?,
+        key: outbox::ops_alert_key(app.store.instance(), &notice),
+        created: now,
+        notifiers: targets,
+        body: AlertBody::Ops(notice),
+    });
+    Ok(())
+}
+
+fn intervals(shared: &Shared, feed: &FeedConfig) -> Intervals {
+    let d = &shared.config.daemon;
+    Intervals {
+        base: feed.interval(d),
+        min: feed.min_interval(d),
+        max: feed.max_interval(d),
+        respect_hints: d.respect_feed_hints,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_success(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    alerts: &mut Vec<Alert>,
+    now: UnixMs,
+    mut signal: PollSignal,
+) -> Result<(), StoreError> {
+    if let Some(since) = state.failing_since.take() {
+        tracing::info!(feed = %feed.name, failures = state.failures, "feed recovered");
+        if state.failing_alerted {
+            let message = format!("working again after failing since {}", crate::clock::rfc3339(since));
+            ops_alert(app, shared, feed, OpsKind::Recovered, message, since, now, alerts)?;
+        }
+    }
+    state.failures = 0;
+    state.failing_alerted = false;
+    state.last_error = None;
+    state.gone = false;
+    state.last_success = Some(now);
+    signal.hint = state.http_hint_ms.max(state.feed_hint_ms).map(Duration::from_millis);
+    let iv = intervals(shared, feed);
+    state.interval_ms = scheduler::adapt_interval(&iv, state.interval_ms, &signal);
+    state.next_poll = now + scheduler::jittered(state.interval_ms, &mut rand::rng()) as UnixMs;
+    Ok(())
+}
+
+fn record_failure(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    f: &Failure,
+    alerts: &mut Vec<Alert>,
+    now: UnixMs,
+) -> Result<(), StoreError> {
+    state.failures += 1;
+    state.errors += 1;
+    let since = *state.failing_since.get_or_insert(now);
+    // one line per distinct problem, not one per retry
+    if state.last_error.as_deref() != Some(f.message.as_str()) {
+        tracing::warn!(feed = %feed.name, url = %state.url, kind = f.kind, failures = state.failures, "poll failed: {}", f.message);
+    } else {
+        tracing::debug!(feed = %feed.name, failures = state.failures, "poll failed again: {}", f.message);
+    }
+    state.last_error = Some(f.message.clone());
+    if f.gone && !state.gone {
+        state.gone = true;
+        ops_alert(app, shared, feed, OpsKind::Gone, f.message.clone(), now, now, alerts)?;
+        state.failing_alerted = true;
+    }
+    let alert_after = shared.config.daemon.alert_after.as_millis() as UnixMs;
+    if !state.failing_alerted && now - since >= alert_after {
+        let message = format!("failing since {}: {}", crate::clock::rfc3339(since), f.message);
+        tracing::error!(feed = %feed.name, "{message}");
+        ops_alert(app, shared, feed, OpsKind::Failing, message, since, now, alerts)?;
+        state.failing_alerted = true;
+    }
+    let iv = intervals(shared, feed);
+    let delay = if state.gone {
+        iv.max.as_millis() as u64
+    } else {
+        scheduler::backoff(&iv, state.failures, f.retry_after, &mut rand::rng())
+    };
+    state.next_poll = now + delay as UnixMs;
+    Ok(())
+}
+
+fn count_poll(app: &App, outcome: &PollOutcome, changes: &PollChanges, alerts: &[Alert]) {
+    let m = &app.metrics;
+    let result = match outcome {
+        PollOutcome::NotModified => "not_modified",
+        PollOutcome::Parsed { .. } => "ok",
+        PollOutcome::Failed { kind, .. } => {
+            m.inc("storywatch_poll_errors_total", &[("kind", kind)]);
+            "error"
+        }
+    };
+    m.inc("storywatch_polls_total", &[("result", result)]);
+    for o in &changes.events {
+        m.inc("storywatch_events_total", &[("kind", o.event.kind.as_str())]);
+    }
+    for a in alerts {
+        for n in &a.notifiers {
+            m.inc("storywatch_alerts_created_total", &[("notifier", n)]);
+        }
+    }
+}
+
+fn log_events(feed: &FeedConfig, changes: &PollChanges) {
+    for o in &changes.events {
+        let e = &o.event;
+        match e.kind {
+            EventKind::Updated | EventKind::Oscillating => tracing::info!(
+                feed = %feed.name, story = %e.story, revision = e.revision,
+                class = ?e.class(), developing = e.developing, "{}: {}", e.kind.as_str(), e.title
+            ),
+            _ => tracing::debug!(feed = %feed.name, story = %e.story, "{}: {}", e.kind.as_str(), e.title),
+        }
+    }
+}

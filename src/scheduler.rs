@@ -1,0 +1,150 @@
+//! When is each feed due? Pure policy, so it is tested without sleeping.
+//!
+//! - a feed is polled every `interval`, ±10 % jitter so feeds configured
+//!   alike drift apart instead of firing together;
+//! - adaptive: a feed carrying developing stories is polled twice as often
+//!   (down to `min_interval`); a feed that did not change for a while is
+//!   polled less often (up to `max_interval`); any change brings it back;
+//! - publisher hints (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`,
+//!   `sy:updatePeriod`) are lower bounds, capped at `max_interval` so a bad
+//!   hint can never stop polling;
+//! - failures back off exponentially with jitter up to `max_interval` and
+//!   keep retrying forever; `Retry-After` is honoured. A feed is never
+//!   disabled: a gone (410) feed is still tried every `max_interval`.
+//! - on start, feeds never polled are spread over the first seconds instead
+//!   of all starting at once.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::model::UnixMs;
+
+/// The intervals that apply to one feed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intervals {
+    pub base: Duration,
+    pub min: Duration,
+    pub max: Duration,
+    pub respect_hints: bool,
+}
+
+/// What the last poll found, as far as scheduling cares.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PollSignal {
+    /// The feed produced an event (new/updated story).
+    pub changed: bool,
+    /// It carries a story marked developing.
+    pub developing: bool,
+    /// Publisher's hint: don't poll sooner than this.
+    pub hint: Option<Duration>,
+}
+
+/// The adaptive interval after a successful poll. `current` is the interval
+/// used so far (0 = none yet).
+pub fn adapt_interval(iv: &Intervals, current_ms: u64, signal: &PollSignal) -> u64 {
+    let base = iv.base.as_millis() as u64;
+    let (min, max) = (iv.min.as_millis() as u64, iv.max.as_millis() as u64);
+    let current = if current_ms == 0 { base } else { current_ms };
+    let next = if signal.developing {
+        (base / 2).max(min)
+    } else if signal.changed {
+        base
+    } else {
+        // quiet: stretch by a quarter each time, up to the maximum
+        (current + current / 4).min(max).max(base.min(max))
+    };
+    let floor = match (iv.respect_hints, signal.hint) {
+        (true, Some(h)) => (h.as_millis() as u64).min(max),
+        _ => 0,
+    };
+    next.max(floor).clamp(min.min(max), max)
+}
+
+/// ±10 % so feeds spread out over time.
+pub fn jittered(ms: u64, rng: &mut impl Rng) -> u64 {
+    (ms as f64 * rng.random_range(0.9..1.1)) as u64
+}
+
+/// Delay before retrying a feed that failed `failures` times in a row.
+pub fn backoff(iv: &Intervals, failures: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> u64 {
+    let first = (iv.base.as_millis() as u64 / 4).clamp(30_000, 300_000).min(iv.max.as_millis() as u64);
+    let exp = first.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
+    let capped = exp.min(iv.max.as_millis() as u64);
+    let asked = retry_after.map(|d| d.as_millis() as u64).unwrap_or(0);
+    // a server may ask for a day; we honour up to a day, never "forever"
+    jittered(capped, rng).max(asked.min(24 * 3600 * 1000))
+}
+
+/// First due time for a feed never polled: spread over the first
+/// `spread` (stable per feed name, so restarts keep the order).
+pub fn initial_due(now: UnixMs, feed: &str, spread: Duration) -> UnixMs {
+    let h = crate::tracker::identity::fingerprint(&[feed]);
+    let spread_ms = spread.as_millis().max(1) as u64;
+    now + (h % spread_ms) as UnixMs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn iv() -> Intervals {
+        Intervals {
+            base: Duration::from_secs(600),
+            min: Duration::from_secs(120),
+            max: Duration::from_secs(6 * 3600),
+            respect_hints: true,
+        }
+    }
+
+    #[test]
+    fn developing_feeds_speed_up_quiet_ones_slow_down() {
+        let iv = iv();
+        let fast = adapt_interval(&iv, 0, &PollSignal { developing: true, changed: true, hint: None });
+        assert_eq!(fast, 300_000);
+        let mut cur = 600_000;
+        for _ in 0..40 {
+            cur = adapt_interval(&iv, cur, &PollSignal::default());
+        }
+        assert_eq!(cur, 6 * 3600 * 1000, "quiet feed reaches the maximum");
+        let back = adapt_interval(&iv, cur, &PollSignal { changed: true, ..Default::default() });
+        assert_eq!(back, 600_000, "a change brings it back to the base interval");
+    }
+
+    #[test]
+    fn hints_are_lower_bounds_capped_at_max() {
+        let iv = iv();
+        let s = PollSignal { changed: true, developing: false, hint: Some(Duration::from_secs(1800)) };
+        assert_eq!(adapt_interval(&iv, 0, &s), 1_800_000);
+        let s = PollSignal { hint: Some(Duration::from_secs(7 * 24 * 3600)), ..s };
+        assert_eq!(adapt_interval(&iv, 0, &s), 6 * 3600 * 1000);
+        let ignore = Intervals { respect_hints: false, ..iv };
+        assert_eq!(adapt_interval(&ignore, 0, &PollSignal { changed: true, developing: false, hint: Some(Duration::from_secs(1800)) }), 600_000);
+    }
+
+    #[test]
+    fn backoff_grows_to_cap_and_honours_retry_after() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let iv = iv();
+        let b1 = backoff(&iv, 1, None, &mut rng);
+        assert!((135_000..=165_000).contains(&b1), "{b1}");
+        let b30 = backoff(&iv, 30, None, &mut rng);
+        assert!(b30 <= 6 * 3600 * 1100 && b30 >= 6 * 3600 * 900, "{b30}");
+        let asked = backoff(&iv, 1, Some(Duration::from_secs(3600)), &mut rng);
+        assert!(asked >= 3_600_000);
+        let silly = backoff(&iv, 1, Some(Duration::from_secs(365 * 24 * 3600)), &mut rng);
+        assert_eq!(silly, 24 * 3600 * 1000);
+    }
+
+    #[test]
+    fn initial_due_spreads_and_is_stable() {
+        let spread = Duration::from_secs(60);
+        let dues: Vec<UnixMs> = (0..1000).map(|i| initial_due(0, &format!("feed-{i}"), spread)).collect();
+        assert!(dues.iter().all(|d| (0..60_000).contains(d)));
+        let first_half = dues.iter().filter(|d| **d < 30_000).count();
+        assert!((400..600).contains(&first_half), "{first_half}");
+        assert_eq!(initial_due(0, "x", spread), initial_due(0, "x", spread));
+    }
+}

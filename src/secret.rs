@@ -1,0 +1,124 @@
+//! Secrets (SMTP passwords, webhook signing keys, API tokens).
+//!
+//! They come from an environment variable, a file, or a systemd credential
+//! (`LoadCredential=` puts it in `$CREDENTIALS_DIRECTORY`), never from
+//! config.toml itself, so the config can be world-readable and committed.
+//! `Secret` has no `Display` and a redacting `Debug`, so it cannot leak into
+//! logs or `storywatch check` output by accident.
+
+use std::path::{Path, PathBuf};
+
+/// A secret value; `Debug` prints `Secret(***)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is handed to a protocol.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where a secret comes from, as written in config.toml with a prefix, e.g.
+/// `password_env`, `password_file`, `password_credential`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretSource {
+    pub env: Option<String>,
+    pub file: Option<PathBuf>,
+    pub credential: Option<String>,
+}
+
+impl SecretSource {
+    pub fn is_set(&self) -> bool {
+        self.env.is_some() || self.file.is_some() || self.credential.is_some()
+    }
+
+    /// Reads the secret. `what` names the key for the error ("password"),
+    /// and the error says how to fix it.
+    pub fn resolve(&self, what: &str) -> Result<Option<Secret>, String> {
+        let set = [self.env.is_some(), self.file.is_some(), self.credential.is_some()];
+        if set.iter().filter(|s| **s).count() > 1 {
+            return Err(format!(
+                "set only one of {what}_env, {what}_file and {what}_credential"
+            ));
+        }
+        if let Some(var) = &self.env {
+            return match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
+                _ => Err(format!(
+                    "{what}_env names the environment variable {var}, which is not set or empty: export it, or use {what}_file"
+                )),
+            };
+        }
+        if let Some(path) = &self.file {
+            return read_secret_file(path, what).map(Some);
+        }
+        if let Some(name) = &self.credential {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                format!(
+                    "{what}_credential = {name:?} needs $CREDENTIALS_DIRECTORY, which systemd sets for LoadCredential=; outside systemd use {what}_env or {what}_file"
+                )
+            })?;
+            return read_secret_file(&Path::new(&dir).join(name), what).map(Some);
+        }
+        Ok(None)
+    }
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {what} from {}: {e}; check the path and that the storywatch user may read it",
+            path.display()
+        )
+    })?;
+    let value = text.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        return Err(format!("{what} file {} is empty", path.display()));
+    }
+    Ok(Secret(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert!(!format!("{:?}", Some(s)).contains("hunter2"));
+    }
+
+    #[test]
+    fn file_source_trims_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        let src = SecretSource {
+            file: Some(p),
+            ..Default::default()
+        };
+        assert_eq!(src.resolve("password").unwrap().unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn missing_env_explains() {
+        let src = SecretSource {
+            env: Some("STORYWATCH_TEST_SURELY_UNSET".into()),
+            ..Default::default()
+        };
+        let err = src.resolve("secret").unwrap_err();
+        assert!(err.contains("STORYWATCH_TEST_SURELY_UNSET"), "{err}");
+    }
+}

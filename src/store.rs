@@ -1,0 +1,604 @@
+//! The only file that knows sled.
+//!
+//! Trees (all values are JSON except versions, which are lz4-compressed JSON):
+//! - `meta`: schema version and this database's random instance id;
+//! - `feeds`: feed name → [`FeedState`];
+//! - `stories`: story id → [`StoryRecord`];
+//! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
+//! - `keys`: feed ‖ 0 ‖ identity key → story id;
+//! - `alerts`: alert id (big-endian) → [`Alert`];
+//! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
+//! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
+//!   so a notifier finds its due work without scanning history.
+//!
+//! One poll's story writes, versions and alerts go in one transaction: an
+//! alert exists if and only if the version that caused it does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+
+use crate::model::UnixMs;
+use crate::outbox::{Alert, Delivery, DeliveryState};
+use crate::poll::FeedState;
+use crate::tracker::{PollChanges, StoryLookup, StoryRecord, VersionRecord};
+
+/// Bumped when the stored layout changes incompatibly.
+const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state directory {path} is in use by another storywatch process (sled lock held); stop the other instance or use another state_dir")]
+    Locked { path: PathBuf },
+    #[error("cannot open the database in {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("database I/O error: {0}{hint}", hint = io_hint(.0))]
+    Io(String),
+    #[error("database record {what} is unreadable: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("database at {path} was written by a newer storywatch (schema {found}, this binary knows {known}); upgrade storywatch")]
+    TooNew { path: PathBuf, found: u32, known: u32 },
+}
+
+fn io_hint(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if m.contains("no space") {
+        " (the disk holding state_dir is full: free some space; storywatch keeps retrying and loses nothing already stored)"
+    } else if m.contains("read-only") || m.contains("permission denied") {
+        " (state_dir is not writable: check its permissions and mount)"
+    } else {
+        ""
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// The open database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: Tree,
+    feeds: Tree,
+    stories: Tree,
+    versions: Tree,
+    keys: Tree,
+    alerts: Tree,
+    deliveries: Tree,
+    due: Tree,
+    instance: String,
+    path: PathBuf,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising our own plain data to JSON cannot fail (no maps with
+    // non-string keys, no custom serialisers that error).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn encode_version(v: &VersionRecord) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(&encode(v))
+}
+
+fn decode_version(bytes: &[u8]) -> Result<VersionRecord, StoreError> {
+    let raw = lz4_flex::decompress_size_prepended(bytes).map_err(|e| StoreError::Corrupt {
+        what: "version".into(),
+        message: e.to_string(),
+    })?;
+    decode("version", &raw)
+}
+
+fn version_key(story: &str, revision: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(story.len() + 5);
+    k.extend_from_slice(story.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+fn ident_key(feed: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(feed.len() + key.len() + 1);
+    k.extend_from_slice(feed.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn delivery_key(notifier: &str, alert: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(notifier.len() + 9);
+    k.extend_from_slice(notifier.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&alert.to_be_bytes());
+    k
+}
+
+fn due_key(d: &Delivery) -> Vec<u8> {
+    let mut k = Vec::with_capacity(d.notifier.len() + 17);
+    k.extend_from_slice(d.notifier.as_bytes());
+    k.push(0);
+    // times before 1970 do not occur; clamp so the order stays right
+    k.extend_from_slice(&(d.next_attempt.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&d.alert.to_be_bytes());
+    k
+}
+
+fn prefix(notifier: &str) -> Vec<u8> {
+    let mut p = notifier.as_bytes().to_vec();
+    p.push(0);
+    p
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_put_delivery(deliveries: &TransactionalTree, due: &TransactionalTree, old: Option<&Delivery>, new: &Delivery) -> TxResult<()> {
+    if let Some(old) = old {
+        due.remove(due_key(old))?;
+    }
+    deliveries.insert(delivery_key(&new.notifier, new.alert), encode(new))?;
+    if new.state.is_open() {
+        due.insert(due_key(new), &[])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.to_path_buf(),
+            message: format!("{e}: create it or set [daemon] state_dir to a writable directory"),
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|e| {
+                let message = e.to_string();
+                if message.contains("could not acquire lock") {
+                    StoreError::Locked { path: dir.to_path_buf() }
+                } else {
+                    StoreError::Open {
+                        path: dir.to_path_buf(),
+                        message: format!("{message}{}", io_hint(&message)),
+                    }
+                }
+            })?;
+        let tree = |name: &str| db.open_tree(name);
+        let meta = tree("meta")?;
+        let store = Store {
+            feeds: tree("feeds")?,
+            stories: tree("stories")?,
+            versions: tree("versions")?,
+            keys: tree("keys")?,
+            alerts: tree("alerts")?,
+            deliveries: tree("deliveries")?,
+            due: tree("due")?,
+            instance: instance_id(&meta)?,
+            meta,
+            db,
+            path: dir.to_path_buf(),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.meta.get("schema")? {
+            None => {
+                self.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX);
+                if found > SCHEMA_VERSION {
+                    Err(StoreError::TooNew {
+                        path: self.path.clone(),
+                        found,
+                        known: SCHEMA_VERSION,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// A random id chosen when the database was created; part of every
+    /// idempotency key, so two installations never share keys.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes everything written so far durable (fsync).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    // ---- feeds ----
+
+    pub fn feed_state(&self, feed: &str) -> Result<Option<FeedState>, StoreError> {
+        self.feeds.get(feed)?.map(|v| decode("feed state", &v)).transpose()
+    }
+
+    pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
+        self.feeds.insert(feed, encode(state))?;
+        Ok(())
+    }
+
+    pub fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
+        self.feeds
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode("feed state", &v)?))
+            })
+            .collect()
+    }
+
+    // ---- stories ----
+
+    pub fn versions(&self, story: &str) -> Result<Vec<VersionRecord>, StoreError> {
+        let mut p = story.as_bytes().to_vec();
+        p.push(0);
+        self.versions
+            .scan_prefix(p)
+            .map(|kv| decode_version(&kv?.1))
+            .collect()
+    }
+
+    pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
+        self.stories
+            .iter()
+            .map(|kv| kv.map_err(StoreError::from).and_then(|(_, v)| decode("story", &v)))
+    }
+
+    pub fn story_count(&self) -> usize {
+        self.stories.len()
+    }
+
+    /// Finds a story by id, or by the link or guid it was published under.
+    pub fn find_story(&self, needle: &str) -> Result<Option<StoryRecord>, StoreError> {
+        if let Some(s) = self.story(needle)? {
+            return Ok(Some(s));
+        }
+        let canonical = crate::tracker::identity::canonical_link(needle);
+        for kv in self.keys.iter() {
+            let (k, id) = kv?;
+            let Some(pos) = k.iter().position(|b| *b == 0) else { continue };
+            let key = String::from_utf8_lossy(&k[pos + 1..]);
+            let hit = key.strip_prefix("g:") == Some(needle)
+                || canonical.as_deref().is_some_and(|c| key.strip_prefix("l:") == Some(c));
+            if hit {
+                return self.story(&String::from_utf8_lossy(&id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes one poll: stories, versions, identity keys, the feed's state
+    /// and the alerts (with their deliveries), atomically. Versions beyond
+    /// `max_versions` are pruned (the first version is always kept).
+    pub fn commit_poll(
+        &self,
+        feed: &str,
+        state: &FeedState,
+        changes: &PollChanges,
+        alerts: &[Alert],
+        max_versions: u32,
+    ) -> Result<(), StoreError> {
+        let stories: Vec<(Vec<u8>, Vec<u8>)> = changes
+            .stories
+            .values()
+            .map(|s| (s.id.as_bytes().to_vec(), encode(s)))
+            .collect();
+        let versions: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = changes
+            .versions
+            .iter()
+            .map(|v| {
+                let prune = (max_versions >= 2 && v.revision > max_versions)
+                    .then(|| version_key(&v.story, v.revision - max_versions + 1));
+                (version_key(&v.story, v.revision), encode_version(v), prune)
+            })
+            .collect();
+        let state_bytes = encode(state);
+        let alert_rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
+            .iter()
+            .map(|a| {
+                let ds = a.notifiers.iter().map(|n| Delivery::new(a.id, n, a.created)).collect();
+                (a.id, encode(a), ds)
+            })
+            .collect();
+        (&self.feeds, &self.stories, &self.versions, &self.keys, &self.alerts, &self.deliveries, &self.due)
+            .transaction(|(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due)| {
+                for (k, v) in &stories {
+                    stories_t.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v, prune) in &versions {
+                    versions_t.insert(k.as_slice(), v.as_slice())?;
+                    if let Some(p) = prune {
+                        versions_t.remove(p.as_slice())?;
+                    }
+                }
+                for (key, id) in &changes.keys {
+                    keys_t.insert(ident_key(feed, key), id.as_bytes())?;
+                }
+                for (id, bytes, ds) in &alert_rows {
+                    alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                    for d in ds {
+                        tx_put_delivery(deliveries, due, None, d)?;
+                    }
+                }
+                feeds.insert(feed.as_bytes(), state_bytes.as_slice())?;
+                Ok(())
+            })?;
+        Ok(())
+    }
+
+    // ---- outbox ----
+
+    /// A new alert id, unique and increasing for this database.
+    pub fn next_alert_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Writes alerts outside a poll (operator notices, `test-notify`).
+    pub fn put_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError> {
+        let rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
+            .iter()
+            .map(|a| {
+                let ds = a.notifiers.iter().map(|n| Delivery::new(a.id, n, a.created)).collect();
+                (a.id, encode(a), ds)
+            })
+            .collect();
+        (&self.alerts, &self.deliveries, &self.due).transaction(|(alerts_t, deliveries, due)| {
+            for (id, bytes, ds) in &rows {
+                alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                for d in ds {
+                    tx_put_delivery(deliveries, due, None, d)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
+        self.alerts.get(id.to_be_bytes())?.map(|v| decode("alert", &v)).transpose()
+    }
+
+    pub fn delivery(&self, notifier: &str, alert: u64) -> Result<Option<Delivery>, StoreError> {
+        self.deliveries
+            .get(delivery_key(notifier, alert))?
+            .map(|v| decode("delivery", &v))
+            .transpose()
+    }
+
+    /// Open deliveries of `notifier` due at or before `now`, oldest first.
+    pub fn due_deliveries(&self, notifier: &str, now: UnixMs, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.due.scan_prefix(prefix(notifier)) {
+            let (k, _) = kv?;
+            let at_pos = notifier.len() + 1;
+            let at = k
+                .get(at_pos..at_pos + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0) as UnixMs;
+            if at > now || out.len() >= limit {
+                break;
+            }
+            let alert = k
+                .get(at_pos + 8..at_pos + 16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some(d) = self.delivery(notifier, alert)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest open delivery of `notifier` is due, if any.
+    pub fn next_due(&self, notifier: &str) -> Result<Option<UnixMs>, StoreError> {
+        let Some(kv) = self.due.scan_prefix(prefix(notifier)).next() else {
+            return Ok(None);
+        };
+        let (k, _) = kv?;
+        let at_pos = notifier.len() + 1;
+        Ok(k.get(at_pos..at_pos + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| u64::from_be_bytes(b) as UnixMs))
+    }
+
+    /// Replaces a delivery record (keeping the due index right).
+    pub fn update_delivery(&self, old: &Delivery, new: &Delivery) -> Result<(), StoreError> {
+        (&self.deliveries, &self.due).transaction(|(deliveries, due)| tx_put_delivery(deliveries, due, Some(old), new))?;
+        Ok(())
+    }
+
+    /// Every delivery, for `storywatch outbox list` and metrics.
+    pub fn deliveries(&self) -> impl Iterator<Item = Result<Delivery, StoreError>> + '_ {
+        self.deliveries
+            .iter()
+            .map(|kv| kv.map_err(StoreError::from).and_then(|(_, v)| decode("delivery", &v)))
+    }
+
+    /// Deliveries of one alert.
+    pub fn deliveries_of(&self, alert: u64) -> Result<Vec<Delivery>, StoreError> {
+        let Some(a) = self.alert(alert)? else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for n in &a.notifiers {
+            if let Some(d) = self.delivery(n, alert)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// At start-up: a delivery still "in flight" was interrupted by a crash;
+    /// make it due again. Returns how many.
+    pub fn requeue_in_flight(&self, now: UnixMs) -> Result<usize, StoreError> {
+        let stuck: Vec<Delivery> = self
+            .deliveries()
+            .filter_map(Result::ok)
+            .filter(|d| d.state == DeliveryState::InFlight)
+            .collect();
+        for d in &stuck {
+            let mut again = d.clone();
+            again.state = DeliveryState::Pending;
+            again.next_attempt = now;
+            self.update_delivery(d, &again)?;
+        }
+        Ok(stuck.len())
+    }
+
+    /// Counts of deliveries by notifier and state.
+    pub fn outbox_counts(&self) -> Result<BTreeMap<(String, DeliveryState), u64>, StoreError> {
+        let mut counts = BTreeMap::new();
+        for d in self.deliveries() {
+            let d = d?;
+            *counts.entry((d.notifier, d.state)).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
+    /// Removes an alert and its deliveries (`storywatch outbox drop`).
+    pub fn drop_alert(&self, id: u64) -> Result<bool, StoreError> {
+        let ds = self.deliveries_of(id)?;
+        let existed = self.alerts.remove(id.to_be_bytes())?.is_some();
+        for d in ds {
+            self.due.remove(due_key(&d))?;
+            self.deliveries.remove(delivery_key(&d.notifier, d.alert))?;
+        }
+        Ok(existed)
+    }
+
+    // ---- retention ----
+
+    /// Forgets stories not seen since `story_cutoff` (with their versions and
+    /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
+    /// alerts) removed.
+    pub fn prune(&self, story_cutoff: UnixMs, alert_cutoff: UnixMs) -> Result<(usize, usize), StoreError> {
+        let mut stories = 0;
+        let old: Vec<StoryRecord> = self.stories().filter_map(Result::ok).filter(|s| s.last_seen < story_cutoff).collect();
+        for s in old {
+            let mut p = s.id.as_bytes().to_vec();
+            p.push(0);
+            for kv in self.versions.scan_prefix(&p) {
+                self.versions.remove(kv?.0)?;
+            }
+            for key in &s.keys {
+                self.keys.remove(ident_key(&s.feed, key))?;
+            }
+            self.stories.remove(s.id.as_bytes())?;
+            stories += 1;
+        }
+        let mut alerts = 0;
+        let mut closed: Vec<u64> = Vec::new();
+        for kv in self.alerts.iter() {
+            let (k, v) = kv?;
+            let a: Alert = decode("alert", &v)?;
+            if a.created >= alert_cutoff {
+                break; // ids increase with time
+            }
+            let open = self.deliveries_of(a.id)?.iter().any(|d| d.state.is_open());
+            if !open {
+                closed.push(u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8])));
+            }
+        }
+        for id in closed {
+            self.drop_alert(id)?;
+            alerts += 1;
+        }
+        Ok((stories, alerts))
+    }
+}
+
+impl StoryLookup for Store {
+    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .keys
+            .get(ident_key(feed, key))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+        self.stories.get(id)?.map(|v| decode("story", &v)).transpose()
+    }
+}
+
+impl Store {
+    pub fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+        StoryLookup::story(self, id)
+    }
+}
+
+fn instance_id(meta: &Tree) -> Result<String, StoreError> {
+    if let Some(v) = meta.get("instance")? {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    let id = hex::encode(rand::random::<[u8; 8]>());
+    meta.insert("instance", id.as_bytes())?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), 1 << 20).unwrap();
+        let err = Store::open(dir.path(), 1 << 20).err().expect("second open must fail");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("another storywatch process"));
+    }
+
+    #[test]
+    fn instance_id_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Store::open(dir.path(), 1 << 20).unwrap().instance().to_string();
+        assert_eq!(Store::open(dir.path(), 1 << 20).unwrap().instance(), id);
+    }
+}

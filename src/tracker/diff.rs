@@ -1,0 +1,1160 @@
+//! Word-level diffs of story text that a person can read in an alert.
+//!
+//! Readers of a developing story want to see *what* changed: "fire forces
+//! [-200,000-]{+300,000+} to flee". A line diff would show the whole
+//! paragraph twice; a character diff would shred words. So text is cut into
+//! tokens (words, single punctuation marks and whitespace runs), which keeps
+//! every change on word boundaries and lets the chunks reproduce both texts
+//! byte for byte.
+//!
+//! Long texts are first diffed sentence by sentence and only the replaced
+//! sentences are diffed word by word. That keeps an inserted paragraph one
+//! clean `{+…+}` instead of a confetti of matches on "the" and "a", and keeps
+//! the cost close to linear: the word-level pass only ever sees the
+//! sentences that changed.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use similar::{capture_diff_slices, Algorithm, DiffTag};
+
+/// One stretch of a diff. Concatenating `Same`, `Removed` and `Replaced::old`
+/// gives the old text; `Same`, `Added` and `Replaced::new` give the new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Chunk {
+    Same { text: String },
+    Added { text: String },
+    Removed { text: String },
+    Replaced { old: String, new: String },
+}
+
+/// The difference between two texts as a list of [`Chunk`]s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextDiff {
+    pub chunks: Vec<Chunk>,
+}
+
+/// From this many sentences on either side, the diff is computed sentence
+/// by sentence first.
+const SENTENCE_LEVEL_FROM: usize = 3;
+
+/// Marker for an elided unchanged stretch.
+const ELLIPSIS: &str = "…";
+
+/// Word-level diff of two texts; see the module documentation for why
+/// tokens and why sentences first.
+pub fn diff_text(old: &str, new: &str) -> TextDiff {
+    let mut builder = ChunkBuilder::default();
+    if old == new {
+        builder.same(old);
+        return builder.finish();
+    }
+    let old_sentences = sentence_bounds(old);
+    let new_sentences = sentence_bounds(new);
+    let sentences = old_sentences.len().max(new_sentences.len()) - 1;
+    if sentences >= SENTENCE_LEVEL_FROM {
+        diff_sentences(old, &old_sentences, new, &new_sentences, &mut builder);
+    } else {
+        diff_words(old, new, &mut builder);
+    }
+    builder.finish()
+}
+
+impl TextDiff {
+    /// True when the two texts were equal.
+    pub fn is_unchanged(&self) -> bool {
+        self.chunks.iter().all(|c| matches!(c, Chunk::Same { .. }))
+    }
+
+    /// Inline plain-text rendering in the style of `git diff
+    /// --word-diff=plain`: `[-removed-]{+added+}`. Unchanged stretches keep
+    /// `context` words next to each change; the rest is shown as `…`.
+    /// Renders nothing when the texts were equal.
+    pub fn render_text(&self, context: usize) -> String {
+        self.render(context, &PlainStyle)
+    }
+
+    /// Like [`render_text`](Self::render_text) with `<del>…</del>` and
+    /// `<ins>…</ins>`. Every piece of text is HTML-escaped (feed text is
+    /// untrusted) and line breaks become `<br>`, so the result can be placed
+    /// in HTML element content as it is.
+    pub fn render_html(&self, context: usize) -> String {
+        self.render(context, &HtmlStyle)
+    }
+
+    /// Words (not punctuation or whitespace) in added and replacing text.
+    pub fn words_added(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Added { text } | Chunk::Replaced { new: text, .. } => count_words(text),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Words (not punctuation or whitespace) in removed and replaced text.
+    pub fn words_removed(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Removed { text } | Chunk::Replaced { old: text, .. } => count_words(text),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    fn render(&self, context: usize, style: &dyn Style) -> String {
+        let mut out = String::new();
+        if self.is_unchanged() {
+            return out;
+        }
+        let last = self.chunks.len() - 1;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            match chunk {
+                Chunk::Same { text } => {
+                    render_context(&mut out, text, context, i > 0, i < last, style)
+                }
+                Chunk::Added { text } => render_marked(&mut out, text, Mark::Ins, style),
+                Chunk::Removed { text } => render_marked(&mut out, text, Mark::Del, style),
+                Chunk::Replaced { old, new } => render_replaced(&mut out, old, new, style),
+            }
+        }
+        out
+    }
+}
+
+/// Sentences added and removed between two versions of a text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SentenceChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Sentences present in `new` but not in `old` (added) and in `old` but not
+/// in `new` (removed), each in text order. Sentences are compared as whole
+/// strings and as a multiset, so a moved sentence is neither added nor
+/// removed, while a reworded one appears in both lists. This is what a watch
+/// that should only fire on *newly added* text looks at.
+pub fn sentence_changes(old: &str, new: &str) -> SentenceChanges {
+    let old_sentences = split_sentences(old);
+    let new_sentences = split_sentences(new);
+    SentenceChanges {
+        added: multiset_difference(&new_sentences, &old_sentences),
+        removed: multiset_difference(&old_sentences, &new_sentences),
+    }
+}
+
+/// Items of `a` not matched by an equal item of `b`, in the order of `a`.
+fn multiset_difference(a: &[&str], b: &[&str]) -> Vec<String> {
+    let mut available: HashMap<&str, usize> = HashMap::new();
+    for s in b {
+        *available.entry(s).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for s in a {
+        match available.get_mut(s) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => out.push((*s).to_string()),
+        }
+    }
+    out
+}
+
+/// The sentences of a text, trimmed, in order.
+///
+/// A sentence ends at a line break, or at `.`, `!`, `?` or `…` (plus any
+/// closing quotes or brackets) followed by whitespace and something that can
+/// start a sentence (an upper-case letter, a digit, an opening quote). A
+/// period does not end a sentence after a title or other abbreviation that
+/// precedes a name or number ("Mr.", "Dr.", "Gen.", "Jan.", "No."), nor
+/// inside numbers ("3.5"), and after an initialism or short-form company
+/// name ("U.S.", "J.", "Inc.", "etc.") only when the next word is one that
+/// typically starts a sentence ("The", "He", "But", …).
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    sentence_bounds(text)
+        .windows(2)
+        .map(|w| text[w[0]..w[1]].trim())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Diff construction
+// ---------------------------------------------------------------------------
+
+/// Sentence-level pass: equal sentences are kept, inserted and deleted ones
+/// become whole chunks, and each replaced block is diffed word by word.
+///
+/// Sentences are matched without their trailing whitespace: the last
+/// sentence of a text has none, so appending a sentence must not make the
+/// previous last sentence look edited.
+fn diff_sentences(
+    old: &str,
+    old_bounds: &[usize],
+    new: &str,
+    new_bounds: &[usize],
+    out: &mut ChunkBuilder,
+) {
+    let old_units: Vec<&str> = units(old, old_bounds)
+        .into_iter()
+        .map(str::trim_end)
+        .collect();
+    let new_units: Vec<&str> = units(new, new_bounds)
+        .into_iter()
+        .map(str::trim_end)
+        .collect();
+    for op in capture_diff_slices(Algorithm::Myers, &old_units, &new_units) {
+        let (tag, old_range, new_range) = op.as_tag_tuple();
+        let old_text = &old[span(old_bounds, &old_range)];
+        let new_text = &new[span(new_bounds, &new_range)];
+        match tag {
+            DiffTag::Equal if old_text == new_text => out.same(old_text),
+            DiffTag::Equal => diff_words(old_text, new_text, out),
+            DiffTag::Delete => out.removed(old_text),
+            DiffTag::Insert => out.added(new_text),
+            DiffTag::Replace => diff_words(old_text, new_text, out),
+        }
+    }
+}
+
+/// Word-level pass over two (short or already narrowed) texts.
+fn diff_words(old: &str, new: &str, out: &mut ChunkBuilder) {
+    let old_bounds = token_bounds(old);
+    let new_bounds = token_bounds(new);
+    let old_tokens = units(old, &old_bounds);
+    let new_tokens = units(new, &new_bounds);
+    for op in capture_diff_slices(Algorithm::Myers, &old_tokens, &new_tokens) {
+        let (tag, old_range, new_range) = op.as_tag_tuple();
+        let old_text = &old[span(&old_bounds, &old_range)];
+        let new_text = &new[span(&new_bounds, &new_range)];
+        match tag {
+            DiffTag::Equal => out.same(old_text),
+            DiffTag::Delete => out.removed(old_text),
+            DiffTag::Insert => out.added(new_text),
+            DiffTag::Replace => {
+                out.removed(old_text);
+                out.added(new_text);
+            }
+        }
+    }
+}
+
+/// The pieces of `text` between consecutive `bounds`.
+fn units<'a>(text: &'a str, bounds: &[usize]) -> Vec<&'a str> {
+    bounds.windows(2).map(|w| &text[w[0]..w[1]]).collect()
+}
+
+/// Byte range covered by the units `range` (bounds has one more entry than
+/// there are units, so `range.end` is always a valid index).
+fn span(bounds: &[usize], range: &Range<usize>) -> Range<usize> {
+    bounds[range.start]..bounds[range.end]
+}
+
+/// Collects chunks, merging neighbours so that a diff never has two chunks
+/// of the same kind in a row and a removal next to an addition reads as one
+/// replacement.
+#[derive(Default)]
+struct ChunkBuilder {
+    chunks: Vec<Chunk>,
+}
+
+impl ChunkBuilder {
+    fn same(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.chunks.last_mut() {
+            Some(Chunk::Same { text: t }) => t.push_str(text),
+            _ => self.chunks.push(Chunk::Same {
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    fn removed(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.chunks.last_mut() {
+            Some(Chunk::Removed { text: t }) | Some(Chunk::Replaced { old: t, .. }) => {
+                t.push_str(text)
+            }
+            Some(last @ Chunk::Added { .. }) => {
+                let new = take_text(last);
+                *last = Chunk::Replaced {
+                    old: text.to_string(),
+                    new,
+                };
+            }
+            _ => self.chunks.push(Chunk::Removed {
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    fn added(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.chunks.last_mut() {
+            Some(Chunk::Added { text: t }) | Some(Chunk::Replaced { new: t, .. }) => {
+                t.push_str(text)
+            }
+            Some(last @ Chunk::Removed { .. }) => {
+                let old = take_text(last);
+                *last = Chunk::Replaced {
+                    old,
+                    new: text.to_string(),
+                };
+            }
+            _ => self.chunks.push(Chunk::Added {
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    /// Also folds a short gap without words (a space, a comma, `">`)
+    /// between two replacements into one replacement: `[-a-]{+b+} [-c-]{+d+}`
+    /// reads better as `[-a c-]{+b d+}`.
+    fn finish(self) -> TextDiff {
+        let mut chunks: Vec<Chunk> = Vec::with_capacity(self.chunks.len());
+        let mut pending = self.chunks.into_iter().peekable();
+        while let Some(chunk) = pending.next() {
+            let gap_between_replacements = matches!(&chunk, Chunk::Same { text } if is_wordless_gap(text))
+                && matches!(chunks.last(), Some(Chunk::Replaced { .. }))
+                && matches!(pending.peek(), Some(Chunk::Replaced { .. }));
+            if !gap_between_replacements {
+                chunks.push(chunk);
+                continue;
+            }
+            let (
+                Chunk::Same { text: gap },
+                Some(Chunk::Replaced { old, new }),
+                Some(Chunk::Replaced { old: o2, new: n2 }),
+            ) = (chunk, chunks.last_mut(), pending.next())
+            else {
+                continue;
+            };
+            old.push_str(&gap);
+            old.push_str(&o2);
+            new.push_str(&gap);
+            new.push_str(&n2);
+        }
+        TextDiff { chunks }
+    }
+}
+
+fn take_text(chunk: &mut Chunk) -> String {
+    match chunk {
+        Chunk::Same { text } | Chunk::Added { text } | Chunk::Removed { text } => {
+            std::mem::take(text)
+        }
+        Chunk::Replaced { new, .. } => std::mem::take(new),
+    }
+}
+
+/// The longest gap [`ChunkBuilder::finish`] folds into a replacement.
+const MAX_FOLDED_GAP: usize = 4;
+
+fn is_wordless_gap(text: &str) -> bool {
+    text.chars().count() <= MAX_FOLDED_GAP && !text.chars().any(char::is_alphanumeric)
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------
+
+/// What a token is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenKind {
+    Space,
+    Word,
+    Other,
+}
+
+fn kind_of(c: char) -> TokenKind {
+    if c.is_whitespace() {
+        TokenKind::Space
+    } else if c.is_alphanumeric() {
+        TokenKind::Word
+    } else {
+        TokenKind::Other
+    }
+}
+
+/// Token boundaries: `[0, end of token 1, …, text.len()]`.
+///
+/// A word is a run of letters and digits that also spans `,` or `.` between
+/// digits ("200,000", "3.5", so a changed number is one changed token) and
+/// an apostrophe between letters ("Trump's", "don't"). A whitespace run is
+/// one token; any other character is a token of its own.
+fn token_bounds(text: &str) -> Vec<usize> {
+    let mut bounds = Vec::with_capacity(text.len() / 3 + 2);
+    bounds.push(0);
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        let kind = kind_of(c);
+        let mut previous = c;
+        let mut end = start + c.len_utf8();
+        if kind != TokenKind::Other {
+            while let Some(&(i, next)) = chars.peek() {
+                let continues = kind_of(next) == kind
+                    || (kind == TokenKind::Word
+                        && joins_word(previous, next, text[i + next.len_utf8()..].chars().next()));
+                if !continues {
+                    break;
+                }
+                chars.next();
+                previous = next;
+                end = i + next.len_utf8();
+            }
+        }
+        bounds.push(end);
+    }
+    bounds
+}
+
+/// Whether `joiner` (between `before` and `after`) belongs inside a word.
+fn joins_word(before: char, joiner: char, after: Option<char>) -> bool {
+    let Some(after) = after else { return false };
+    match joiner {
+        ',' | '.' => before.is_ascii_digit() && after.is_ascii_digit(),
+        '\'' | '\u{2019}' => before.is_alphabetic() && after.is_alphabetic(),
+        _ => false,
+    }
+}
+
+/// The word tokens of a text, in order (shared with the materiality rules
+/// so that "a word" means the same thing everywhere).
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> + '_ {
+    tokens(text).filter(|t| t.chars().next().is_some_and(char::is_alphanumeric))
+}
+
+/// All tokens of a text, in order.
+pub(crate) fn tokens(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let bounds = token_bounds(text);
+    (1..bounds.len()).map(move |i| &text[bounds[i - 1]..bounds[i]])
+}
+
+fn count_words(text: &str) -> usize {
+    words(text).count()
+}
+
+// ---------------------------------------------------------------------------
+// Sentences
+// ---------------------------------------------------------------------------
+
+/// Abbreviations that precede a name or a number, so a period after them
+/// never ends a sentence ("Gen. Smith", "Mar. 7", "No. 10").
+const NEVER_FINAL: &[&str] = &[
+    "Adm", "Apr", "Aug", "Capt", "Cmdr", "Col", "Cpl", "Dec", "Det", "Dr", "Feb", "Fr", "Ft",
+    "Gen", "Gov", "Hon", "Insp", "Jan", "Jr", "Jul", "Jun", "Lt", "Maj", "Mar", "Messrs", "Mr",
+    "Mrs", "Ms", "Mt", "No", "Nos", "Nov", "Oct", "Pres", "Prof", "Pt", "Rep", "Rev", "Sen", "Sep",
+    "Sept", "Sgt", "Sr", "St", "Supt", "Vol", "approx", "cf", "eg", "fig", "ie", "vs",
+];
+
+/// Abbreviations that may also end a sentence ("… sold to Acme Inc. The
+/// deal …"): they end one only before a typical sentence opener.
+const MAYBE_FINAL: &[&str] = &["Bros", "Co", "Corp", "Inc", "Ltd", "Plc", "etc", "al"];
+
+/// Words that usually start a sentence, used after ambiguous abbreviations.
+const SENTENCE_OPENERS: &[&str] = &[
+    "A",
+    "After",
+    "An",
+    "And",
+    "As",
+    "At",
+    "But",
+    "By",
+    "Earlier",
+    "For",
+    "He",
+    "Her",
+    "His",
+    "However",
+    "I",
+    "If",
+    "In",
+    "It",
+    "Its",
+    "Later",
+    "Meanwhile",
+    "On",
+    "She",
+    "So",
+    "Some",
+    "That",
+    "The",
+    "Their",
+    "There",
+    "These",
+    "They",
+    "This",
+    "Those",
+    "Under",
+    "We",
+    "What",
+    "When",
+    "While",
+    "Why",
+    "You",
+];
+
+/// Characters that may close a sentence after its final punctuation.
+fn is_closer(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\'' | ')' | ']' | '}' | '\u{2019}' | '\u{201D}' | '\u{00BB}'
+    )
+}
+
+fn is_terminator(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '\u{2026}')
+}
+
+/// Start offsets of the sentences of `text` followed by `text.len()`; each
+/// sentence runs up to the next start, so trailing whitespace belongs to the
+/// sentence before it and the pieces cover the whole text.
+fn sentence_bounds(text: &str) -> Vec<usize> {
+    let mut bounds = vec![0];
+    let mut i = 0;
+    while let Some(c) = text[i..].chars().next() {
+        if c == '\n' || c == '\u{2029}' {
+            let next = skip_whitespace(text, i);
+            push_bound(&mut bounds, next, text.len());
+            i = next;
+        } else if is_terminator(c) {
+            let end = end_of_terminator(text, i);
+            let next = skip_whitespace(text, end);
+            if next > end && next < text.len() && ends_sentence(text, i, end, next) {
+                push_bound(&mut bounds, next, text.len());
+            }
+            i = end.max(i + c.len_utf8());
+        } else {
+            i += c.len_utf8();
+        }
+    }
+    bounds.push(text.len());
+    bounds
+}
+
+fn push_bound(bounds: &mut Vec<usize>, at: usize, len: usize) {
+    if at < len && bounds.last().is_some_and(|last| *last < at) {
+        bounds.push(at);
+    }
+}
+
+fn skip_whitespace(text: &str, from: usize) -> usize {
+    text[from..]
+        .char_indices()
+        .find(|(_, c)| !c.is_whitespace())
+        .map_or(text.len(), |(i, _)| from + i)
+}
+
+/// Offset just past a run of terminators and closing quotes/brackets.
+fn end_of_terminator(text: &str, from: usize) -> usize {
+    text[from..]
+        .char_indices()
+        .find(|(_, c)| !is_terminator(*c) && !is_closer(*c))
+        .map_or(text.len(), |(i, _)| from + i)
+}
+
+/// Decides whether the terminator run `text[at..end]`, followed by
+/// whitespace and the text at `next`, ends a sentence.
+fn ends_sentence(text: &str, at: usize, end: usize, next: usize) -> bool {
+    let following = &text[next..];
+    let Some(first) = following.chars().next() else {
+        return true;
+    };
+    let can_start = first.is_uppercase()
+        || first.is_numeric()
+        || is_closer(first)
+        || matches!(first, '(' | '[' | '\u{201C}' | '\u{2018}' | '\u{00AB}')
+        || (first.is_alphabetic() && !first.is_lowercase());
+    if !can_start {
+        return false;
+    }
+    let single_period = text[at..end].trim_end_matches(is_closer) == ".";
+    if !single_period {
+        return true;
+    }
+    match abbreviation_before(text, at) {
+        Abbreviation::None => true,
+        Abbreviation::NeverFinal => false,
+        Abbreviation::MaybeFinal => {
+            let next_word = following
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("");
+            SENTENCE_OPENERS.contains(&next_word)
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Abbreviation {
+    None,
+    NeverFinal,
+    MaybeFinal,
+}
+
+/// Classifies the word before the period at `period`.
+fn abbreviation_before(text: &str, period: usize) -> Abbreviation {
+    let before = &text[..period];
+    let word_start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let word = &before[word_start..];
+    if word.is_empty() {
+        return Abbreviation::None;
+    }
+    if NEVER_FINAL.contains(&word) {
+        return Abbreviation::NeverFinal;
+    }
+    let is_initial = word.chars().count() == 1 && word.chars().all(char::is_uppercase);
+    let is_dotted = word.contains('.') && word.chars().any(char::is_alphabetic);
+    if is_initial || is_dotted || MAYBE_FINAL.contains(&word) {
+        Abbreviation::MaybeFinal
+    } else {
+        Abbreviation::None
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Del,
+    Ins,
+}
+
+/// Output syntax of a rendering.
+trait Style {
+    fn text(&self, out: &mut String, text: &str);
+    fn open(&self, out: &mut String, mark: Mark);
+    fn close(&self, out: &mut String, mark: Mark);
+}
+
+struct PlainStyle;
+
+impl Style for PlainStyle {
+    fn text(&self, out: &mut String, text: &str) {
+        out.push_str(text);
+    }
+    fn open(&self, out: &mut String, mark: Mark) {
+        out.push_str(match mark {
+            Mark::Del => "[-",
+            Mark::Ins => "{+",
+        });
+    }
+    fn close(&self, out: &mut String, mark: Mark) {
+        out.push_str(match mark {
+            Mark::Del => "-]",
+            Mark::Ins => "+}",
+        });
+    }
+}
+
+struct HtmlStyle;
+
+impl Style for HtmlStyle {
+    fn text(&self, out: &mut String, text: &str) {
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.push_str("<br>\n");
+            }
+            html_escape::encode_text_to_string(line, out);
+        }
+    }
+    fn open(&self, out: &mut String, mark: Mark) {
+        out.push_str(match mark {
+            Mark::Del => "<del>",
+            Mark::Ins => "<ins>",
+        });
+    }
+    fn close(&self, out: &mut String, mark: Mark) {
+        out.push_str(match mark {
+            Mark::Del => "</del>",
+            Mark::Ins => "</ins>",
+        });
+    }
+}
+
+/// An unchanged stretch, keeping `context` words after a preceding change
+/// and before a following one.
+fn render_context(
+    out: &mut String,
+    text: &str,
+    context: usize,
+    after_change: bool,
+    before_change: bool,
+    style: &dyn Style,
+) {
+    let head_words = if after_change { context } else { 0 };
+    let tail_words = if before_change { context } else { 0 };
+    let word_starts: Vec<usize> = whitespace_word_starts(text);
+    if word_starts.len() <= head_words + tail_words {
+        style.text(out, text);
+        return;
+    }
+    let head_end = if head_words == 0 {
+        0
+    } else {
+        word_end(text, word_starts[head_words - 1])
+    };
+    let tail_start = if tail_words == 0 {
+        text.len()
+    } else {
+        word_starts[word_starts.len() - tail_words]
+    };
+    let head = &text[..head_end];
+    let tail = &text[tail_start..];
+    style.text(out, head);
+    let gap = |present: bool| if present { " " } else { "" };
+    style.text(out, gap(after_change));
+    style.text(out, ELLIPSIS);
+    style.text(out, gap(before_change));
+    style.text(out, tail);
+}
+
+/// Start offsets of the whitespace-separated words of `text`.
+fn whitespace_word_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        let is_space = c.is_whitespace();
+        if !is_space && !in_word {
+            starts.push(i);
+        }
+        in_word = !is_space;
+    }
+    starts
+}
+
+fn word_end(text: &str, start: usize) -> usize {
+    text[start..]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(text.len(), |(i, _)| start + i)
+}
+
+/// Splits `text` into (leading whitespace, core, trailing whitespace).
+fn split_blank_edges(text: &str) -> (&str, &str, &str) {
+    let core_start = text.len() - text.trim_start().len();
+    let core_end = text.trim_end().len().max(core_start);
+    (
+        &text[..core_start],
+        &text[core_start..core_end],
+        &text[core_end..],
+    )
+}
+
+/// An addition or removal, with its edge whitespace outside the markers
+/// (`{+new sentence.+} ` rather than `{+new sentence. +}`).
+fn render_marked(out: &mut String, text: &str, mark: Mark, style: &dyn Style) {
+    let (lead, core, trail) = split_blank_edges(text);
+    if core.is_empty() {
+        // a whitespace-only change (say, a new paragraph break): keep it visible
+        style.open(out, mark);
+        style.text(out, text);
+        style.close(out, mark);
+        return;
+    }
+    style.text(out, lead);
+    style.open(out, mark);
+    style.text(out, core);
+    style.close(out, mark);
+    style.text(out, trail);
+}
+
+/// A replacement; whitespace both sides start or end with goes outside.
+fn render_replaced(out: &mut String, old: &str, new: &str, style: &dyn Style) {
+    let (old_lead, old_core, old_trail) = split_blank_edges(old);
+    let (new_lead, new_core, new_trail) = split_blank_edges(new);
+    let common_lead = old_lead == new_lead && !old_core.is_empty() && !new_core.is_empty();
+    let common_trail = old_trail == new_trail && !old_core.is_empty() && !new_core.is_empty();
+    let strip = |text: &'_ str, lead: &str, trail: &str| -> (usize, usize) {
+        let start = if common_lead { lead.len() } else { 0 };
+        let end = if common_trail {
+            text.len() - trail.len()
+        } else {
+            text.len()
+        };
+        (start, end.max(start))
+    };
+    let (os, oe) = strip(old, old_lead, old_trail);
+    let (ns, ne) = strip(new, new_lead, new_trail);
+    if common_lead {
+        style.text(out, old_lead);
+    }
+    style.open(out, Mark::Del);
+    style.text(out, &old[os..oe]);
+    style.close(out, Mark::Del);
+    style.open(out, Mark::Ins);
+    style.text(out, &new[ns..ne]);
+    style.close(out, Mark::Ins);
+    if common_trail {
+        style.text(out, old_trail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn old_side(d: &TextDiff) -> String {
+        d.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Same { text }
+                | Chunk::Removed { text }
+                | Chunk::Replaced { old: text, .. } => text.as_str(),
+                Chunk::Added { .. } => "",
+            })
+            .collect()
+    }
+
+    fn new_side(d: &TextDiff) -> String {
+        d.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Same { text }
+                | Chunk::Added { text }
+                | Chunk::Replaced { new: text, .. } => text.as_str(),
+                Chunk::Removed { .. } => "",
+            })
+            .collect()
+    }
+
+    fn same(t: &str) -> Chunk {
+        Chunk::Same { text: t.into() }
+    }
+
+    #[test]
+    fn equal_texts_are_unchanged() {
+        let d = diff_text("Storm hits coast", "Storm hits coast");
+        assert!(d.is_unchanged());
+        assert_eq!(d.chunks, vec![same("Storm hits coast")]);
+        assert_eq!(d.render_text(3), "");
+        assert!(diff_text("", "").chunks.is_empty());
+    }
+
+    #[test]
+    fn a_changed_number_is_one_replaced_token() {
+        let d = diff_text(
+            "Fires force more than 200,000 to flee homes",
+            "Fires force more than 300,000 to flee homes",
+        );
+        assert_eq!(
+            d.chunks,
+            vec![
+                same("Fires force more than "),
+                Chunk::Replaced {
+                    old: "200,000".into(),
+                    new: "300,000".into()
+                },
+                same(" to flee homes"),
+            ]
+        );
+        assert_eq!(
+            d.render_text(10),
+            "Fires force more than [-200,000-]{+300,000+} to flee homes"
+        );
+        assert_eq!((d.words_added(), d.words_removed()), (1, 1));
+    }
+
+    #[test]
+    fn additions_and_removals() {
+        let d = diff_text("There no drugs", "There are no drugs");
+        assert_eq!(d.render_text(5), "There {+are+} no drugs");
+        let d = diff_text("In southern France, a fire", "In southern France a fire");
+        assert_eq!(d.render_text(5), "In southern France[-,-] a fire");
+        assert_eq!((d.words_added(), d.words_removed()), (0, 0));
+    }
+
+    #[test]
+    fn adjacent_replacements_merge_across_a_space() {
+        let d = diff_text(
+            "Experts question UK self-isolation advice",
+            "Experts doubt British self-isolation advice",
+        );
+        assert_eq!(
+            d.render_text(5),
+            "Experts [-question UK-]{+doubt British+} self-isolation advice"
+        );
+    }
+
+    #[test]
+    fn context_is_elided() {
+        let old = "one two three four five six seven eight nine ten eleven twelve";
+        let new = "one two three four five SIX seven eight nine ten eleven twelve";
+        let d = diff_text(old, new);
+        assert_eq!(d.render_text(2), "… four five [-six-]{+SIX+} seven eight …");
+        assert_eq!(d.render_text(0), "… [-six-]{+SIX+} …");
+        assert_eq!(
+            d.render_text(100),
+            format!("one two three four five [-six-]{{+SIX+}} seven eight nine ten eleven twelve")
+        );
+    }
+
+    #[test]
+    fn context_between_two_changes() {
+        let old = "alpha b c d e f g h i j k l omega";
+        let new = "ALPHA b c d e f g h i j k l OMEGA";
+        let d = diff_text(old, new);
+        assert_eq!(
+            d.render_text(2),
+            "[-alpha-]{+ALPHA+} b c … k l [-omega-]{+OMEGA+}"
+        );
+        let short = diff_text("alpha b c omega", "ALPHA b c OMEGA");
+        assert_eq!(
+            short.render_text(1),
+            "[-alpha-]{+ALPHA+} b c [-omega-]{+OMEGA+}"
+        );
+    }
+
+    #[test]
+    fn html_rendering_escapes_everything() {
+        let d = diff_text(
+            "Officials said",
+            "Officials said <script>alert(1)</script> & \"more\"\nNew line",
+        );
+        assert_eq!(
+            d.render_html(10),
+            "Officials said <ins>&lt;script&gt;alert(1)&lt;/script&gt; &amp; \"more\"<br>\nNew line</ins>"
+        );
+        let d = diff_text(
+            "Officials said <b>nothing</b> & more",
+            "Officials said <i>little</i> & more",
+        );
+        let html = d.render_html(10);
+        assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
+        assert_eq!(
+            html,
+            "Officials said &lt;<del>b&gt;nothing&lt;/b</del><ins>i&gt;little&lt;/i</ins>&gt; &amp; more"
+        );
+    }
+
+    #[test]
+    fn html_rendering_of_a_realistic_edit() {
+        let d = diff_text(
+            "Police say 3 people were hurt. The road is closed.",
+            "Police say 5 people were hurt. The road is closed. A man has been arrested.",
+        );
+        assert_eq!(
+            d.render_html(3),
+            "Police say <del>3</del><ins>5</ins> people were hurt. … road is closed. <ins>A man has been arrested.</ins>"
+        );
+    }
+
+    #[test]
+    fn whitespace_moves_outside_markers() {
+        let d = diff_text(
+            "Storm hits coast.",
+            "Storm hits coast. Thousands without power.",
+        );
+        assert_eq!(
+            d.render_text(3),
+            "Storm hits coast. {+Thousands without power.+}"
+        );
+        assert_eq!(d.render_text(1), "… coast. {+Thousands without power.+}");
+    }
+
+    #[test]
+    fn long_text_is_diffed_by_sentence_first() {
+        let old = "The council met on Monday. It discussed the budget. Members voted on the plan. \
+                   The mayor spoke last. Residents were not consulted.";
+        let new = "The council met on Monday. It discussed the budget in detail. Members voted on the plan. \
+                   A protest was held outside. The mayor spoke last. Residents were not consulted.";
+        let d = diff_text(old, new);
+        assert_eq!(old_side(&d), old);
+        assert_eq!(new_side(&d), new);
+        assert_eq!(
+            d.render_text(2),
+            "… the budget {+in detail+}. Members … the plan. {+A protest was held outside.+} The mayor …"
+        );
+        assert_eq!(d.words_added(), 7);
+    }
+
+    #[test]
+    fn inserted_paragraph_is_one_chunk() {
+        let old = "First point.\nSecond point.\nThird point.";
+        let new =
+            "First point.\nSecond point.\nBreaking: new development in the case.\nThird point.";
+        let d = diff_text(old, new);
+        assert_eq!(
+            d.chunks,
+            vec![
+                same("First point.\nSecond point.\n"),
+                Chunk::Added {
+                    text: "Breaking: new development in the case.\n".into()
+                },
+                same("Third point."),
+            ]
+        );
+    }
+
+    #[test]
+    fn sentences_split_with_abbreviations_and_numbers() {
+        let text = "Mr. Smith paid $3.5 million to Acme Inc. on Jan. 5. The U.S. Senate voted. \
+                    \"Stop!\" he said. \"Why?\" She left. Gen. J. R. Brown arrived at 3 p.m. on Friday.\n\
+                    A headline without a period\nNo. 10 said no";
+        assert_eq!(
+            split_sentences(text),
+            vec![
+                "Mr. Smith paid $3.5 million to Acme Inc. on Jan. 5.",
+                "The U.S. Senate voted.",
+                "\"Stop!\" he said.",
+                "\"Why?\"",
+                "She left.",
+                "Gen. J. R. Brown arrived at 3 p.m. on Friday.",
+                "A headline without a period",
+                "No. 10 said no",
+            ]
+        );
+    }
+
+    #[test]
+    fn initialism_ends_a_sentence_before_an_opener() {
+        assert_eq!(
+            split_sentences("Troops were sent to the U.S. The president said so. Talks with the U.N. Security Council failed."),
+            vec![
+                "Troops were sent to the U.S.",
+                "The president said so.",
+                "Talks with the U.N. Security Council failed."
+            ]
+        );
+    }
+
+    #[test]
+    fn ellipsis_and_quotes() {
+        assert_eq!(
+            split_sentences(
+                "He waited... Nothing came. 'Really?' asked Ann. It was 'over.' Then rain…  More."
+            ),
+            vec![
+                "He waited...",
+                "Nothing came.",
+                "'Really?' asked Ann.",
+                "It was 'over.'",
+                "Then rain…",
+                "More."
+            ]
+        );
+        assert!(split_sentences("  \n ").is_empty());
+    }
+
+    #[test]
+    fn sentence_changes_report_added_removed_and_reworded() {
+        let old = "Fire spreads. Crews respond. Roads closed.";
+        let new = "Fire spreads. Roads closed. Crews are responding. Two homes lost.";
+        let c = sentence_changes(old, new);
+        assert_eq!(c.added, vec!["Crews are responding.", "Two homes lost."]);
+        assert_eq!(c.removed, vec!["Crews respond."]);
+        let moved = sentence_changes("A one. B two.", "B two. A one.");
+        assert_eq!(moved, SentenceChanges::default());
+    }
+
+    #[test]
+    fn tokens_keep_numbers_and_contractions_whole() {
+        let t: Vec<&str> = tokens("Trump's 200,000 (3.5%) don't-stop 'quoted'").collect();
+        assert_eq!(
+            t,
+            vec![
+                "Trump's", " ", "200,000", " ", "(", "3.5", "%", ")", " ", "don't", "-", "stop",
+                " ", "'", "quoted", "'"
+            ]
+        );
+        assert_eq!(
+            words("a, b. 1,2 x.").collect::<Vec<_>>(),
+            vec!["a", "b", "1,2", "x"]
+        );
+    }
+
+    #[test]
+    fn chunks_serialize_with_an_op_tag() {
+        let d = diff_text("a b", "a c");
+        let json = serde_json::to_string(&d).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"chunks":[{"op":"same","text":"a "},{"op":"replaced","old":"b","new":"c"}]}"#
+        );
+        let back: TextDiff = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, d);
+    }
+
+    fn wordy() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("the"),
+                Just("fire"),
+                Just("200,000"),
+                Just("3.5"),
+                Just(" "),
+                Just(". "),
+                Just(", "),
+                Just("\n"),
+                Just("Mr. "),
+                Just("U.S. "),
+                Just("It"),
+                Just("é"),
+                Just("'"),
+                Just("!"),
+                Just("  "),
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn diff_reproduces_both_sides(a in "\\PC{0,80}", b in "\\PC{0,80}") {
+            let d = diff_text(&a, &b);
+            prop_assert_eq!(old_side(&d), a);
+            prop_assert_eq!(new_side(&d), b);
+        }
+
+        #[test]
+        fn diff_reproduces_both_sides_of_wordy_text(a in wordy(), b in wordy()) {
+            let d = diff_text(&a, &b);
+            prop_assert_eq!(old_side(&d), a.clone());
+            prop_assert_eq!(new_side(&d), b.clone());
+            let _ = d.render_text(2);
+            let _ = d.render_html(0);
+            let _ = sentence_changes(&a, &b);
+        }
+
+        #[test]
+        fn diff_of_equal_texts_is_unchanged(a in "\\PC{0,200}") {
+            let d = diff_text(&a, &a);
+            prop_assert!(d.is_unchanged());
+            prop_assert_eq!(d.words_added() + d.words_removed(), 0);
+        }
+
+        #[test]
+        fn rendering_and_splitting_never_panic(a in "\\PC{0,100}", b in "\\PC{0,100}", context in 0usize..5) {
+            let d = diff_text(&a, &b);
+            let _ = d.render_text(context);
+            let html = d.render_html(context);
+            prop_assert!(!html.contains("<script"));
+            for s in split_sentences(&a) {
+                prop_assert!(!s.is_empty());
+            }
+        }
+
+        #[test]
+        fn tokens_cover_the_text(a in "\\PC{0,100}") {
+            prop_assert_eq!(tokens(&a).collect::<String>(), a);
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! The tracker: the heart of storywatch.
+//!
+//! Given the entries of one poll and what is stored about the feed's stories,
+//! it decides which story each entry is ([`identity`]), normalises its text
+//! ([`normalize`]), compares it with the last stored version
+//! ([`materiality`], [`diff`]) and says what happened as [`Event`]s:
+//! a new story, a material update, a story that left the feed, or a story
+//! whose headline keeps flipping between versions (an A/B test).
+//!
+//! It reads storage through [`StoryLookup`] and returns every write as a
+//! [`PollChanges`], so it is a plain function that tests drive with a map,
+//! and the caller commits the writes and the resulting alerts in one
+//! transaction.
+
+pub mod diff;
+pub mod identity;
+pub mod materiality;
+pub mod normalize;
+
+use std::collections::{HashMap, HashSet};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Entry, Snapshot, UnixMs};
+use crate::store::StoreError;
+use materiality::{ChangeClass, Comparison};
+
+/// A story version equal to one seen before, this many times, is reported
+/// once as oscillating (A/B headline testing) instead of never.
+pub const FLIPFLOPS_TO_REPORT: u32 = 3;
+/// Reader fingerprints remembered per story for flip-flop detection.
+const REMEMBERED_VERSIONS: usize = 32;
+/// Material edits within this window that make a story "developing".
+const DEVELOPING_WINDOW_MS: UnixMs = 24 * 3600 * 1000;
+const DEVELOPING_EDITS: usize = 2;
+/// Refreshing `last_seen` more often than this would rewrite every story on
+/// every changed poll; retention only needs it to be roughly right.
+const LAST_SEEN_RESOLUTION_MS: UnixMs = 3600 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A story seen for the first time.
+    New,
+    /// A material change to a known story.
+    Updated,
+    /// A story that was in the previous poll and is not any more.
+    Removed,
+    /// A story that keeps returning to earlier versions (A/B headlines).
+    Oscillating,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::New => "new",
+            EventKind::Updated => "updated",
+            EventKind::Removed => "removed",
+            EventKind::Oscillating => "oscillating",
+        }
+    }
+}
+
+/// What happened to a story, as alerts and renderers need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub story: String,
+    pub feed: String,
+    /// 1 for a new story, +1 for every distinct version after.
+    pub revision: u32,
+    pub at: UnixMs,
+    pub title: String,
+    pub old_title: Option<String>,
+    pub link: String,
+    /// "developing story" phrases, or edited repeatedly in the last day.
+    pub developing: bool,
+    /// How often the story returned to an earlier version.
+    pub flipflops: u32,
+    /// The version this event is about.
+    pub snapshot: Snapshot,
+    /// What changed, for `Updated` and `Oscillating`.
+    pub comparison: Option<Comparison>,
+}
+
+impl Event {
+    pub fn class(&self) -> Option<ChangeClass> {
+        self.comparison.as_ref().map(|c| c.class)
+    }
+}
+
+/// An event with the version before it, which the matcher needs to tell a
+/// newly added mention from an old one. The old version is not persisted
+/// with alerts: the diff already carries the old text.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub event: Event,
+    pub old: Option<Snapshot>,
+}
+
+/// Everything stored about one story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryRecord {
+    pub id: String,
+    pub feed: String,
+    pub first_seen: UnixMs,
+    pub last_seen: UnixMs,
+    pub last_changed: UnixMs,
+    pub revision: u32,
+    pub latest: Snapshot,
+    /// Fingerprint of the raw entry last seen: an identical entry costs no
+    /// normalisation at all.
+    pub raw_fp: u64,
+    /// Reader fingerprints of recent distinct versions, oldest first.
+    pub seen_fps: Vec<u64>,
+    pub flipflops: u32,
+    pub oscillation_reported: bool,
+    /// Times of recent material edits (bounded).
+    pub edits: Vec<UnixMs>,
+    pub developing: bool,
+    pub removed_at: Option<UnixMs>,
+    /// Identity keys that point at this story (so pruning can remove them).
+    pub keys: Vec<String>,
+    /// Watches that matched this story once and so follow its updates.
+    pub followers: Vec<String>,
+}
+
+/// One stored version of a story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub story: String,
+    pub revision: u32,
+    pub at: UnixMs,
+    pub snapshot: Snapshot,
+    /// `None` for the first version.
+    pub class: Option<ChangeClass>,
+    pub score: f32,
+    /// This version equals an earlier one.
+    pub flipflop: bool,
+}
+
+/// What the tracker reads from storage.
+pub trait StoryLookup {
+    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError>;
+    fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError>;
+}
+
+/// The per-feed settings the tracker applies.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedRules<'a> {
+    pub feed: &'a str,
+    /// Boilerplate removed before comparing.
+    pub ignore: &'a [Regex],
+    /// Changes below this class are stored but raise no event.
+    pub min_class: Option<ChangeClass>,
+}
+
+/// Counts for logs, metrics and `storywatch replay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackStats {
+    pub entries: u32,
+    pub new: u32,
+    pub updated: u32,
+    pub removed: u32,
+    pub unchanged: u32,
+    /// Text differed only in noise (whitespace, tracking params, ignore patterns).
+    pub noise: u32,
+    /// Only dates changed: stored, not an update.
+    pub dates_only: u32,
+    /// Changed, but below the feed's `min_materiality`.
+    pub below_threshold: u32,
+    pub merges: u32,
+    pub flipflops: u32,
+    pub duplicates: u32,
+}
+
+/// Every write one poll causes, plus its events.
+#[derive(Debug, Default)]
+pub struct PollChanges {
+    /// Story records to write (new or changed), by id.
+    pub stories: HashMap<String, StoryRecord>,
+    pub versions: Vec<VersionRecord>,
+    /// New identity keys → story id.
+    pub keys: Vec<(String, String)>,
+    pub events: Vec<Observed>,
+    /// Story ids present in this poll, in feed order.
+    pub present: Vec<String>,
+    pub stats: TrackStats,
+}
+
+/// Turns a raw entry into its comparable form.
+pub fn snapshot(entry: &Entry, ignore: &[Regex]) -> Snapshot {
+    let clean_list = |items: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = items
+            .iter()
+            .map(|s| normalize::clean(s, &[]))
+            .filter(|s| !s.is_empty())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    Snapshot {
+        title: normalize::clean(&entry.title, ignore),
+        summary: normalize::clean(&entry.summary, ignore),
+        content: normalize::clean(&entry.content, ignore),
+        link: entry.link.as_deref().map(identity::clean_link).unwrap_or_default(),
+        authors: clean_list(&entry.authors),
+        categories: clean_list(&entry.categories),
+        enclosures: {
+            let mut v: Vec<String> = entry.enclosures.iter().map(|e| identity::clean_link(e)).collect();
+            v.sort();
+            v.dedup();
+            v
+        },
+        published: entry.published,
+        updated: entry.updated,
+    }
+}
+
+/// Tracks one successful poll of a feed. `previous` are the story ids of the
+/// feed's previous poll (for removals and alias matching).
+pub fn track_poll(
+    lookup: &dyn StoryLookup,
+    rules: &FeedRules,
+    entries: &[Entry],
+    previous: &[String],
+    now: UnixMs,
+) -> Result<PollChanges, StoreError> {
+    let mut run = Run {
+        lookup,
+        rules,
+        now,
+        changes: PollChanges::default(),
+        loaded: HashMap::new(),
+        present: HashSet::new(),
+    };
+    run.changes.stats.entries = entries.len() as u32;
+    let mut unplaced = Vec::new();
+    for entry in entries {
+        let mut keys = identity::keys_without_text(entry);
+        let mut snap = None;
+        if keys.is_empty() {
+            let s = snapshot(entry, rules.ignore);
+            keys.push(identity::text_key(&s));
+            snap = Some(s);
+        }
+        match run.resolve(&keys)? {
+            Some(id) if run.present.contains(&id) => run.changes.stats.duplicates += 1,
+            Some(id) => run.observe_known(id, &keys, entry, snap)?,
+            None => unplaced.push((keys, entry, snap)),
+        }
+    }
+    run.place_unknown(unplaced, previous)?;
+    if !entries.is_empty() {
+        run.detect_removals(previous)?;
+    }
+    Ok(run.changes)
+}
+
+/// State of one `track_poll` call.
+struct Run<'a> {
+    lookup: &'a dyn StoryLookup,
+    rules: &'a FeedRules<'a>,
+    now: UnixMs,
+    changes: PollChanges,
+    /// Stories read during this poll (so each is read once).
+    loaded: HashMap<String, Option<StoryRecord>>,
+    present: HashSet<String>,
+}
+
+impl Run<'_> {
+    fn resolve(&mut self, keys: &[String]) -> Result<Option<String>, StoreError> {
+        for key in keys {
+            if let Some(id) = self.changes.keys.iter().find(|(k, _)| k == key).map(|(_, id)| id.clone()) {
+                return Ok(Some(id));
+            }
+            if let Some(id) = self.lookup.story_for_key(self.rules.feed, key)? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn load(&mut self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+        if let Some(s) = self.changes.stories.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        if let Some(cached) = self.loaded.get(id) {
+            return Ok(cached.clone());
+        }
+        let s = self.lookup.story(id)?;
+        self.loaded.insert(id.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn mark_present(&mut self, id: &str) {
+        self.present.insert(id.to_string());
+        self.changes.present.push(id.to_string());
+    }
+
+    /// Records keys of this entry that do not point at the story yet.
+    fn add_keys(&mut self, story: &mut StoryRecord, keys: &[String]) -> bool {
+        let mut added = false;
+        for key in keys {
+            if !story.keys.contains(key) {
+                story.keys.push(key.clone());
+                self.changes.keys.push((key.clone(), story.id.clone()));
+                added = true;
+            }
+        }
+        added
+    }
+
+    fn observe_known(
+        &mut self,
+        id: String,
+        keys: &[String],
+        entry: &Entry,
+        snap: Option<Snapshot>,
+    ) -> Result<(), StoreError> {
+        let Some(mut story) = self.load(&id)? else {
+            // a key pointing at a pruned story: start afresh under that id
+            let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
+            return self.observe_new_with_id(id, keys, entry, snap);
+        };
+        self.mark_present(&id);
+        let mut dirty = self.add_keys(&mut story, keys);
+        dirty |= self.apply_entry(&mut story, entry, snap);
+        if dirty {
+            self.changes.stories.insert(id, story);
+        }
+        Ok(())
+    }
+
+    /// Compares an entry with the stored story and records what changed.
+    /// Returns whether the record must be written.
+    fn apply_entry(&mut self, story: &mut StoryRecord, entry: &Entry, snap: Option<Snapshot>) -> bool {
+        let mut dirty = false;
+        if story.removed_at.take().is_some() {
+            dirty = true;
+        }
+        let raw_fp = identity::raw_fingerprint(entry);
+        if raw_fp == story.raw_fp {
+            self.changes.stats.unchanged += 1;
+            if self.now - story.last_seen >= LAST_SEEN_RESOLUTION_MS {
+                story.last_seen = self.now;
+                dirty = true;
+            }
+            return dirty;
+        }
+        story.raw_fp = raw_fp;
+        story.last_seen = self.now;
+        let new = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
+        let Some(cmp) = materiality::compare(&story.latest, &new) else {
+            self.changes.stats.noise += 1;
+            return true;
+        };
+        if cmp.dates_only {
+            self.changes.stats.dates_only += 1;
+            story.latest = new;
+            return true;
+        }
+        let fp = identity::reader_fingerprint(&new);
+        let returning = fp != identity::reader_fingerprint(&story.latest) && story.seen_fps.contains(&fp);
+        let old = std::mem::replace(&mut story.latest, new);
+        story.revision += 1;
+        story.last_changed = self.now;
+        remember(&mut story.seen_fps, fp, REMEMBERED_VERSIONS);
+        self.changes.versions.push(VersionRecord {
+            story: story.id.clone(),
+            revision: story.revision,
+            at: self.now,
+            snapshot: story.latest.clone(),
+            class: Some(cmp.class),
+            score: cmp.score,
+            flipflop: returning,
+        });
+        if returning {
+            self.changes.stats.flipflops += 1;
+            story.flipflops += 1;
+            if story.flipflops >= FLIPFLOPS_TO_REPORT && !story.oscillation_reported {
+                story.oscillation_reported = true;
+                self.emit(EventKind::Oscillating, story, Some(old), Some(cmp));
+            }
+            return true;
+        }
+        if self.rules.min_class.is_some_and(|min| cmp.class < min) {
+            self.changes.stats.below_threshold += 1;
+            return true;
+        }
+        remember_time(&mut story.edits, self.now);
+        story.developing = is_developing(story, self.now);
+        self.changes.stats.updated += 1;
+        self.emit(EventKind::Updated, story, Some(old), Some(cmp));
+        true
+    }
+
+    fn emit(&mut self, kind: EventKind, story: &StoryRecord, old: Option<Snapshot>, comparison: Option<Comparison>) {
+        let old_title = old
+            .as_ref()
+            .map(|o| o.title.clone())
+            .filter(|t| *t != story.latest.title);
+        self.changes.events.push(Observed {
+            event: Event {
+                kind,
+                story: story.id.clone(),
+                feed: story.feed.clone(),
+                revision: story.revision,
+                at: self.now,
+                title: story.latest.title.clone(),
+                old_title,
+                link: story.latest.link.clone(),
+                developing: story.developing,
+                flipflops: story.flipflops,
+                snapshot: story.latest.clone(),
+                comparison,
+            },
+            old,
+        });
+    }
+
+    /// Entries no key knows: an edited story under a new guid/slug that
+    /// replaces one which just left the feed, or a new story.
+    fn place_unknown(
+        &mut self,
+        unplaced: Vec<(Vec<String>, &Entry, Option<Snapshot>)>,
+        previous: &[String],
+    ) -> Result<(), StoreError> {
+        if unplaced.is_empty() {
+            return Ok(());
+        }
+        let mut candidates = Vec::new();
+        let gone: Vec<&String> = previous.iter().filter(|id| !self.present.contains(*id)).collect();
+        for id in gone {
+            if let Some(story) = self.load(id)? {
+                if story.removed_at.is_none() {
+                    candidates.push(story);
+                }
+            }
+        }
+        for (keys, entry, snap) in unplaced {
+            // a second entry with the same keys in this poll
+            if let Some(id) = self.resolve(&keys)? {
+                if self.present.contains(&id) {
+                    self.changes.stats.duplicates += 1;
+                    continue;
+                }
+            }
+            let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
+            let best = candidates
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| identity::alias_score(&c.latest, &snap).map(|s| (i, s)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, _)) => {
+                    let mut story = candidates.swap_remove(i);
+                    self.changes.stats.merges += 1;
+                    self.mark_present(&story.id);
+                    self.add_keys(&mut story, &keys);
+                    self.apply_entry(&mut story, entry, Some(snap));
+                    self.changes.stories.insert(story.id.clone(), story);
+                }
+                None => {
+                    let id = identity::story_id(self.rules.feed, &keys[0]);
+                    self.observe_new_with_id(id, &keys, entry, snap)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn observe_new_with_id(
+        &mut self,
+        id: String,
+        keys: &[String],
+        entry: &Entry,
+        snap: Snapshot,
+    ) -> Result<(), StoreError> {
+        self.mark_present(&id);
+        let mut story = StoryRecord {
+            id: id.clone(),
+            feed: self.rules.feed.to_string(),
+            first_seen: self.now,
+            last_seen: self.now,
+            last_changed: self.now,
+            revision: 1,
+            raw_fp: identity::raw_fingerprint(entry),
+            seen_fps: vec![identity::reader_fingerprint(&snap)],
+            latest: snap,
+            flipflops: 0,
+            oscillation_reported: false,
+            edits: Vec::new(),
+            developing: false,
+            removed_at: None,
+            keys: Vec::new(),
+            followers: Vec::new(),
+        };
+        story.developing = is_developing(&story, self.now);
+        self.add_keys(&mut story, keys);
+        self.changes.versions.push(VersionRecord {
+            story: id.clone(),
+            revision: 1,
+            at: self.now,
+            snapshot: story.latest.clone(),
+            class: None,
+            score: 0.0,
+            flipflop: false,
+        });
+        self.changes.stats.new += 1;
+        self.emit(EventKind::New, &story, None, None);
+        self.changes.stories.insert(id, story);
+        Ok(())
+    }
+
+    fn detect_removals(&mut self, previous: &[String]) -> Result<(), StoreError> {
+        for id in previous {
+            if self.present.contains(id) {
+                continue;
+            }
+            let Some(mut story) = self.load(id)? else { continue };
+            if story.removed_at.is_some() {
+                continue;
+            }
+            story.removed_at = Some(self.now);
+            self.changes.stats.removed += 1;
+            self.emit(EventKind::Removed, &story, None, None);
+            self.changes.stories.insert(id.clone(), story);
+        }
+        Ok(())
+    }
+}
+
+/// Developing: the text says so, or it was edited repeatedly of late.
+fn is_developing(story: &StoryRecord, now: UnixMs) -> bool {
+    let recent = story.edits.iter().filter(|t| now - **t <= DEVELOPING_WINDOW_MS).count();
+    recent >= DEVELOPING_EDITS || materiality::has_developing_signal(&story.latest)
+}
+
+fn remember(list: &mut Vec<u64>, fp: u64, cap: usize) {
+    list.retain(|x| *x != fp);
+    list.push(fp);
+    if list.len() > cap {
+        list.remove(0);
+    }
+}
+
+fn remember_time(list: &mut Vec<UnixMs>, t: UnixMs) {
+    list.push(t);
+    if list.len() > 16 {
+        list.remove(0);
+    }
+}
+
+#[cfg(test)]
+mod tests;
