@@ -157,10 +157,11 @@ fn print_summary(config: &Config) {
         let what = match &n.kind {
             NotifierKind::Stdout => "stdout".to_string(),
             NotifierKind::Webhook(w) => format!(
-                "webhook ({:?}) to {}://{}/…{}",
+                "webhook ({:?}) to {}://{}{}/…{}",
                 w.preset,
                 w.url.scheme(),
                 w.url.host_str().unwrap_or(""),
+                w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
                 if w.secret.is_some() { ", signed" } else { "" }
             ),
             NotifierKind::Email(e) => format!(

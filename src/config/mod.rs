@@ -864,6 +864,7 @@ fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> 
     })
 }
 
+#[derive(Debug)]
 struct SmtpUrl {
     host: String,
     port: u16,

@@ -56,8 +56,15 @@ impl Converter {
             // caller did not give the feed's own URL.
             self.base = link.as_deref().and_then(|link| Url::parse(link).ok());
         }
-        let title = feed.title.map(|text| self.text(text)).filter(|title| !title.is_empty());
-        let entries = feed.entries.into_iter().map(|entry| self.entry(entry)).collect();
+        let title = feed
+            .title
+            .map(|text| self.text(text))
+            .filter(|title| !title.is_empty());
+        let entries = feed
+            .entries
+            .into_iter()
+            .map(|entry| self.entry(entry))
+            .collect();
         if self.controls_removed > 0 {
             warnings.push(format!(
                 "removed {} control characters that XML forbids",
@@ -81,13 +88,22 @@ impl Converter {
             .map(|id| self.clean(id.to_string()));
         let enclosures = self.enclosures(&entry);
         let published = entry.published.map(to_unix_ms);
-        let updated = entry.updated.map(to_unix_ms).filter(|updated| Some(*updated) != published);
+        let updated = entry
+            .updated
+            .map(to_unix_ms)
+            .filter(|updated| Some(*updated) != published);
         Entry {
             guid,
             link: self.alternate_link(&entry.links),
             title: entry.title.map(|text| self.text(text)).unwrap_or_default(),
-            summary: entry.summary.map(|text| self.text(text)).unwrap_or_default(),
-            content: entry.content.map(|content| self.content(content)).unwrap_or_default(),
+            summary: entry
+                .summary
+                .map(|text| self.text(text))
+                .unwrap_or_default(),
+            content: entry
+                .content
+                .map(|content| self.content(content))
+                .unwrap_or_default(),
             authors: entry
                 .authors
                 .into_iter()
@@ -97,7 +113,9 @@ impl Converter {
             categories: entry
                 .categories
                 .into_iter()
-                .filter_map(|category| non_empty(category.label).or_else(|| non_empty(Some(category.term))))
+                .filter_map(|category| {
+                    non_empty(category.label).or_else(|| non_empty(Some(category.term)))
+                })
                 .map(|label| self.clean(label))
                 .collect(),
             enclosures,
@@ -111,7 +129,10 @@ impl Converter {
         let kind = BodyKind::of(
             text.content_type.ty().as_str(),
             text.content_type.subty().as_str(),
-            text.content_type.suffix().as_ref().map(|suffix| suffix.as_str()),
+            text.content_type
+                .suffix()
+                .as_ref()
+                .map(|suffix| suffix.as_str()),
         );
         let html = kind.to_html(text.content);
         self.clean(html)
@@ -119,11 +140,17 @@ impl Converter {
 
     /// Entry content as an HTML fragment (empty for out-of-line or binary).
     fn content(&mut self, content: Content) -> String {
-        let Some(body) = content.body else { return String::new() };
+        let Some(body) = content.body else {
+            return String::new();
+        };
         let kind = BodyKind::of(
             content.content_type.ty().as_str(),
             content.content_type.subty().as_str(),
-            content.content_type.suffix().as_ref().map(|suffix| suffix.as_str()),
+            content
+                .content_type
+                .suffix()
+                .as_ref()
+                .map(|suffix| suffix.as_str()),
         );
         let html = kind.to_html(body);
         self.clean(html)
@@ -133,7 +160,10 @@ impl Converter {
     /// `rel="alternate"`, not a comments link, not a JSON Feed attachment.
     fn alternate_link(&mut self, links: &[Link]) -> Option<String> {
         let link = links.iter().find(|link| {
-            let alternate = link.rel.as_deref().is_none_or(|rel| rel.trim().eq_ignore_ascii_case("alternate"));
+            let alternate = link
+                .rel
+                .as_deref()
+                .is_none_or(|rel| rel.trim().eq_ignore_ascii_case("alternate"));
             let attachment = self.json && link.media_type.is_some();
             alternate && link.target.is_none() && !attachment && !link.href.trim().is_empty()
         })?;
@@ -153,7 +183,10 @@ impl Converter {
             .links
             .iter()
             .filter(|link| {
-                let enclosure = link.rel.as_deref().is_some_and(|rel| rel.eq_ignore_ascii_case("enclosure"));
+                let enclosure = link
+                    .rel
+                    .as_deref()
+                    .is_some_and(|rel| rel.eq_ignore_ascii_case("enclosure"));
                 enclosure || (self.json && link.media_type.is_some())
             })
             .map(|link| self.absolute(link.href.trim()))
@@ -187,7 +220,10 @@ impl Converter {
             return text;
         }
         let before = text.len();
-        let cleaned: String = text.chars().filter(|&c| !(c.is_ascii() && is_forbidden_control(c as u8))).collect();
+        let cleaned: String = text
+            .chars()
+            .filter(|&c| !(c.is_ascii() && is_forbidden_control(c as u8)))
+            .collect();
         self.controls_removed += before - cleaned.len();
         cleaned
     }
@@ -213,7 +249,10 @@ impl BodyKind {
         let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         if (is(ty, "text") && is(subty, "html")) || (is(ty, "application") && is(subty, "xhtml")) {
             BodyKind::Html
-        } else if is(ty, "text") || is(subty, "xml") || suffix.is_some_and(|suffix| is(suffix, "xml")) {
+        } else if is(ty, "text")
+            || is(subty, "xml")
+            || suffix.is_some_and(|suffix| is(suffix, "xml"))
+        {
             BodyKind::Text
         } else {
             BodyKind::Binary
@@ -237,7 +276,9 @@ fn person_label(name: Option<String>, email: Option<String>) -> Option<String> {
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn to_unix_ms(time: DateTime<Utc>) -> UnixMs {

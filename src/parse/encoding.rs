@@ -112,25 +112,44 @@ pub(crate) fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> DecodedT
     }
 
     let http = http_label.and_then(|label| usable_label(label, "Content-Type charset", &mut warnings));
-    let declared = declared_encoding(body)
-        .and_then(|label| usable_label(label, "XML declaration encoding", &mut warnings));
+    match http {
+        Some(charset) if charset != Charset::Whatwg(UTF_8) => finish(charset, body, warnings),
+        Some(_) => decode_labelled_utf8(body, warnings),
+        None => match declared(body, &mut warnings) {
+            Some(charset) => finish(charset, body, warnings),
+            None => finish(Charset::Whatwg(UTF_8), body, warnings),
+        },
+    }
+}
 
-    let charset = match (http, declared) {
-        (Some(Charset::Whatwg(http)), Some(declared))
-            if http == UTF_8 && declared != Charset::Whatwg(UTF_8) && std::str::from_utf8(body).is_err() =>
-        {
+/// The usable encoding named by the body's XML declaration.
+fn declared(body: &[u8], warnings: &mut Vec<String>) -> Option<Charset> {
+    declared_encoding(body).and_then(|label| usable_label(label, "XML declaration encoding", warnings))
+}
+
+/// The HTTP header says UTF-8. When the body is not valid UTF-8 and its
+/// declaration names another charset, the declaration is right (a server
+/// that labels everything utf-8 by default).
+fn decode_labelled_utf8(body: &[u8], mut warnings: Vec<String>) -> DecodedText<'_> {
+    if let Ok(text) = std::str::from_utf8(body) {
+        return DecodedText {
+            text: strip_leading_bom_char(Cow::Borrowed(text)),
+            encoding: UTF_8.name(),
+            warnings,
+        };
+    }
+    let mut declared_warnings = Vec::new();
+    match declared(body, &mut declared_warnings) {
+        Some(charset) if charset != Charset::Whatwg(UTF_8) => {
             warnings.push(format!(
-                "the Content-Type says charset=utf-8 but the body is not valid UTF-8; \
-                 decoded it as {} as its XML declaration says",
-                declared.name()
+                "the Content-Type says charset=utf-8 but the body is not valid UTF-8: \
+                 decoded it as {}, as its XML declaration says",
+                charset.name()
             ));
-            declared
+            finish(charset, body, warnings)
         }
-        (Some(http), _) => http,
-        (None, Some(declared)) => declared,
-        (None, None) => Charset::Whatwg(UTF_8),
-    };
-    finish(charset, body, warnings)
+        _ => finish(Charset::Whatwg(UTF_8), body, warnings),
+    }
 }
 
 /// Decodes with the chosen charset, applying the mislabelled-windows-1252 and
@@ -199,7 +218,11 @@ fn has_valid_multibyte_utf8(bytes: &[u8]) -> bool {
     }
 }
 
-fn decode_utf32(bytes: &[u8], to_u32: fn([u8; 4]) -> u32, charset: Charset) -> (Cow<'static, str>, Charset, bool) {
+fn decode_utf32(
+    bytes: &[u8],
+    to_u32: fn([u8; 4]) -> u32,
+    charset: Charset,
+) -> (Cow<'static, str>, Charset, bool) {
     let mut text = String::with_capacity(bytes.len() / 4);
     let mut had_errors = false;
     let mut chunks = bytes.chunks_exact(4);
@@ -260,7 +283,12 @@ fn sniff_wide_layout(body: &[u8]) -> Option<Charset> {
 }
 
 /// Notes when the HTTP charset disagreed with stronger evidence in the body.
-fn warn_if_overruled(http_label: Option<&str>, used: Charset, evidence: &str, warnings: &mut Vec<String>) {
+fn warn_if_overruled(
+    http_label: Option<&str>,
+    used: Charset,
+    evidence: &str,
+    warnings: &mut Vec<String>,
+) {
     let Some(label) = http_label else { return };
     let agrees = match lookup(label) {
         Some(Charset::Whatwg(named)) if named == UTF_16LE || named == UTF_16BE => used.is_wide(),
@@ -345,12 +373,17 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
 }
 
 fn trim_ascii_start(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
     &bytes[start..]
 }
 
 fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -359,9 +392,16 @@ mod tests {
 
     fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        let units = bom.then_some(0xFEFF_u16).into_iter().chain(text.encode_utf16());
+        let units = bom
+            .then_some(0xFEFF_u16)
+            .into_iter()
+            .chain(text.encode_utf16());
         for unit in units {
-            let bytes = if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() };
+            let bytes = if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            };
             out.extend_from_slice(&bytes);
         }
         out
@@ -372,7 +412,11 @@ mod tests {
         let chars = bom.then_some('\u{feff}').into_iter().chain(text.chars());
         for ch in chars {
             let unit = ch as u32;
-            let bytes = if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() };
+            let bytes = if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            };
             out.extend_from_slice(&bytes);
         }
         out
@@ -416,7 +460,10 @@ mod tests {
         let body = utf16(DOC, true, true);
         let decoded = decode_to_utf8(&body, Some("application/rss+xml; charset=iso-8859-1"));
         assert_eq!(decoded.text, DOC);
-        assert!(decoded.warnings.iter().any(|w| w.contains("ignored charset=iso-8859-1")));
+        assert!(decoded
+            .warnings
+            .iter()
+            .any(|w| w.contains("ignored charset=iso-8859-1")));
     }
 
     #[test]
@@ -439,7 +486,11 @@ mod tests {
         let body = b"<?xml version='1.0' encoding='iso-8859-1'?><t>\x93quoted\x94 \xa3</t>";
         let decoded = decode_to_utf8(body, Some("text/xml"));
         // iso-8859-1 is read as windows-1252 (WHATWG): curly quotes, not C1 controls.
-        assert!(decoded.text.contains("\u{201c}quoted\u{201d} \u{a3}"), "{}", decoded.text);
+        assert!(
+            decoded.text.contains("\u{201c}quoted\u{201d} \u{a3}"),
+            "{}",
+            decoded.text
+        );
     }
 
     #[test]
@@ -466,10 +517,19 @@ mod tests {
 
     #[test]
     fn invalid_utf8_becomes_replacement_characters() {
-        let body = "<t>caf\u{e9} ".as_bytes().iter().chain(b"\xff\xfe x</t>").copied().collect::<Vec<u8>>();
+        let body = "<t>caf\u{e9} "
+            .as_bytes()
+            .iter()
+            .chain(b"\xff\xfe x</t>")
+            .copied()
+            .collect::<Vec<u8>>();
         let decoded = decode_to_utf8(&body, None);
         assert_eq!(decoded.encoding, "UTF-8");
-        assert!(decoded.text.contains("caf\u{e9} \u{fffd}\u{fffd} x"), "{}", decoded.text);
+        assert!(
+            decoded.text.contains("caf\u{e9} \u{fffd}\u{fffd} x"),
+            "{}",
+            decoded.text
+        );
         assert!(decoded.warnings.iter().any(|w| w.contains("U+FFFD")));
     }
 
@@ -483,8 +543,14 @@ mod tests {
 
     #[test]
     fn charset_parameter_forms() {
-        assert_eq!(charset_param("text/xml;charset= 'us-ascii'"), Some("us-ascii"));
-        assert_eq!(charset_param("text/xml;charset = us-ascii"), Some("us-ascii"));
+        assert_eq!(
+            charset_param("text/xml;charset= 'us-ascii'"),
+            Some("us-ascii")
+        );
+        assert_eq!(
+            charset_param("text/xml;charset = us-ascii"),
+            Some("us-ascii")
+        );
         assert_eq!(charset_param("text/xml; Charset=\"UTF-8\""), Some("UTF-8"));
         assert_eq!(charset_param("text/xml; charset:iso-8859-1"), None);
         assert_eq!(charset_param("text/xml;"), None);

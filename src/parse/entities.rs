@@ -57,7 +57,10 @@ impl Repairs {
             ));
         }
         if self.bare_ampersands > 0 {
-            out.push(format!("escaped {} bare '&' characters as &amp;", self.bare_ampersands));
+            out.push(format!(
+                "escaped {} bare '&' characters as &amp;",
+                self.bare_ampersands
+            ));
         }
         if self.unknown_entities > 0 {
             out.push(format!(
@@ -129,7 +132,9 @@ struct Fixer<'a> {
 impl<'a> Fixer<'a> {
     /// Replaces `text[start..end]` with `replacement`.
     fn replace(&mut self, start: usize, end: usize, replacement: &str) {
-        let out = self.out.get_or_insert_with(|| String::with_capacity(self.text.len() + 64));
+        let out = self
+            .out
+            .get_or_insert_with(|| String::with_capacity(self.text.len() + 64));
         out.push_str(&self.text[self.copied_upto..start]);
         out.push_str(replacement);
         self.copied_upto = end;
@@ -154,7 +159,11 @@ impl<'a> Fixer<'a> {
                 self.named(amp, name, len, repairs);
                 amp + 1 + len
             }
-            Reference::Numeric { code, len, canonical } => {
+            Reference::Numeric {
+                code,
+                len,
+                canonical,
+            } => {
                 self.numeric(amp, code, len, canonical, repairs);
                 amp + 1 + len
             }
@@ -186,7 +195,14 @@ impl<'a> Fixer<'a> {
         }
     }
 
-    fn numeric(&mut self, amp: usize, code: u32, len: usize, canonical: bool, repairs: &mut Repairs) {
+    fn numeric(
+        &mut self,
+        amp: usize,
+        code: u32,
+        len: usize,
+        canonical: bool,
+        repairs: &mut Repairs,
+    ) {
         let end = amp + 1 + len;
         match numeric_target(code) {
             NumericTarget::Allowed(ch) if canonical && ch == code => {}
@@ -223,7 +239,11 @@ enum Reference<'a> {
     /// `&name;` not predefined by XML.
     Named { name: &'a str, len: usize },
     /// `&#…;` that needs checking; `canonical` is false for `&#X…;`.
-    Numeric { code: u32, len: usize, canonical: bool },
+    Numeric {
+        code: u32,
+        len: usize,
+        canonical: bool,
+    },
     /// Not a reference at all.
     Bare,
 }
@@ -251,7 +271,10 @@ fn classify_named(after: &str) -> Reference<'_> {
     if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
         Reference::Keep(name_len + 1)
     } else {
-        Reference::Named { name, len: name_len + 1 }
+        Reference::Named {
+            name,
+            len: name_len + 1,
+        }
     }
 }
 
@@ -265,7 +288,7 @@ fn classify_numeric(bytes: &[u8]) -> Reference<'static> {
     let count = digits
         .iter()
         .take(MAX_DIGITS + 1)
-        .position(|b| !b.is_ascii_digit() && !(radix == 16 && b.is_ascii_hexdigit()))
+        .position(|b| !(b.is_ascii_digit() || (radix == 16 && b.is_ascii_hexdigit())))
         .unwrap_or(digits.len().min(MAX_DIGITS + 1));
     if count == 0 || count > MAX_DIGITS || digits.get(count) != Some(&b';') {
         return Reference::Bare;
@@ -309,9 +332,9 @@ fn numeric_target(code: u32) -> NumericTarget {
 /// byte (the five undefined bytes keep their C1 code point).
 fn windows_1252_c1(code: u32) -> u32 {
     const TABLE: [u32; 32] = [
-        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
-        0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A,
-        0x0153, 0x9D, 0x017E, 0x0178,
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013,
+        0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
     ];
     code.checked_sub(0x80)
         .and_then(|index| TABLE.get(index as usize))
@@ -371,13 +394,23 @@ impl Cached {
 impl MarkupFinder {
     /// Skips every markup region that starts before `amp`; if `amp` lies in
     /// one, says where to resume.
-    fn skip_region_before(&mut self, text: &str, amp: usize, fixer: &mut Fixer, repairs: &mut Repairs) -> Skip {
+    fn skip_region_before(
+        &mut self,
+        text: &str,
+        amp: usize,
+        fixer: &mut Fixer,
+        repairs: &mut Repairs,
+    ) -> Skip {
         loop {
-            let Some(start) = self.peek(text) else { return Skip::None };
+            let Some(start) = self.peek(text) else {
+                return Skip::None;
+            };
             if start > amp {
                 return Skip::None;
             }
-            let Some(end) = region_end(text, start) else { return Skip::Unterminated };
+            let Some(end) = region_end(text, start) else {
+                return Skip::Unterminated;
+            };
             remove_if_stray_declaration(text, start, end, fixer, repairs);
             self.searched_from = end;
             if end > amp {
@@ -393,7 +426,9 @@ impl MarkupFinder {
             return;
         }
         while let Some(start) = self.peek(text) {
-            let Some(end) = region_end(text, start) else { return };
+            let Some(end) = region_end(text, start) else {
+                return;
+            };
             remove_if_stray_declaration(text, start, end, fixer, repairs);
             self.searched_from = end;
         }
@@ -426,14 +461,41 @@ fn region_end(text: &str, start: usize) -> Option<usize> {
 }
 
 /// Removes `<?xml …?>` found after the document start.
-fn remove_if_stray_declaration(text: &str, start: usize, end: usize, fixer: &mut Fixer, repairs: &mut Repairs) {
+fn remove_if_stray_declaration(
+    text: &str,
+    start: usize,
+    end: usize,
+    fixer: &mut Fixer,
+    repairs: &mut Repairs,
+) {
     let region = text.as_bytes().get(start..end).unwrap_or_default();
-    let is_declaration =
-        region.len() > 6 && region[..5].eq_ignore_ascii_case(b"<?xml") && region[5].is_ascii_whitespace();
+    let is_declaration = region.len() > 6
+        && region[..5].eq_ignore_ascii_case(b"<?xml")
+        && region[5].is_ascii_whitespace();
     if is_declaration {
         repairs.stray_declarations += 1;
         fixer.replace(start, end, "");
     }
+}
+
+/// Removes every `<?xml …?>` declaration, even where [`repair_references`]
+/// saw a CDATA section or comment. Only for the retry after quick-xml
+/// panicked on a declaration it found where our scan did not expect one (a
+/// tag such as `<<!--x>` is a comment to us and an element to quick-xml).
+pub(crate) fn remove_all_declarations(text: &str) -> (Cow<'_, str>, usize) {
+    let mut fixer = Fixer {
+        text,
+        out: None,
+        copied_upto: 0,
+    };
+    let mut repairs = Repairs::default();
+    let mut from = 0;
+    while let Some(start) = find_from(text, from, "<?") {
+        let Some(end) = find_from(text, start, "?>").map(|at| at + 2) else { break };
+        remove_if_stray_declaration(text, start, end, &mut fixer, &mut repairs);
+        from = end;
+    }
+    (fixer.into_cow(), repairs.stray_declarations)
 }
 
 fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
@@ -452,9 +514,13 @@ mod tests {
 
     #[test]
     fn clean_text_is_borrowed() {
-        let text = "<t>a &amp; b &lt; &#233; &#x2014; <![CDATA[&nbsp; & x]]></t><!-- & --><?pi & ?>";
+        let text =
+            "<t>a &amp; b &lt; &#233; &#x2014; <![CDATA[&nbsp; & x]]></t><!-- & --><?pi & ?>";
         let mut repairs = Repairs::default();
-        assert!(matches!(repair_references(text, &mut repairs), Cow::Borrowed(_)));
+        assert!(matches!(
+            repair_references(text, &mut repairs),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(repairs, Repairs::default());
     }
 
@@ -492,7 +558,8 @@ mod tests {
 
     #[test]
     fn numeric_references_are_normalised() {
-        let (out, repairs) = repair("&#X41;&#150;&#0;&#1;&#x1F;&#xD800;&#1114112;&#9;&#99999999999999;");
+        let (out, repairs) =
+            repair("&#X41;&#150;&#0;&#1;&#x1F;&#xD800;&#1114112;&#9;&#99999999999999;");
         assert_eq!(out, "&#65;&#8211;&#xFFFD;&#xFFFD;&#9;&amp;#99999999999999;");
         assert_eq!(repairs.control_refs_removed, 3);
         assert_eq!(repairs.char_refs_rewritten, 4);
@@ -501,8 +568,12 @@ mod tests {
 
     #[test]
     fn cdata_comments_and_pis_are_skipped() {
-        let (out, _) = repair("<a>&nbsp;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&</b><?php echo 1 & 2 ?>&");
-        assert_eq!(out, "<a>&#160;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&amp;</b><?php echo 1 & 2 ?>&amp;");
+        let (out, _) =
+            repair("<a>&nbsp;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&</b><?php echo 1 & 2 ?>&");
+        assert_eq!(
+            out,
+            "<a>&#160;</a><![CDATA[&nbsp; &]]><!-- &x --><b>&amp;</b><?php echo 1 & 2 ?>&amp;"
+        );
     }
 
     #[test]
@@ -513,12 +584,21 @@ mod tests {
 
     #[test]
     fn stray_declarations_are_removed() {
-        let (out, repairs) = repair("<rss><t>a</t><?xml version=\"1.0\" encoding=\"utf-16\"?><u/></rss>");
+        let (out, repairs) =
+            repair("<rss><t>a</t><?xml version=\"1.0\" encoding=\"utf-16\"?><u/></rss>");
         assert_eq!(out, "<rss><t>a</t><u/></rss>");
         assert_eq!(repairs.stray_declarations, 1);
         // A stylesheet PI is not a declaration.
         let (out, _) = repair("<a/><?xml-stylesheet href='x'?>");
         assert_eq!(out, "<a/><?xml-stylesheet href='x'?>");
+    }
+
+    #[test]
+    fn all_declarations_can_be_removed() {
+        let text = "<a><<!--b><?xml version='1.0' encoding='utf-16'?><![CDATA[<?xml version=\"1.0\"?>]]></a>";
+        let (out, count) = remove_all_declarations(text);
+        assert_eq!(out, "<a><<!--b><![CDATA[]]></a>");
+        assert_eq!(count, 2);
     }
 
     #[test]

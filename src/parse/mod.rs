@@ -22,11 +22,15 @@
 mod convert;
 mod encoding;
 mod entities;
+mod json_repair;
+mod persons;
+mod position;
 mod prolog;
 mod syndication;
 mod tags;
 mod text_types;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -100,7 +104,11 @@ impl From<Rejection> for ParseError {
 ///
 /// Recoveries (charset guesses, repaired entities, …) are listed in
 /// [`ParsedFeed::warnings`]. Never panics.
-pub fn parse_feed(body: &[u8], content_type: Option<&str>, base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
+pub fn parse_feed(
+    body: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -111,27 +119,58 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>, base_url: Option<&str
         Sniffed::Json => parse_json(&decoded.text, base, warnings),
         Sniffed::Xml(xml) => {
             warnings.extend(xml.warnings.iter().cloned());
-            parse_xml(xml, base, warnings)
+            parse_xml(&decoded.text, xml, base, warnings)
         }
     }
 }
 
-fn parse_xml(xml: XmlFeed<'_>, base: Option<Url>, mut warnings: Vec<String>) -> Result<ParsedFeed, ParseError> {
+fn parse_xml(
+    original: &str,
+    xml: XmlFeed<'_>,
+    base: Option<Url>,
+    mut warnings: Vec<String>,
+) -> Result<ParsedFeed, ParseError> {
     let mut repairs = entities::Repairs::default();
     let root_tag = entities::repair_references(&xml.root_tag, &mut repairs);
     let rest = entities::repair_references(xml.rest, &mut repairs);
     warnings.extend(repairs.warnings());
+    let rest = match persons::guard_person_emails(&rest) {
+        (Cow::Borrowed(_), _) => rest,
+        (Cow::Owned(guarded), count) => {
+            warnings.push(format!(
+                "separated {count} author emails from non-ASCII neighbours (feed-rs would crash on them)"
+            ));
+            Cow::Owned(guarded)
+        }
+    };
     let tail = missing_root_close(&rest, xml.root_name, &mut warnings);
     let update_period_secs = syndication::update_period_secs(&rest);
 
-    let input = root_tag.as_bytes().chain(rest.as_bytes()).chain(tail.as_bytes());
-    let feed = match run_feed_rs(input, base.as_ref()) {
-        Err(failure) if refused_a_text_type(&failure) => {
-            retry_with_text_types(&root_tag, &rest, tail, base.as_ref(), &mut warnings).unwrap_or(Err(failure))
+    let mut body = rest;
+    let mut second_chances = SecondChances::default();
+    let feed = loop {
+        let failure = match parse_pieces(&root_tag, &body, tail, base.as_ref()) {
+            Ok(feed) => break Ok(feed),
+            Err(failure) => failure,
+        };
+        match second_chances.repair(&failure, &body) {
+            Some((repaired, warning)) => {
+                warnings.push(warning);
+                body = Cow::Owned(repaired);
+            }
+            None => break Err(failure),
         }
-        outcome => outcome,
     }
-    .map_err(|failure| xml_error(failure, xml.root_name, &rest))?;
+    .map_err(|failure| {
+        let locator = position::Locator {
+            original,
+            root_offset: xml.root_offset,
+            root_tag_len: xml.root_tag_len,
+            parsed_root_len: root_tag.len(),
+        };
+        let parsed = format!("{root_tag}{body}{tail}");
+        xml_error(failure, xml.root_name, &parsed, &locator)
+    })?;
     let format = convert::format_from(&feed);
     Ok(Converter::new(base, format).feed(feed, update_period_secs, warnings))
 }
@@ -142,10 +181,13 @@ fn missing_root_close(rest: &str, root_name: &str, warnings: &mut Vec<String>) -
     let end = rest.trim_end();
     let cut = end.len().checked_sub(root_name.len() + 2);
     let unclosed = cut.and_then(|cut| end.get(cut..)).is_some_and(|last| {
-        last.strip_prefix("</").is_some_and(|name| name == root_name)
+        last.strip_prefix("</")
+            .is_some_and(|name| name == root_name)
     });
     if unclosed {
-        warnings.push(format!("the document ends with </{root_name} without '>': added it"));
+        warnings.push(format!(
+            "the document ends with </{root_name} without '>': added it"
+        ));
         ">"
     } else {
         ""
@@ -161,29 +203,86 @@ fn refused_a_text_type(failure: &FeedRsFailure) -> bool {
     )
 }
 
-/// Parses again with the `type` attributes feed-rs refuses rewritten;
-/// `None` when there was nothing to rewrite (the first error stands).
-fn retry_with_text_types(
+/// feed-rs over the pieces of a prepared document, without copying them
+/// into one buffer.
+fn parse_pieces(
     root_tag: &str,
     rest: &str,
     tail: &str,
     base: Option<&Url>,
-    warnings: &mut Vec<String>,
-) -> Option<Result<feed_rs::model::Feed, FeedRsFailure>> {
-    let (rest, rewritten) = text_types::normalise_text_types(rest);
-    if rewritten == 0 {
-        return None;
-    }
-    warnings.push(format!(
-        "rewrote {rewritten} unsupported type attributes of text elements (e.g. Atom 0.3's text/plain)"
-    ));
+) -> Result<feed_rs::model::Feed, FeedRsFailure> {
     let input = root_tag.as_bytes().chain(rest.as_bytes()).chain(tail.as_bytes());
-    Some(run_feed_rs(input, base))
+    run_feed_rs(input, base)
 }
 
-fn parse_json(text: &str, base: Option<Url>, warnings: Vec<String>) -> Result<ParsedFeed, ParseError> {
-    let feed = run_feed_rs(text.as_bytes(), None).map_err(|error| json_error(error, text))?;
+/// Repairs tried, each at most once, after feed-rs failed in a way a repair
+/// can fix. A healthy feed is parsed once; the worst case is three parses.
+#[derive(Default)]
+struct SecondChances {
+    text_types_tried: bool,
+    declarations_tried: bool,
+}
+
+impl SecondChances {
+    /// The repaired body and a warning saying what was done, or `None` when
+    /// no untried repair applies (the failure stands).
+    fn repair(&mut self, failure: &FeedRsFailure, body: &str) -> Option<(String, String)> {
+        if !self.text_types_tried && refused_a_text_type(failure) {
+            self.text_types_tried = true;
+            let (repaired, count) = text_types::normalise_text_types(body);
+            return (count > 0).then(|| {
+                let warning = format!(
+                    "rewrote {count} unsupported type attributes of text elements (e.g. Atom 0.3's text/plain)"
+                );
+                (repaired.into_owned(), warning)
+            });
+        }
+        if !self.declarations_tried && matches!(failure, FeedRsFailure::Panic(_)) {
+            self.declarations_tried = true;
+            let (repaired, count) = entities::remove_all_declarations(body);
+            return (count > 0).then(|| {
+                let warning = format!("removed {count} XML declarations inside the document after feed-rs crashed");
+                (repaired.into_owned(), warning)
+            });
+        }
+        None
+    }
+}
+
+fn parse_json(
+    text: &str,
+    base: Option<Url>,
+    mut warnings: Vec<String>,
+) -> Result<ParsedFeed, ParseError> {
+    let feed = match run_feed_rs(text.as_bytes(), None) {
+        Err(failure) if is_json_feed_with_bad_fields(&failure, text) || matches!(failure, FeedRsFailure::Panic(_)) => {
+            match json_repair::repair_json_feed(text) {
+                Some(repaired) => {
+                    warnings.push(
+                        "coerced JSON Feed fields of the wrong type (e.g. a string \"tags\", a numeric \"id\", \
+                         an http:// version URL)"
+                            .to_string(),
+                    );
+                    run_feed_rs(repaired.as_slice(), None).map_err(|_| failure)
+                }
+                None => Err(failure),
+            }
+        }
+        outcome => outcome,
+    }
+    .map_err(|failure| json_error(failure, text))?;
     Ok(Converter::new(base, FeedFormat::Json).feed(feed, None, warnings))
+}
+
+/// A document that names jsonfeed.org and failed only on field types or the
+/// version string is worth a repair; syntax errors and truncation are not.
+fn is_json_feed_with_bad_fields(failure: &FeedRsFailure, text: &str) -> bool {
+    let fixable = match failure {
+        FeedRsFailure::Error(ParseFeedError::JsonSerde(error)) => error.is_data(),
+        FeedRsFailure::Error(ParseFeedError::JsonUnsupportedVersion(_)) => true,
+        _ => false,
+    };
+    fixable && text.contains("jsonfeed.org")
 }
 
 /// What went wrong inside feed-rs.
@@ -196,7 +295,10 @@ enum FeedRsFailure {
 ///
 /// A parser is built per call: it carries per-document state in a `RefCell`
 /// (MediaRSS), which a caught panic could leave half-updated.
-fn run_feed_rs<R: Read>(input: R, base: Option<&Url>) -> Result<feed_rs::model::Feed, FeedRsFailure> {
+fn run_feed_rs<R: Read>(
+    input: R,
+    base: Option<&Url>,
+) -> Result<feed_rs::model::Feed, FeedRsFailure> {
     let outcome = catch_unwind(AssertUnwindSafe(move || {
         feed_rs::parser::Builder::new()
             .base_uri(base.map(Url::as_str))
@@ -222,18 +324,24 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn xml_error(failure: FeedRsFailure, root_name: &str, text: &str) -> ParseError {
+/// Turns a feed-rs failure on XML into our error, with the position of the
+/// problem in the document when it can be found.
+fn xml_error(failure: FeedRsFailure, root_name: &str, parsed: &str, locator: &position::Locator) -> ParseError {
     let error = match failure {
         FeedRsFailure::Panic(message) => return ParseError::Panicked { message },
         FeedRsFailure::Error(error) => error,
     };
     let message = match &error {
         ParseFeedError::XmlReader(xml) => {
-            let message = format!("it is not well-formed XML ({xml})");
-            if xml.to_string().contains("end of input") {
-                format!("{message}; the document ends before its elements are closed, so it was probably cut off in transit or by the server")
-            } else {
-                message
+            let detail = xml.to_string();
+            let detail = detail.strip_prefix("Parser error: ").unwrap_or(&detail);
+            match position::first_syntax_error(parsed) {
+                _ if detail.contains("end of input") => format!(
+                    "it is not well-formed XML ({detail}): the document ends before its elements are \
+                     closed, so it was probably cut off in transit or by the server"
+                ),
+                Some(offset) => format!("it is not well-formed XML {} ({detail})", locator.describe(offset)),
+                None => format!("it is not well-formed XML ({detail})"),
             }
         }
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if root_name.eq_ignore_ascii_case("rss") => {
@@ -242,25 +350,24 @@ fn xml_error(failure: FeedRsFailure, root_name: &str, text: &str) -> ParseError 
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
             format!("the root element <{root_name}> is not one of RSS's (<rss>, <rdf:RDF>) or Atom's (<feed>)")
         }
-        ParseFeedError::ParseError(kind) => format!("{kind}{}", position_hint(kind, text)),
+        ParseFeedError::ParseError(kind) => match feed_rs_position(kind) {
+            Some(offset) => format!("{} ({kind})", locator.describe(offset)),
+            None => kind.to_string(),
+        },
         other => other.to_string(),
     };
     ParseError::Malformed { message }
 }
 
-/// Line and column of feed-rs's byte position (positions count from the root
-/// element, since the prolog is removed before parsing).
-fn position_hint(kind: &ParseErrorKind, text: &str) -> String {
-    let position = match kind {
+/// The byte position feed-rs attaches to some of its errors.
+fn feed_rs_position(kind: &ParseErrorKind) -> Option<usize> {
+    match kind {
         ParseErrorKind::UnknownMimeType { position, .. }
         | ParseErrorKind::MissingContent { position, .. }
         | ParseErrorKind::UnknownEnumVariant { position, .. }
-        | ParseErrorKind::IllegalState { position, .. } => *position,
-        ParseErrorKind::NoFeedRoot => return String::new(),
-    };
-    let upto = text.get(..usize::try_from(position).unwrap_or(usize::MAX).min(text.len())).unwrap_or(text);
-    let line = upto.matches('\n').count() + 1;
-    format!(" (near line {line} counted from the root element)")
+        | ParseErrorKind::IllegalState { position, .. } => usize::try_from(*position).ok(),
+        ParseErrorKind::NoFeedRoot => None,
+    }
 }
 
 fn json_error(failure: FeedRsFailure, text: &str) -> ParseError {
@@ -268,7 +375,7 @@ fn json_error(failure: FeedRsFailure, text: &str) -> ParseError {
         FeedRsFailure::Panic(message) => return ParseError::Panicked { message },
         FeedRsFailure::Error(error) => error,
     };
-    let looks_like_json_feed = text.contains("jsonfeed.org/version");
+    let looks_like_json_feed = text.contains("jsonfeed.org");
     match error {
         ParseFeedError::JsonUnsupportedVersion(version) => ParseError::NotAFeed {
             found: format!("a JSON document that is not a JSON Feed (version \"{version}\")"),

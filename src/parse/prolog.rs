@@ -40,6 +40,10 @@ pub(crate) struct XmlFeed<'a> {
     pub rest: &'a str,
     /// The root element's qualified name (`rss`, `feed`, `rdf:RDF`).
     pub root_name: &'a str,
+    /// Where the root start tag is in the decoded document, and its length
+    /// there (for error positions).
+    pub root_offset: usize,
+    pub root_tag_len: usize,
     pub warnings: Vec<String>,
 }
 
@@ -48,28 +52,38 @@ pub(crate) struct XmlFeed<'a> {
 pub(crate) enum Rejection {
     Empty,
     /// What was found instead, and what the user should do about it.
-    NotAFeed { found: String, advice: &'static str },
+    NotAFeed {
+        found: String,
+        advice: &'static str,
+    },
     Malformed(String),
 }
 
-pub(crate) const ADVICE_HTML: &str = "check the feed URL: the site may have moved the feed, need a login, or be \
+pub(crate) const ADVICE_HTML: &str =
+    "check the feed URL: the site may have moved the feed, need a login, or be \
      showing an error or consent page; open the URL in a browser and use the page's RSS/Atom link";
 const ADVICE_OPML: &str =
     "an OPML file lists feeds rather than being one: add the feeds it lists (their xmlUrl) instead";
-const ADVICE_XML: &str = "check the feed URL: storywatch reads RSS (<rss>, <rdf:RDF>), Atom (<feed>) and JSON Feed";
-pub(crate) const ADVICE_JSON: &str = "check the feed URL: this looks like an API response, not a feed";
-const ADVICE_TEXT: &str = "check the feed URL: the server sent an error message or a file that is not a feed";
+const ADVICE_XML: &str =
+    "check the feed URL: storywatch reads RSS (<rss>, <rdf:RDF>), Atom (<feed>) and JSON Feed";
+pub(crate) const ADVICE_JSON: &str =
+    "check the feed URL: this looks like an API response, not a feed";
+const ADVICE_TEXT: &str =
+    "check the feed URL: the server sent an error message or a file that is not a feed";
 
 /// Root element names of HTML pages (an HTML body need not start with `<html>`).
 const HTML_ROOTS: &[&str] = &[
-    "html", "head", "body", "meta", "title", "script", "style", "link", "div", "p", "table", "center", "h1", "h2",
-    "br", "form", "iframe", "noscript", "pre",
+    "html", "head", "body", "meta", "title", "script", "style", "link", "div", "p", "table",
+    "center", "h1", "h2", "br", "form", "iframe", "noscript", "pre",
 ];
 
 /// Classifies `text` and strips its prolog. `content_type` only enriches
 /// messages: what the body is decides, since servers label feeds `text/html`
 /// or `text/plain` all the time.
-pub(crate) fn sniff<'a>(text: &'a str, content_type: Option<&str>) -> Result<Sniffed<'a>, Rejection> {
+pub(crate) fn sniff<'a>(
+    text: &'a str,
+    content_type: Option<&str>,
+) -> Result<Sniffed<'a>, Rejection> {
     let mut warnings = Vec::new();
     let mut pos = 0;
     let mut saw_markup = false;
@@ -91,16 +105,28 @@ pub(crate) fn sniff<'a>(text: &'a str, content_type: Option<&str>) -> Result<Sni
             return Ok(Sniffed::Json);
         }
         if !saw_markup && trimmed.starts_with('[') {
-            return Err(not_a_feed("a JSON document that is not a JSON Feed (a JSON array)", ADVICE_JSON));
+            return Err(not_a_feed(
+                "a JSON document that is not a JSON Feed (a JSON array)",
+                ADVICE_JSON,
+            ));
         }
         match next_prolog_item(trimmed)? {
             PrologItem::Skip(len) => pos += len,
             PrologItem::Root => return root(text, pos, content_type, warnings),
+            PrologItem::Junk if trimmed.starts_with('<') => {
+                return Err(Rejection::Malformed(
+                    "the document starts with '<' but not with an element, declaration or comment"
+                        .into(),
+                ))
+            }
             PrologItem::Junk => {
+                // Never 0: the text does not start with '<'.
                 let Some(lt) = trimmed.find('<') else {
                     return Err(not_a_feed("plain text", ADVICE_TEXT));
                 };
-                warnings.push(format!("ignored {lt} bytes of text before the first element"));
+                warnings.push(format!(
+                    "ignored {lt} bytes of text before the first element"
+                ));
                 pos += lt;
             }
         }
@@ -120,12 +146,16 @@ enum PrologItem {
 fn next_prolog_item(text: &str) -> Result<PrologItem, Rejection> {
     if text.starts_with("<?") {
         let end = text.find("?>").ok_or_else(|| {
-            Rejection::Malformed("an XML declaration or processing instruction is never closed with ?>".into())
+            Rejection::Malformed(
+                "an XML declaration or processing instruction is never closed with ?>".into(),
+            )
         })?;
         return Ok(PrologItem::Skip(end + 2));
     }
     if text.starts_with("<!--") {
-        let end = text.find("-->").ok_or_else(|| Rejection::Malformed("a comment is never closed with -->".into()))?;
+        let end = text
+            .find("-->")
+            .ok_or_else(|| Rejection::Malformed("a comment is never closed with -->".into()))?;
         return Ok(PrologItem::Skip(end + 3));
     }
     if starts_with_ignore_case(text, "<!DOCTYPE") {
@@ -168,7 +198,9 @@ fn doctype_len(text: &str) -> Result<usize, Rejection> {
 }
 
 fn unclosed_doctype() -> Rejection {
-    Rejection::Malformed("the DOCTYPE declaration is never closed: the document is probably truncated".into())
+    Rejection::Malformed(
+        "the DOCTYPE declaration is never closed: the document is probably truncated".into(),
+    )
 }
 
 /// Classifies the root element at `text[pos..]` and prepares the XML.
@@ -179,8 +211,9 @@ fn root<'a>(
     mut warnings: Vec<String>,
 ) -> Result<Sniffed<'a>, Rejection> {
     let tag_text = &text[pos..];
-    let tag_len = start_tag_len(tag_text)
-        .ok_or_else(|| Rejection::Malformed("the root element's start tag is never closed with '>'".into()))?;
+    let tag_len = start_tag_len(tag_text).ok_or_else(|| {
+        Rejection::Malformed("the root element's start tag is never closed with '>'".into())
+    })?;
     let tag = &tag_text[..tag_len];
     let name = element_name(tag);
     let local = name.rsplit(':').next().unwrap_or(name);
@@ -207,6 +240,8 @@ fn root<'a>(
         root_tag,
         rest: &tag_text[tag_len..],
         root_name: name,
+        root_offset: pos,
+        root_tag_len: tag_len,
         warnings,
     }))
 }
@@ -234,7 +269,11 @@ fn patch_rss<'a>(tag: &'a str, name: &str, warnings: &mut Vec<String>) -> Cow<'a
         None => {
             warnings.push("the <rss> element has no version attribute: read it as RSS 2.0".into());
             let at = name.len() + 1;
-            out = Cow::Owned(format!("{} version=\"2.0\"{}", &current[..at], &current[at..]));
+            out = Cow::Owned(format!(
+                "{} version=\"2.0\"{}",
+                &current[..at],
+                &current[at..]
+            ));
         }
         Some(attr) => {
             let version = attr.value(&current).trim();
@@ -262,11 +301,23 @@ fn patch_rss<'a>(tag: &'a str, name: &str, warnings: &mut Vec<String>) -> Cow<'a
 
 /// Replaces an obsolete default namespace that feed-rs does not know with its
 /// successor's.
-fn patch_namespace<'a>(tag: &'a str, old: &str, new: &str, what: &str, warnings: &mut Vec<String>) -> Cow<'a, str> {
+fn patch_namespace<'a>(
+    tag: &'a str,
+    old: &str,
+    new: &str,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Cow<'a, str> {
     match find_attribute(tag, "xmlns") {
         Some(ns) if ns.value(tag).trim() == old => {
-            warnings.push(format!("read the {what} document with its successor's namespace"));
-            Cow::Owned(format!("{}{new}{}", &tag[..ns.value_start], &tag[ns.value_end..]))
+            warnings.push(format!(
+                "read the {what} document with its successor's namespace"
+            ));
+            Cow::Owned(format!(
+                "{}{new}{}",
+                &tag[..ns.value_start],
+                &tag[ns.value_end..]
+            ))
         }
         _ => Cow::Borrowed(tag),
     }
@@ -333,10 +384,19 @@ mod tests {
 
     #[test]
     fn rss_version_is_repaired() {
-        assert_eq!(xml("<rss><channel/></rss>").root_tag, "<rss version=\"2.0\">");
+        assert_eq!(
+            xml("<rss><channel/></rss>").root_tag,
+            "<rss version=\"2.0\">"
+        );
         assert_eq!(xml("<rss version='2.01'>").root_tag, "<rss version='2.0'>");
-        assert_eq!(xml("<rss version=\"0.94\">").root_tag, "<rss version=\"0.92\">");
-        assert_eq!(xml("<rss version=\" 2.0 \">").root_tag, "<rss version=\"2.0\">");
+        assert_eq!(
+            xml("<rss version=\"0.94\">").root_tag,
+            "<rss version=\"0.92\">"
+        );
+        assert_eq!(
+            xml("<rss version=\" 2.0 \">").root_tag,
+            "<rss version=\"2.0\">"
+        );
         assert_eq!(
             xml("<rss xmlns=\"http://backend.userland.com/rss2\" version=\"2.0\">").root_tag,
             "<rss version=\"2.0\">"
@@ -350,20 +410,37 @@ mod tests {
         let rdf = xml("<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">");
         assert!(rdf.root_tag.contains("xmlns=\"http://purl.org/rss/1.0/\""));
         let atom = xml("<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\">");
-        assert!(atom.root_tag.contains("xmlns=\"http://www.w3.org/2005/Atom\""));
+        assert!(atom
+            .root_tag
+            .contains("xmlns=\"http://www.w3.org/2005/Atom\""));
     }
 
     #[test]
     fn non_feeds_are_named() {
         let cases = [
-            ("<!DOCTYPE html><html><body>login</body></html>", "an HTML page"),
-            ("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"x\">\n<html>", "an HTML page"),
+            (
+                "<!DOCTYPE html><html><body>login</body></html>",
+                "an HTML page",
+            ),
+            (
+                "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"x\">\n<html>",
+                "an HTML page",
+            ),
             ("<html lang=en>", "an HTML page"),
             ("  <HTML>", "an HTML page"),
-            ("<?xml version='1.0'?><opml version='2.0'><body/></opml>", "an OPML subscription list"),
-            ("<Error><Code>AccessDenied</Code></Error>", "an XML document whose root element is <Error>"),
+            (
+                "<?xml version='1.0'?><opml version='2.0'><body/></opml>",
+                "an OPML subscription list",
+            ),
+            (
+                "<Error><Code>AccessDenied</Code></Error>",
+                "an XML document whose root element is <Error>",
+            ),
             ("Service Unavailable", "plain text"),
-            ("[1, 2]", "a JSON document that is not a JSON Feed (a JSON array)"),
+            (
+                "[1, 2]",
+                "a JSON document that is not a JSON Feed (a JSON array)",
+            ),
         ];
         for (text, expected) in cases {
             match sniff(text, None) {
@@ -376,15 +453,33 @@ mod tests {
     #[test]
     fn empty_and_truncated_prologs() {
         assert_eq!(sniff(" \r\n\t", None), Err(Rejection::Empty));
-        assert!(matches!(sniff("<?xml version='1.0'?>\n", None), Err(Rejection::Malformed(_))));
-        assert!(matches!(sniff("<?xml version='1.0'", None), Err(Rejection::Malformed(_))));
-        assert!(matches!(sniff("<!DOCTYPE rss [ <!ENTITY a 'b'>", None), Err(Rejection::Malformed(_))));
-        assert!(matches!(sniff("<rss version=\"2.0\"", None), Err(Rejection::Malformed(_))));
+        assert!(matches!(
+            sniff("<?xml version='1.0'?>\n", None),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            sniff("<?xml version='1.0'", None),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            sniff("<!DOCTYPE rss [ <!ENTITY a 'b'>", None),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            sniff("<rss version=\"2.0\"", None),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(sniff("<", None), Err(Rejection::Malformed(_))));
+        assert!(matches!(
+            sniff("junk < rss>", None),
+            Err(Rejection::Malformed(_))
+        ));
     }
 
     #[test]
     fn html_doctype_before_a_feed_root_is_ignored() {
-        let feed = xml("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"x\"><rss version=\"2.0\">");
+        let feed =
+            xml("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"x\"><rss version=\"2.0\">");
         assert_eq!(feed.root_name, "rss");
     }
 

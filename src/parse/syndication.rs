@@ -35,7 +35,7 @@ fn element_text<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     while let Some(found) = text.get(from..)?.find(name) {
         let at = from + found;
         from = at + name.len();
-        let before = text[..at].as_bytes().last();
+        let before = text.as_bytes()[..at].last();
         let opens = matches!(before, Some(b':' | b'<')) && !text[..at].ends_with("</");
         let after = text[from..].trim_start();
         if !opens || !after.starts_with('>') {
@@ -60,15 +60,22 @@ mod tests {
 
     #[test]
     fn frequency_defaults_to_one() {
-        assert_eq!(update_period_secs("<sy:updatePeriod>daily</sy:updatePeriod>"), Some(86_400));
-        let zero = "<sy:updatePeriod>Weekly</sy:updatePeriod><sy:updateFrequency>0</sy:updateFrequency>";
+        assert_eq!(
+            update_period_secs("<sy:updatePeriod>daily</sy:updatePeriod>"),
+            Some(86_400)
+        );
+        let zero =
+            "<sy:updatePeriod>Weekly</sy:updatePeriod><sy:updateFrequency>0</sy:updateFrequency>";
         assert_eq!(update_period_secs(zero), Some(604_800));
     }
 
     #[test]
     fn absent_or_unknown() {
         assert_eq!(update_period_secs("<rss><channel/></rss>"), None);
-        assert_eq!(update_period_secs("<sy:updatePeriod>fortnightly</sy:updatePeriod>"), None);
+        assert_eq!(
+            update_period_secs("<sy:updatePeriod>fortnightly</sy:updatePeriod>"),
+            None
+        );
         assert_eq!(update_period_secs("<p>the updatePeriod element</p>"), None);
     }
 }

@@ -24,7 +24,10 @@ pub(crate) fn find_attribute(tag: &str, wanted: &str) -> Option<AttributeSpan> {
             i += 1;
         }
         let name_start = i;
-        while bytes.get(i).is_some_and(|&b| !b.is_ascii_whitespace() && b != b'=' && b != b'>' && b != b'/') {
+        while bytes
+            .get(i)
+            .is_some_and(|&b| !b.is_ascii_whitespace() && b != b'=' && b != b'>' && b != b'/')
+        {
             i += 1;
         }
         if i == name_start {
@@ -91,7 +94,10 @@ mod tests {
         assert_eq!(element_name(tag), "feed");
         let attr = find_attribute(tag, "type").map(|a| a.value(tag));
         assert_eq!(attr, Some("text/plain"));
-        assert_eq!(find_attribute(tag, "src").map(|a| a.value(tag)), Some("a>b"));
+        assert_eq!(
+            find_attribute(tag, "src").map(|a| a.value(tag)),
+            Some("a>b")
+        );
         assert!(find_attribute(tag, "missing").is_none());
         assert_eq!(start_tag_len(tag), Some(tag.len()));
         assert_eq!(start_tag_len("<a b='>'"), None);

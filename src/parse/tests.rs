@@ -61,7 +61,10 @@ fn rss2_maps_every_field() {
     assert!(feed.warnings.is_empty(), "{:?}", feed.warnings);
     let entry = only_entry(&feed);
     assert_eq!(entry.guid.as_deref(), Some("story-1"));
-    assert_eq!(entry.link.as_deref(), Some("https://news.example.com/storm"));
+    assert_eq!(
+        entry.link.as_deref(),
+        Some("https://news.example.com/storm")
+    );
     assert_eq!(entry.title, "Storm hits coast");
     assert_eq!(entry.summary, "<p>Winds of <b>100 km/h</b></p>");
     assert_eq!(entry.content, "<p>Full text & more</p>");
@@ -142,14 +145,21 @@ const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 
 #[test]
 fn atom_maps_every_field() {
-    let feed = parse_feed(ATOM.as_bytes(), Some("application/atom+xml"), Some("https://atom.example.com/feed.xml"))
-        .expect("valid Atom");
+    let feed = parse_feed(
+        ATOM.as_bytes(),
+        Some("application/atom+xml"),
+        Some("https://atom.example.com/feed.xml"),
+    )
+    .expect("valid Atom");
     assert_eq!(feed.format, FeedFormat::Atom);
     assert_eq!(feed.title.as_deref(), Some("Atom &lt;Site&gt;"));
     assert_eq!(feed.link.as_deref(), Some("https://atom.example.com/"));
     let entry = &feed.entries[0];
     assert_eq!(entry.guid.as_deref(), Some("tag:atom.example.com,2024:1"));
-    assert_eq!(entry.link.as_deref(), Some("https://atom.example.com/2024/rates"));
+    assert_eq!(
+        entry.link.as_deref(),
+        Some("https://atom.example.com/2024/rates")
+    );
     assert_eq!(entry.title, "Rates <em>up</em>");
     assert_eq!(entry.summary, "Short &amp; plain");
     assert_eq!(entry.content, "<p>Rates went <em>up</em>.</p>");
@@ -184,7 +194,10 @@ fn json_feed_maps_every_field() {
     assert_eq!(feed.link.as_deref(), Some("https://json.example.com/"));
     let first = &feed.entries[0];
     assert_eq!(first.guid.as_deref(), Some("1"));
-    assert_eq!(first.link.as_deref(), Some("https://json.example.com/posts/1"));
+    assert_eq!(
+        first.link.as_deref(),
+        Some("https://json.example.com/posts/1")
+    );
     assert_eq!(first.title, "Fish &amp; chips");
     assert_eq!(first.content, "Plain &lt;text&gt;");
     assert_eq!(first.summary, "Sum &amp; more");
@@ -198,12 +211,34 @@ fn json_feed_maps_every_field() {
 }
 
 #[test]
+fn sloppy_json_feeds_are_repaired() {
+    let feed = parse(
+        r#"{"version": "http:\/\/jsonfeed.org\/version\/1", "title": "Sloppy",
+            "items": [{"id": 7, "title": "Seven", "tags": "a,b", "url": "https://s.example.com/7"}]}"#,
+    );
+    let entry = only_entry(&feed);
+    assert_eq!(entry.guid.as_deref(), Some("7"));
+    assert_eq!(entry.categories, ["a", "b"]);
+    assert!(
+        feed.warnings.iter().any(|w| w.contains("JSON Feed fields")),
+        "{:?}",
+        feed.warnings
+    );
+}
+
+#[test]
 fn json_that_is_not_a_json_feed() {
-    let error = parse_err(br#"{"status": "ok", "data": [1, 2]}"#, Some("application/json"));
+    let error = parse_err(
+        br#"{"status": "ok", "data": [1, 2]}"#,
+        Some("application/json"),
+    );
     assert!(matches!(error, ParseError::NotAFeed { .. }), "{error}");
     let error = parse_err(br#"{"version": "2.0", "title": "x", "items": []}"#, None);
     assert!(error.to_string().contains("not a JSON Feed"), "{error}");
-    let error = parse_err(br#"{"version": "https://jsonfeed.org/version/1.1", "title": "x", "items": [{"id": "#, None);
+    let error = parse_err(
+        br#"{"version": "https://jsonfeed.org/version/1.1", "title": "x", "items": [{"id": "#,
+        None,
+    );
     assert!(matches!(error, ParseError::Malformed { .. }), "{error}");
     assert!(error.to_string().contains("cut off"), "{error}");
 }
@@ -216,9 +251,12 @@ fn missing_guid_is_none_and_stable() {
     assert_eq!(first.entries[0].guid, None);
     assert_eq!(first.entries[1].guid, None);
     assert_eq!(first, second);
-    let atom = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>x</title></entry></feed>");
+    let atom =
+        parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>x</title></entry></feed>");
     assert_eq!(only_entry(&atom).guid, None);
-    let empty = parse(&rss_item("<item><guid>  </guid><title>blank</title></item>"));
+    let empty = parse(&rss_item(
+        "<item><guid>  </guid><title>blank</title></item>",
+    ));
     assert_eq!(only_entry(&empty).guid, None);
 }
 
@@ -240,7 +278,11 @@ fn undeclared_html_entities_are_recovered() {
     let entry = only_entry(&feed);
     assert_eq!(entry.title, "Caf\u{e9}\u{a0}\u{2014} \u{2026}");
     assert_eq!(entry.summary, "<p>\u{a9} 2024</p> \u{2019}");
-    assert!(feed.warnings.iter().any(|w| w.contains("HTML entities")), "{:?}", feed.warnings);
+    assert!(
+        feed.warnings.iter().any(|w| w.contains("HTML entities")),
+        "{:?}",
+        feed.warnings
+    );
 }
 
 #[test]
@@ -257,11 +299,21 @@ fn bare_ampersands_are_recovered() {
 fn billion_laughs_is_never_expanded() {
     let mut doctype = String::from("<!DOCTYPE rss [<!ENTITY lol \"lol\">");
     for level in 1..=9 {
-        let previous = if level == 1 { "lol".to_string() } else { format!("lol{}", level - 1) };
-        doctype.push_str(&format!("<!ENTITY lol{level} \"{}\">", format!("&{previous};").repeat(10)));
+        let previous = if level == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", level - 1)
+        };
+        doctype.push_str(&format!(
+            "<!ENTITY lol{level} \"{}\">",
+            format!("&{previous};").repeat(10)
+        ));
     }
     doctype.push_str("]>");
-    let text = format!("<?xml version=\"1.0\"?>{doctype}{}", rss_item("<item><title>a &lol9; b</title></item>"));
+    let text = format!(
+        "<?xml version=\"1.0\"?>{doctype}{}",
+        rss_item("<item><title>a &lol9; b</title></item>")
+    );
     let feed = parse(&text);
     assert_eq!(only_entry(&feed).title, "a &amp;lol9; b");
 }
@@ -279,9 +331,18 @@ fn external_entities_are_never_read() {
 }
 
 fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
-    let units = bom.then_some(0xFEFF_u16).into_iter().chain(text.encode_utf16());
+    let units = bom
+        .then_some(0xFEFF_u16)
+        .into_iter()
+        .chain(text.encode_utf16());
     units
-        .flat_map(|unit| if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() })
+        .flat_map(|unit| {
+            if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            }
+        })
         .collect()
 }
 
@@ -300,9 +361,11 @@ fn utf16_feeds_parse_with_and_without_bom() {
 
 #[test]
 fn header_charset_wins_over_declaration() {
-    let body = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
+    let body =
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
                  <item><title>Z\xfcrich</title></item></channel></rss>";
-    let feed = parse_feed(body, Some("application/rss+xml; charset=ISO-8859-1"), None).expect("feed");
+    let feed =
+        parse_feed(body, Some("application/rss+xml; charset=ISO-8859-1"), None).expect("feed");
     assert_eq!(only_entry(&feed).title, "Z\u{fc}rich");
 }
 
@@ -311,7 +374,10 @@ fn windows_1252_bytes_labelled_iso_8859_1() {
     let body = b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss version=\"2.0\"><channel><title>T</title>\
                  <item><title>\x93Quoted\x94 \x96 caf\xe9 \x80</title></item></channel></rss>";
     let feed = parse_feed(body, Some("text/xml"), None).expect("feed");
-    assert_eq!(only_entry(&feed).title, "\u{201c}Quoted\u{201d} \u{2013} caf\u{e9} \u{20ac}");
+    assert_eq!(
+        only_entry(&feed).title,
+        "\u{201c}Quoted\u{201d} \u{2013} caf\u{e9} \u{20ac}"
+    );
 }
 
 #[test]
@@ -321,7 +387,11 @@ fn invalid_utf8_becomes_replacement_characters() {
     body.splice(at..at + 3, [0xC3, 0x28]);
     let feed = parse_feed(&body, None, None).expect("feed");
     assert_eq!(only_entry(&feed).title, "caf\u{e9} \u{fffd}(");
-    assert!(feed.warnings.iter().any(|w| w.contains("U+FFFD")), "{:?}", feed.warnings);
+    assert!(
+        feed.warnings.iter().any(|w| w.contains("U+FFFD")),
+        "{:?}",
+        feed.warnings
+    );
 }
 
 #[test]
@@ -345,7 +415,9 @@ fn opml_is_not_a_feed() {
         b"<?xml version=\"1.0\"?><opml version=\"2.0\"><head/><body><outline xmlUrl=\"https://x/feed\"/></body></opml>",
         Some("text/x-opml"),
     );
-    assert!(matches!(&error, ParseError::NotAFeed { found, .. } if found == "an OPML subscription list"));
+    assert!(
+        matches!(&error, ParseError::NotAFeed { found, .. } if found == "an OPML subscription list")
+    );
     assert!(error.to_string().contains("xmlUrl"));
 }
 
@@ -378,36 +450,61 @@ fn truncated_documents_are_rejected_never_partial() {
 
 #[test]
 fn control_characters_are_stripped() {
-    let feed = parse(&rss_item("<item><title>a\u{1}b&#2;c&#x1F;d\u{b}e</title><description>x\u{0}y</description></item>"));
+    let feed = parse(&rss_item(
+        "<item><title>a\u{1}b&#2;c&#x1F;d\u{b}e</title><description>x\u{0}y</description></item>",
+    ));
     let entry = only_entry(&feed);
     assert_eq!(entry.title, "abcde");
     assert_eq!(entry.summary, "xy");
-    assert!(feed.warnings.iter().any(|w| w.contains("control characters")), "{:?}", feed.warnings);
+    assert!(
+        feed.warnings
+            .iter()
+            .any(|w| w.contains("control characters")),
+        "{:?}",
+        feed.warnings
+    );
 }
 
 #[test]
 fn relative_links_are_made_absolute() {
     let item = "<item><title>a</title><link>/news/a</link></item>";
-    let with_base = parse_feed(rss_item(item).as_bytes(), None, Some("https://feeds.example.net/rss")).expect("feed");
-    assert_eq!(only_entry(&with_base).link.as_deref(), Some("https://feeds.example.net/news/a"));
+    let with_base = parse_feed(
+        rss_item(item).as_bytes(),
+        None,
+        Some("https://feeds.example.net/rss"),
+    )
+    .expect("feed");
+    assert_eq!(
+        only_entry(&with_base).link.as_deref(),
+        Some("https://feeds.example.net/news/a")
+    );
     // Without the feed's URL, the channel's link is the base.
     let without = parse(&rss_item(item));
-    assert_eq!(only_entry(&without).link.as_deref(), Some("https://example.com/news/a"));
+    assert_eq!(
+        only_entry(&without).link.as_deref(),
+        Some("https://example.com/news/a")
+    );
     // A base that is not a URL is ignored rather than failing the feed.
     let bad_base = parse_feed(rss_item(item).as_bytes(), None, Some("not a url")).expect("feed");
-    assert_eq!(only_entry(&bad_base).link.as_deref(), Some("https://example.com/news/a"));
+    assert_eq!(
+        only_entry(&bad_base).link.as_deref(),
+        Some("https://example.com/news/a")
+    );
 }
 
 #[test]
 fn lenient_root_repairs() {
-    let no_version = parse("<rss><channel><title>T</title><item><title>x</title></item></channel></rss>");
+    let no_version =
+        parse("<rss><channel><title>T</title><item><title>x</title></item></channel></rss>");
     assert_eq!(no_version.format, FeedFormat::Rss2);
     assert!(no_version.warnings.iter().any(|w| w.contains("no version")));
 
     let unclosed = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>1</id><title>x</title></entry></feed\n");
     assert_eq!(only_entry(&unclosed).guid.as_deref(), Some("1"));
 
-    let stray_declaration = parse(&rss_item("<item><title>x</title></item><?xml version=\"1.0\" encoding=\"utf-16\"?>"));
+    let stray_declaration = parse(&rss_item(
+        "<item><title>x</title></item><?xml version=\"1.0\" encoding=\"utf-16\"?>",
+    ));
     assert_eq!(stray_declaration.entries.len(), 1);
 }
 
@@ -423,7 +520,25 @@ fn atom_03_text_types_are_recovered() {
     let entry = only_entry(&feed);
     assert_eq!(entry.title, "A &lt;tag&gt;");
     assert_eq!(entry.content, "<b>hi</b>");
-    assert!(feed.warnings.iter().any(|w| w.contains("type attributes")), "{:?}", feed.warnings);
+    assert!(
+        feed.warnings.iter().any(|w| w.contains("type attributes")),
+        "{:?}",
+        feed.warnings
+    );
+}
+
+#[test]
+fn emails_next_to_non_ascii_do_not_crash_feed_rs() {
+    let feed = parse(&rss_item(
+        "<item xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><title>x</title>\
+         <author>Jos\u{e9}.garcia@example.com</author><dc:creator>desk@example.com&nbsp;(Desk)</dc:creator></item>",
+    ));
+    assert_eq!(only_entry(&feed).authors.len(), 2);
+    let json = parse(
+        r#"{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+            "items": [{"id": "1", "authors": [{"name": "\u00b0x@y.org"}]}]}"#,
+    );
+    assert_eq!(only_entry(&json).authors.len(), 1);
 }
 
 #[test]
@@ -439,10 +554,16 @@ fn syndication_hints_and_ttl() {
 #[test]
 fn malformed_xml_is_a_typed_error() {
     let error = parse_err(rss_item("<item><title>x</titel></item>").as_bytes(), None);
-    assert!(matches!(&error, ParseError::Malformed { message } if message.contains("not well-formed XML")), "{error}");
+    assert!(
+        matches!(&error, ParseError::Malformed { message } if message.contains("not well-formed XML")),
+        "{error}"
+    );
     assert!(error.to_string().contains("publisher"));
     let no_channel = parse_err(b"<rss version=\"2.0\"><item/></rss>", None);
-    assert!(no_channel.to_string().contains("no <channel>"), "{no_channel}");
+    assert!(
+        no_channel.to_string().contains("no <channel>"),
+        "{no_channel}"
+    );
 }
 
 #[test]
@@ -457,15 +578,23 @@ fn a_panicking_parser_is_caught() {
         Err(FeedRsFailure::Panic(message)) => assert_eq!(message, "boom from a test reader"),
         _ => panic!("the panic was not caught"),
     }
-    let error = xml_error(FeedRsFailure::Panic("boom".into()), "rss", "");
+    let locator = position::Locator {
+        original: "",
+        root_offset: 0,
+        root_tag_len: 0,
+        parsed_root_len: 0,
+    };
+    let error = xml_error(FeedRsFailure::Panic("boom".into()), "rss", "", &locator);
     assert_eq!(error.kind(), "panicked");
     assert!(error.to_string().contains("please report it"));
 }
 
 #[test]
 fn one_huge_item_parses() {
-    let body = "<p>lorem ipsum &amp; dolor &nbsp; sit amet</p>\n".repeat(10 * 1024 * 1024 / 48);
-    let text = rss_item(&format!("<item><title>Big</title><description><![CDATA[{body}]]></description></item>"));
+    let body = "<p>lorem ipsum &amp; dolor &nbsp; sit amet</p>\n".repeat(10 * 1024 * 1024 / 47 + 1);
+    let text = rss_item(&format!(
+        "<item><title>Big</title><description><![CDATA[{body}]]></description></item>"
+    ));
     assert!(text.len() >= 10 * 1024 * 1024);
     let feed = parse(&text);
     assert_eq!(only_entry(&feed).summary.len(), body.trim().len());
@@ -475,7 +604,9 @@ fn one_huge_item_parses() {
 fn a_hundred_thousand_items_parse() {
     let mut items = String::with_capacity(100_000 * 80);
     for i in 0..100_000 {
-        items.push_str(&format!("<item><title>Story {i}</title><guid>id-{i}</guid></item>\n"));
+        items.push_str(&format!(
+            "<item><title>Story {i}</title><guid>id-{i}</guid></item>\n"
+        ));
     }
     let feed = parse(&rss_item(&items));
     assert_eq!(feed.entries.len(), 100_000);

@@ -68,7 +68,13 @@ fn rewrite_tag(tag: &str, prefix: Option<&str>, local: &str) -> Option<String> {
     } else {
         text_construct_value(value)
     };
-    (wanted != value).then(|| format!("{}{wanted}{}", &tag[..attr.value_start], &tag[attr.value_end..]))
+    (wanted != value).then(|| {
+        format!(
+            "{}{wanted}{}",
+            &tag[..attr.value_start],
+            &tag[attr.value_end..]
+        )
+    })
 }
 
 /// `text`, `html` or `xhtml` for a known spelling, else `None`.
@@ -93,10 +99,16 @@ fn text_construct_value(value: &str) -> &str {
 /// non-MIME values make feed-rs fail.
 fn content_type_value(value: &str) -> &str {
     if let Some(known) = known(value) {
-        return if value == known || value == "text/html" { value } else { known };
+        return if value == known || value == "text/html" {
+            value
+        } else {
+            known
+        };
     }
     let lower = value.trim().to_ascii_lowercase();
-    let is_mime = lower.split_once('/').is_some_and(|(ty, sub)| !ty.is_empty() && !sub.is_empty());
+    let is_mime = lower
+        .split_once('/')
+        .is_some_and(|(ty, sub)| !ty.is_empty() && !sub.is_empty());
     if !is_mime || lower.ends_with("/xml") || lower.ends_with("+xml") {
         "text"
     } else {
@@ -137,22 +149,46 @@ mod tests {
             normalise("<title type=\"text/plain\" mode=\"escaped\">a</title><summary type='application/xhtml+xml'>"),
             "<title type=\"text\" mode=\"escaped\">a</title><summary type='xhtml'>"
         );
-        assert_eq!(normalise("<atom:subtitle type=\"image/jpeg\">"), "<atom:subtitle type=\"text\">");
+        assert_eq!(
+            normalise("<atom:subtitle type=\"image/jpeg\">"),
+            "<atom:subtitle type=\"text\">"
+        );
     }
 
     #[test]
     fn content_types() {
-        assert_eq!(normalise("<content type=\"application/xhtml+xml\">"), "<content type=\"xhtml\">");
-        assert_eq!(normalise("<content type=\"text/xml\">"), "<content type=\"text\">");
-        assert_eq!(normalise("<content type=\"invalid\">"), "<content type=\"text\">");
-        assert_eq!(normalise("<content type=\"image/png\">"), "<content type=\"image/png\">");
-        assert_eq!(normalise("<content type=\"html\" src=\"/a\"/>"), "<content type=\"text/html\" src=\"/a\"/>");
+        assert_eq!(
+            normalise("<content type=\"application/xhtml+xml\">"),
+            "<content type=\"xhtml\">"
+        );
+        assert_eq!(
+            normalise("<content type=\"text/xml\">"),
+            "<content type=\"text\">"
+        );
+        assert_eq!(
+            normalise("<content type=\"invalid\">"),
+            "<content type=\"text\">"
+        );
+        assert_eq!(
+            normalise("<content type=\"image/png\">"),
+            "<content type=\"image/png\">"
+        );
+        assert_eq!(
+            normalise("<content type=\"html\" src=\"/a\"/>"),
+            "<content type=\"text/html\" src=\"/a\"/>"
+        );
     }
 
     #[test]
     fn media_texts() {
-        assert_eq!(normalise("<media:title type=\"text/html\">"), "<media:title type=\"html\">");
-        assert_eq!(normalise("<media:description type=\"text\">"), "<media:description type=\"plain\">");
+        assert_eq!(
+            normalise("<media:title type=\"text/html\">"),
+            "<media:title type=\"html\">"
+        );
+        assert_eq!(
+            normalise("<media:description type=\"text\">"),
+            "<media:description type=\"plain\">"
+        );
     }
 
     #[test]

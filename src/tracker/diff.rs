@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use similar::{capture_diff_slices, Algorithm, DiffTag};
+use similar::{capture_diff_slices, Algorithm, DiffOp, DiffTag};
 
 /// One stretch of a diff. Concatenating `Same`, `Removed` and `Replaced::old`
 /// gives the old text; `Same`, `Added` and `Replaced::new` give the new one.
@@ -206,7 +206,7 @@ fn diff_sentences(
         .into_iter()
         .map(str::trim_end)
         .collect();
-    for op in capture_diff_slices(Algorithm::Myers, &old_units, &new_units) {
+    for op in diff_interned(&old_units, &new_units) {
         let (tag, old_range, new_range) = op.as_tag_tuple();
         let old_text = &old[span(old_bounds, &old_range)];
         let new_text = &new[span(new_bounds, &new_range)];
@@ -221,12 +221,36 @@ fn diff_sentences(
 }
 
 /// Word-level pass over two (short or already narrowed) texts.
+///
+/// When the texts share too few words, a word diff is confetti (matches on
+/// "the" and "a" between rewritten phrases) that is hard to read and, on
+/// dissimilar texts, the costliest case for Myers. Such texts are shown as
+/// one replacement between their common start and end instead; a cheap
+/// bag-of-words count settles most of these before any diff is run.
 fn diff_words(old: &str, new: &str, out: &mut ChunkBuilder) {
     let old_bounds = token_bounds(old);
     let new_bounds = token_bounds(new);
     let old_tokens = units(old, &old_bounds);
     let new_tokens = units(new, &new_bounds);
-    for op in capture_diff_slices(Algorithm::Myers, &old_tokens, &new_tokens) {
+    let most_words = count_word_tokens(&old_tokens).max(count_word_tokens(&new_tokens));
+    let enough_shared = |shared: usize| shared as f32 >= MIN_SHARED_WORDS * most_words as f32;
+    let ops = if !enough_shared(shared_word_bag(&old_tokens, &new_tokens)) {
+        None
+    } else if old_tokens.len() + new_tokens.len() <= SMALL_DIFF_TOKENS {
+        Some(capture_diff_slices(
+            Algorithm::Myers,
+            &old_tokens,
+            &new_tokens,
+        ))
+    } else {
+        Some(diff_interned(&old_tokens, &new_tokens))
+    }
+    .filter(|ops| enough_shared(matched_words(ops, &old_tokens)));
+    let Some(ops) = ops else {
+        replace_middle(old, &old_tokens, new, &new_tokens, out);
+        return;
+    };
+    for op in ops {
         let (tag, old_range, new_range) = op.as_tag_tuple();
         let old_text = &old[span(&old_bounds, &old_range)];
         let new_text = &new[span(&new_bounds, &new_range)];
@@ -240,6 +264,98 @@ fn diff_words(old: &str, new: &str, out: &mut ChunkBuilder) {
             }
         }
     }
+}
+
+/// Below this share of words in common (of the longer side), a changed
+/// stretch is shown as one replacement rather than word by word.
+const MIN_SHARED_WORDS: f32 = 0.3;
+
+/// Up to this many tokens (both sides), Myers runs directly on the strings:
+/// interning them would cost more than it saves.
+const SMALL_DIFF_TOKENS: usize = 256;
+
+fn is_word_token(token: &str) -> bool {
+    token.chars().next().is_some_and(char::is_alphanumeric)
+}
+
+fn count_word_tokens(tokens: &[&str]) -> usize {
+    tokens.iter().filter(|t| is_word_token(t)).count()
+}
+
+/// Words the two sides have in common counted as multisets: an upper
+/// bound of the words any diff can match.
+fn shared_word_bag(old: &[&str], new: &[&str]) -> usize {
+    let mut counts: HashMap<&str, isize> = HashMap::with_capacity(old.len());
+    for token in old.iter().filter(|t| is_word_token(t)) {
+        *counts.entry(token).or_default() += 1;
+    }
+    let mut shared = 0;
+    for token in new.iter().filter(|t| is_word_token(t)) {
+        if let Some(n) = counts.get_mut(token) {
+            if *n > 0 {
+                *n -= 1;
+                shared += 1;
+            }
+        }
+    }
+    shared
+}
+
+/// Words in the equal stretches of a diff.
+fn matched_words(ops: &[DiffOp], old: &[&str]) -> usize {
+    ops.iter()
+        .filter(|op| op.tag() == DiffTag::Equal)
+        .map(|op| count_word_tokens(&old[op.old_range()]))
+        .sum()
+}
+
+/// Common leading and trailing tokens stay the same; everything between is
+/// one replacement.
+fn replace_middle(
+    old: &str,
+    old_tokens: &[&str],
+    new: &str,
+    new_tokens: &[&str],
+    out: &mut ChunkBuilder,
+) {
+    let prefix = old_tokens
+        .iter()
+        .zip(new_tokens)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = old_tokens[prefix..]
+        .iter()
+        .rev()
+        .zip(new_tokens[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let bytes = |tokens: &[&str]| tokens.iter().map(|t| t.len()).sum::<usize>();
+    let head = bytes(&old_tokens[..prefix]);
+    let old_tail = old.len() - bytes(&old_tokens[old_tokens.len() - suffix..]);
+    let new_tail = new.len() - bytes(&new_tokens[new_tokens.len() - suffix..]);
+    out.same(&old[..head]);
+    out.removed(&old[head..old_tail]);
+    out.added(&new[head..new_tail]);
+    out.same(&old[old_tail..]);
+}
+
+/// Myers diff of two sequences of strings, compared as small integers: the
+/// algorithm compares items many times over, and comparing ids instead of
+/// strings makes a long rewritten text several times cheaper.
+fn diff_interned<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<DiffOp> {
+    let mut ids: HashMap<&'a str, u32> = HashMap::with_capacity(old.len().max(new.len()));
+    let mut intern = |items: &[&'a str]| -> Vec<u32> {
+        items
+            .iter()
+            .map(|item| {
+                let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                *ids.entry(item).or_insert(next)
+            })
+            .collect()
+    };
+    let old_ids = intern(old);
+    let new_ids = intern(new);
+    capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids)
 }
 
 /// The pieces of `text` between consecutive `bounds`.
@@ -321,27 +437,26 @@ impl ChunkBuilder {
     /// reads better as `[-a c-]{+b d+}`.
     fn finish(self) -> TextDiff {
         let mut chunks: Vec<Chunk> = Vec::with_capacity(self.chunks.len());
-        let mut pending = self.chunks.into_iter().peekable();
-        while let Some(chunk) = pending.next() {
-            let gap_between_replacements = matches!(&chunk, Chunk::Same { text } if is_wordless_gap(text))
-                && matches!(chunks.last(), Some(Chunk::Replaced { .. }))
-                && matches!(pending.peek(), Some(Chunk::Replaced { .. }));
-            if !gap_between_replacements {
-                chunks.push(chunk);
-                continue;
+        for chunk in self.chunks {
+            if let Chunk::Replaced {
+                old: next_old,
+                new: next_new,
+            } = &chunk
+            {
+                if let [.., Chunk::Replaced { old, new }, Chunk::Same { text: gap }] =
+                    chunks.as_mut_slice()
+                {
+                    if is_wordless_gap(gap) {
+                        old.push_str(gap);
+                        old.push_str(next_old);
+                        new.push_str(gap);
+                        new.push_str(next_new);
+                        chunks.pop(); // the gap now lives inside the replacement
+                        continue;
+                    }
+                }
             }
-            let (
-                Chunk::Same { text: gap },
-                Some(Chunk::Replaced { old, new }),
-                Some(Chunk::Replaced { old: o2, new: n2 }),
-            ) = (chunk, chunks.last_mut(), pending.next())
-            else {
-                continue;
-            };
-            old.push_str(&gap);
-            old.push_str(&o2);
-            new.push_str(&gap);
-            new.push_str(&n2);
+            chunks.push(chunk);
         }
         TextDiff { chunks }
     }
@@ -521,21 +636,22 @@ fn is_terminator(c: char) -> bool {
 /// sentence before it and the pieces cover the whole text.
 fn sentence_bounds(text: &str) -> Vec<usize> {
     let mut bounds = vec![0];
+    let is_break = |c: char| c == '\n' || c == '\u{2029}';
     let mut i = 0;
-    while let Some(c) = text[i..].chars().next() {
-        if c == '\n' || c == '\u{2029}' {
+    while let Some(found) = text[i..].find(|c: char| is_break(c) || is_terminator(c)) {
+        i += found;
+        let c = text[i..].chars().next().unwrap_or('\n');
+        if is_break(c) {
             let next = skip_whitespace(text, i);
             push_bound(&mut bounds, next, text.len());
             i = next;
-        } else if is_terminator(c) {
+        } else {
             let end = end_of_terminator(text, i);
             let next = skip_whitespace(text, end);
             if next > end && next < text.len() && ends_sentence(text, i, end, next) {
                 push_bound(&mut bounds, next, text.len());
             }
             i = end.max(i + c.len_utf8());
-        } else {
-            i += c.len_utf8();
         }
     }
     bounds.push(text.len());
@@ -954,6 +1070,24 @@ mod tests {
             d.render_html(3),
             "Police say <del>3</del><ins>5</ins> people were hurt. … road is closed. <ins>A man has been arrested.</ins>"
         );
+    }
+
+    #[test]
+    fn unrelated_texts_are_one_replacement_not_confetti() {
+        let d = diff_text(
+            "Coronavirus: Record number of deaths recorded in the week",
+            "Coronavirus: Deaths at a 20-year high but the peak may be over",
+        );
+        assert_eq!(
+            d.render_text(3),
+            "Coronavirus: [-Record number of deaths recorded in the week-]\
+             {+Deaths at a 20-year high but the peak may be over+}"
+        );
+        let d = diff_text(
+            "The man, who was not identified, died.",
+            "Being black should not be a death sentence.",
+        );
+        assert_eq!(d.chunks.len(), 2, "{d:?}");
     }
 
     #[test]

@@ -6,26 +6,29 @@
 //! three, so every comparison gets a [`ChangeClass`] and a score, and the
 //! user (or feed) sets the threshold.
 //!
-//! The rules, per text field (title, summary, content), strongest first:
+//! The rules, per text field (title, summary, content), in the order they
+//! are applied:
 //!
-//! * **major** when
-//!   - any number changed, appeared or disappeared ("200,000" → "300,000"
-//!     is a few characters but the news itself; so are "hundreds" →
-//!     "thousands" and "million" → "billion");
-//!   - a negation appeared or disappeared ("not", "no", "never", "without",
-//!     "n't", "likely" ↔ "unlikely"): a one-word edit that reverses the
-//!     meaning;
-//!   - the title was rewritten: its word-set similarity (Dice) is below
-//!     0.6, or 3 or more content words came or went;
-//!   - the body gained or lost a sentence of 3+ words that is not just a
-//!     rewording of one on the other side (word-set similarity < 0.5);
-//!   - a large share of the body changed: similarity below 0.6, or 40% of
-//!     its distinct content words came or went.
-//! * **typo** when every change is punctuation, capitalisation, spacing, or
-//!   a word within a tiny edit distance of the old one (one edit for words
-//!   of up to 6 letters, two for longer ones; short words only by
-//!   substitution or swap), at most 5 such edits, no digits involved.
-//! * **minor** otherwise: a small wording change.
+//! 1. **major** when any number changed, appeared or disappeared
+//!    ("200,000" → "300,000" is a few characters but it is the news; so are
+//!    "hundreds" → "thousands" and "$1 million" → "$1 billion"; a number
+//!    that only moved, or was re-spaced like "three-fold" → "threefold",
+//!    does not count), or when a negation appeared or disappeared ("not",
+//!    "no", "never", "without", "…n't", "likely" ↔ "unlikely"): one word
+//!    that reverses the meaning.
+//! 2. **typo** when every change is punctuation, capitalisation, spacing or
+//!    hyphenation, or a word within a tiny edit distance of the old one (one
+//!    edit for words of up to 6 letters, two for longer ones; words of 3
+//!    letters or fewer only by substitution or swap, so "he" → "she" is not
+//!    a typo), with at most 5 such edits and no digits involved.
+//! 3. **major** when the title was rewritten (its word-set similarity, Dice
+//!    over lower-cased, plural-stripped words, is below 0.6, or 3 or more
+//!    content words came or went), when the body gained or lost a sentence
+//!    of 3+ words that is not a rewording of one on the other side
+//!    (similarity < 0.5), or when a large share of the body changed
+//!    (similarity below 0.6, or at least 3 and at least 40% of its distinct
+//!    content words came or went).
+//! 4. **minor** otherwise: a small wording change.
 //!
 //! Other fields: a new link, author, category or enclosure is **minor**
 //! (lists that only changed order are **typo**); `published`/`updated` are
@@ -216,7 +219,7 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Option<Comparison> {
     }
     if let Some(b) = &body {
         numbers.extend(b.numbers.iter().cloned());
-        sentences = diff::sentence_changes(old.body(), new.body());
+        sentences = b.sentences.clone();
     }
     Some(Comparison {
         fields,
@@ -292,6 +295,8 @@ struct TextAssessment {
     numbers: Vec<NumberChange>,
     /// Share of words added or removed, 0..=1.
     changed_share: f32,
+    /// Sentences added and removed (bodies only).
+    sentences: SentenceChanges,
     /// Sentences added or removed that are not rewordings.
     novel_sentences: usize,
 }
@@ -301,10 +306,11 @@ fn assess_text(old: &str, new: &str, role: Role) -> TextAssessment {
     let numbers = number_changes(old, new, &diff);
     let old_words = WordSet::of(old);
     let new_words = WordSet::of(new);
-    let novel_sentences = match role {
-        Role::Title => 0,
-        Role::Body => novel_sentences(old, new),
+    let sentences = match role {
+        Role::Title => SentenceChanges::default(),
+        Role::Body => diff::sentence_changes(old, new),
     };
+    let novel_sentences = novel_sentences(&sentences);
     let total_words = (diff::words(old).count() + diff::words(new).count()).max(1);
     let changed_share =
         ((diff.words_added() + diff.words_removed()) as f32 / total_words as f32).min(1.0);
@@ -324,6 +330,7 @@ fn assess_text(old: &str, new: &str, role: Role) -> TextAssessment {
         class,
         numbers,
         changed_share,
+        sentences,
         novel_sentences,
     }
 }
@@ -352,6 +359,7 @@ fn body_assessment(
             class: a.class,
             numbers: a.numbers.clone(),
             changed_share: a.changed_share,
+            sentences: a.sentences.clone(),
             novel_sentences: a.novel_sentences,
         },
         None => assess_text(old_body, new_body, Role::Body),
@@ -461,8 +469,7 @@ fn negation_flipped(old: &WordSet, new: &WordSet) -> bool {
 
 /// Sentences (of at least [`MIN_SENTENCE_WORDS`] words) added or removed
 /// that are not a rewording of a sentence on the other side.
-fn novel_sentences(old: &str, new: &str) -> usize {
-    let changes = diff::sentence_changes(old, new);
+fn novel_sentences(changes: &SentenceChanges) -> usize {
     let added: Vec<(WordSet, usize)> = changes.added.iter().map(|s| sentence_words(s)).collect();
     let removed: Vec<(WordSet, usize)> =
         changes.removed.iter().map(|s| sentence_words(s)).collect();
@@ -644,18 +651,17 @@ fn numbers_in(text: &str) -> Vec<Number> {
     let mut i = 0;
     while i < tokens.len() {
         let (start, token) = tokens[i];
-        let lower = token.to_lowercase();
         if token.starts_with(|c: char| c.is_ascii_digit()) {
             let (number, next) = digit_number(&tokens, i);
             numbers.push(number);
             i = next;
             continue;
         }
-        if NUMBER_WORDS.contains(&lower.as_str()) {
+        if let Some(word) = NUMBER_WORDS.iter().find(|w| w.eq_ignore_ascii_case(token)) {
             numbers.push(Number {
                 start,
                 end: start + token.len(),
-                key: lower,
+                key: (*word).to_string(),
             });
         }
         i += 1;
@@ -782,12 +788,18 @@ fn touched_numbers(
     side: impl Fn(&Region) -> &std::ops::Range<usize>,
 ) -> RegionNumbers {
     let mut per_region = vec![Vec::new(); regions.len()];
+    // Numbers and regions are both in text order: walk them together.
+    let mut first = 0;
     for number in numbers_in(text) {
-        if let Some(k) = regions
+        while first < regions.len() && side(&regions[first]).end <= number.start {
+            first += 1;
+        }
+        let hit = regions[first..]
             .iter()
-            .position(|r| overlaps(side(r), number.start, number.end))
-        {
-            per_region[k].push((number.key, text[number.start..number.end].to_string()));
+            .take_while(|r| side(r).start < number.end)
+            .position(|r| overlaps(side(r), number.start, number.end));
+        if let Some(k) = hit {
+            per_region[first + k].push((number.key, text[number.start..number.end].to_string()));
         }
     }
     per_region

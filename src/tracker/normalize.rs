@@ -705,8 +705,7 @@ fn is_normal(text: &str) -> bool {
             continue;
         }
         ascii = false;
-        if c.is_whitespace() || c.is_control() || is_invisible(c) || typographic_ascii(c).is_some()
-        {
+        if needs_rewrite(c) {
             return false;
         }
     }
@@ -721,21 +720,53 @@ fn normalize_slow(text: &str) -> String {
     // Invisible and control characters go first, so that NFC sees the
     // characters that will actually sit next to each other (a ZWSP between a
     // letter and a combining accent must not prevent their composition).
-    let visible = text
-        .chars()
-        .filter(|c| (c.is_whitespace() || !c.is_control()) && !is_invisible(*c));
-    for c in visible.nfc() {
-        if let Some(ascii) = typographic_ascii(c) {
-            out.push_visible(ascii);
-        } else if is_line_break(c) {
-            out.gap(Gap::Break);
-        } else if c.is_whitespace() {
-            out.gap(Gap::Space);
-        } else {
-            out.push(c);
-        }
+    let visible = || text.chars().filter(|c| !is_removed(*c));
+    // Composing is the slow part; most text that gets here (curly quotes,
+    // doubled spaces) is already NFC, which the quick check confirms.
+    if is_nfc_quick(visible()) == IsNormalized::Yes {
+        normalize_composed(text, &mut out);
+    } else {
+        visible().nfc().for_each(|c| push_normalized(&mut out, c));
     }
     out.finish()
+}
+
+/// The NFC case, copying runs of ordinary characters in one go.
+fn normalize_composed(text: &str, out: &mut Collapser) {
+    let mut run_start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_ascii_graphic() || !(c.is_ascii() || needs_rewrite(c)) {
+            continue;
+        }
+        out.push_visible(&text[run_start..i]);
+        if !is_removed(c) {
+            push_normalized(out, c);
+        }
+        run_start = i + c.len_utf8();
+    }
+    out.push_visible(&text[run_start..]);
+}
+
+/// Characters [`normalize_text`] drops.
+fn is_removed(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace()) || is_invisible(c)
+}
+
+/// Characters [`normalize_text`] drops or replaces.
+fn needs_rewrite(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || is_invisible(c) || typographic_ascii(c).is_some()
+}
+
+fn push_normalized(out: &mut Collapser, c: char) {
+    if let Some(ascii) = typographic_ascii(c) {
+        out.push_visible(ascii);
+    } else if is_line_break(c) {
+        out.gap(Gap::Break);
+    } else if c.is_whitespace() {
+        out.gap(Gap::Space);
+    } else {
+        out.push(c);
+    }
 }
 
 /// Characters with no visible form that CMSs and copy-paste sprinkle into

@@ -36,6 +36,10 @@ pub struct Token {
     pub orig_end: usize,
 }
 
+/// How far apart (in original bytes) [`Folded`] records where the folded
+/// and the original text line up.
+const CHECKPOINT_BYTES: usize = 64;
+
 /// A text folded once, with its tokens.
 ///
 /// The folded text keeps the separators (folded too), so a regex can still
@@ -44,6 +48,10 @@ pub struct Token {
 pub struct Folded {
     text: String,
     tokens: Vec<Token>,
+    /// (folded offset, original offset) pairs at character boundaries,
+    /// about every [`CHECKPOINT_BYTES`], so mapping a regex match back
+    /// walks a few bytes instead of the whole text.
+    checkpoints: Vec<(usize, usize)>,
 }
 
 impl Folded {
@@ -53,9 +61,31 @@ impl Folded {
             text: String::with_capacity(original.len()),
             tokens: Vec::with_capacity(original.len() / 5 + 1),
             current: None,
+            checkpoints: Vec::with_capacity(original.len() / CHECKPOINT_BYTES + 1),
+            next_checkpoint: 0,
         };
-        for (orig_start, c) in original.char_indices() {
-            builder.push_original(orig_start, c);
+        // Feed text is mostly ASCII: handle those bytes inline and decode
+        // only the rest.
+        let bytes = original.as_bytes();
+        let mut at = 0;
+        while let Some(&b) = bytes.get(at) {
+            if b.is_ascii_alphanumeric() {
+                let run = bytes[at..]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |n| at + n);
+                builder.push_ascii_word(original.get(at..run).unwrap_or(""), at);
+                at = run;
+            } else if b.is_ascii() {
+                builder.checkpoint(at);
+                builder.push_folded(char::from(b), at, at + 1);
+                at += 1;
+            } else if let Some(c) = original.get(at..).and_then(|rest| rest.chars().next()) {
+                builder.push_original(at, c);
+                at += c.len_utf8();
+            } else {
+                break;
+            }
         }
         builder.finish()
     }
@@ -83,13 +113,19 @@ impl Folded {
     /// characters that produced it. Used for regex highlights, which can
     /// start and end anywhere; tokens carry their own original offsets.
     ///
-    /// This walks the text again instead of storing a per-byte map: regex
-    /// highlights are rare, documents are many.
+    /// This walks the text again from the nearest checkpoint instead of
+    /// storing a per-byte map: regex highlights are rare, documents many.
     pub fn original_range(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
-        let mut folded_pos = 0;
+        let nearest = self.checkpoints.partition_point(|&(f, _)| f <= start);
+        let (mut folded_pos, from) = nearest
+            .checked_sub(1)
+            .and_then(|i| self.checkpoints.get(i))
+            .copied()
+            .unwrap_or((0, 0));
+        let rest = original.get(from..).unwrap_or("");
         let mut orig = None;
         let mut orig_end = 0;
-        for (ob, c) in original.char_indices() {
+        for (ob, c) in rest.char_indices().map(|(i, c)| (from + i, c)) {
             let before = folded_pos;
             fold_char(c, &mut |f| folded_pos += f.len_utf8());
             let produced = folded_pos > before;
@@ -113,10 +149,23 @@ struct Builder {
     text: String,
     tokens: Vec<Token>,
     current: Option<Token>,
+    checkpoints: Vec<(usize, usize)>,
+    next_checkpoint: usize,
 }
 
 impl Builder {
+    /// Records where folded and original text line up, if the last record
+    /// is far enough back. `orig` must be a character boundary about to be
+    /// folded.
+    fn checkpoint(&mut self, orig: usize) {
+        if orig >= self.next_checkpoint {
+            self.checkpoints.push((self.text.len(), orig));
+            self.next_checkpoint = orig + CHECKPOINT_BYTES;
+        }
+    }
+
     fn push_original(&mut self, orig_start: usize, c: char) {
+        self.checkpoint(orig_start);
         let orig_end = orig_start + c.len_utf8();
         let before = self.text.len();
         fold_char(c, &mut |f| self.push_folded(f, orig_start, orig_end));
@@ -129,6 +178,40 @@ impl Builder {
         }
     }
 
+    /// A run of ASCII letters and digits: copied and lower-cased in bulk.
+    fn push_ascii_word(&mut self, run: &str, orig_start: usize) {
+        let start = self.text.len();
+        // ASCII folds byte for byte, so every offset in the run lines up.
+        for k in (0..run.len()).step_by(CHECKPOINT_BYTES) {
+            if orig_start + k >= self.next_checkpoint {
+                self.checkpoints.push((start + k, orig_start + k));
+                self.next_checkpoint = orig_start + k + CHECKPOINT_BYTES;
+            }
+        }
+        self.text.push_str(run);
+        if let Some(added) = self.text.get_mut(start..) {
+            added.make_ascii_lowercase();
+        }
+        let end = self.text.len();
+        let orig_end = orig_start + run.len();
+        match self.current.as_mut() {
+            // Continues a word begun with non-ASCII letters ("Ångström").
+            Some(cur) => {
+                cur.end = end;
+                cur.orig_end = orig_end;
+            }
+            None => {
+                self.current = Some(Token {
+                    start,
+                    end,
+                    orig_start,
+                    orig_end,
+                })
+            }
+        }
+    }
+
+    #[inline]
     fn push_folded(&mut self, f: char, orig_start: usize, orig_end: usize) {
         let start = self.text.len();
         self.text.push(f);
@@ -167,6 +250,7 @@ impl Builder {
         Folded {
             text: self.text,
             tokens: self.tokens,
+            checkpoints: self.checkpoints,
         }
     }
 }
@@ -264,11 +348,12 @@ fn is_kana(c: char) -> bool {
 
 /// Scripts written without spaces between words: each character is a token.
 fn is_unigram(c: char) -> bool {
-    is_kana(c)
-        || ('\u{3400}'..='\u{4DBF}').contains(&c)
-        || ('\u{4E00}'..='\u{9FFF}').contains(&c)
-        || ('\u{F900}'..='\u{FAFF}').contains(&c)
-        || ('\u{20000}'..='\u{3134F}').contains(&c)
+    c >= '\u{3040}'
+        && (is_kana(c)
+            || ('\u{3400}'..='\u{4DBF}').contains(&c)
+            || ('\u{4E00}'..='\u{9FFF}').contains(&c)
+            || ('\u{F900}'..='\u{FAFF}').contains(&c)
+            || ('\u{20000}'..='\u{3134F}').contains(&c))
 }
 
 #[cfg(test)]
@@ -391,6 +476,22 @@ mod tests {
             let (x, y) = f.original_range(&s, start, end);
             prop_assert!(x <= y && y <= s.len());
             prop_assert!(s.is_char_boundary(x) && s.is_char_boundary(y));
+        }
+
+        #[test]
+        fn checkpoints_change_nothing(
+            s in "([a-zA-Z0-9 ]{0,90}[éßÆ½’İ\u{301}\u{AD}北]){0,12}",
+            a in 0usize..600,
+            len in 0usize..40,
+        ) {
+            let f = Folded::new(&s);
+            let start = a.min(f.text().len());
+            let end = (start + len).min(f.text().len());
+            let without = Folded { checkpoints: Vec::new(), ..f.clone() };
+            prop_assert_eq!(
+                f.original_range(&s, start, end),
+                without.original_range(&s, start, end)
+            );
         }
     }
 }

@@ -268,6 +268,9 @@ pub struct WatchSet {
     prefixes: Dictionary,
     /// Longest prefix in bytes: tokens are probed only up to it.
     max_prefix_len: usize,
+    /// One bit per possible first two bytes of a prefix: most tokens start
+    /// like no prefix and skip the prefix lookups altogether.
+    prefix_starts: Vec<u64>,
     /// Key → watches that occurrence of the key may make match.
     triggers: Vec<Vec<usize>>,
     /// Watches that may match without any key occurring.
@@ -297,8 +300,15 @@ impl WatchSet {
             list.sort_unstable();
             list.dedup();
         }
+        let mut prefix_starts = vec![0u64; 1 << 10];
+        for prefix in compiler.prefixes.keys() {
+            if let Some(bit) = two_byte_index(prefix) {
+                prefix_starts[bit / 64] |= 1 << (bit % 64);
+            }
+        }
         WatchSet {
             id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed),
+            prefix_starts,
             queries,
             roots,
             atoms: compiler.atoms,
@@ -401,13 +411,21 @@ impl WatchSet {
                 if let Some(&key) = self.words.get(text) {
                     out.push(Occurrence { key, slot, token });
                 }
-                if !self.prefixes.is_empty() {
+                if self.may_start_prefix(text) {
                     self.prefix_keys(text, |key| out.push(Occurrence { key, slot, token }));
                 }
             }
         }
         out.sort_unstable();
         out
+    }
+
+    fn may_start_prefix(&self, token: &str) -> bool {
+        two_byte_index(token).is_some_and(|bit| {
+            self.prefix_starts
+                .get(bit / 64)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+        })
     }
 
     fn prefix_keys(&self, token: &str, mut found: impl FnMut(usize)) {
@@ -444,6 +462,13 @@ impl WatchSet {
         }
         bits
     }
+}
+
+/// The first two bytes of `text` as a number below 2^16 (every prefix has
+/// at least two characters, so at least two bytes).
+fn two_byte_index(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    Some(usize::from(*bytes.first()?) << 8 | usize::from(*bytes.get(1)?))
 }
 
 /// Builds atoms, dictionaries and triggers from queries.
@@ -578,12 +603,22 @@ impl Compiler {
     }
 }
 
-/// Evaluation of watches over one prepared story, caching atom results.
+/// Evaluation of watches over one prepared story. Each atom is looked for
+/// at most once per story (many watches share atoms), and where it matched
+/// is kept for highlights; the buffers are reused across watches.
 struct Eval<'w, 'p, 'a> {
     set: &'w WatchSet,
     doc: &'p Prepared<'a>,
     occurrences: &'p [Occurrence],
-    cache: Vec<Option<bool>>,
+    /// Per atom: index into `ranges` once looked for, else `u32::MAX`.
+    /// Four bytes per atom: this is reset for every story.
+    cache: Vec<u32>,
+    /// Ranges of `found`, one per atom looked for.
+    ranges: Vec<(usize, usize)>,
+    /// Where atoms matched (up to [`MAX_HIGHLIGHTS`] each).
+    found: Vec<Mark>,
+    spans: Vec<Span>,
+    hit_marks: Vec<Mark>,
 }
 
 impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
@@ -592,7 +627,11 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
             set,
             doc,
             occurrences,
-            cache: vec![None; set.atoms.len()],
+            cache: vec![u32::MAX; set.atoms.len()],
+            ranges: Vec::new(),
+            found: Vec::new(),
+            spans: Vec::new(),
+            hit_marks: Vec::new(),
         }
     }
 
@@ -601,12 +640,12 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
         if !self.eval(root) {
             return None;
         }
-        let mut marks = Vec::new();
+        let mut marks = std::mem::take(&mut self.hit_marks);
+        marks.clear();
         self.collect(root, &mut marks);
-        Some(Hit {
-            watch,
-            highlights: self.highlights(marks),
-        })
+        let highlights = self.highlights(&mut marks);
+        self.hit_marks = marks;
+        Some(Hit { watch, highlights })
     }
 
     fn eval(&mut self, node: &Node) -> bool {
@@ -619,18 +658,32 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
     }
 
     fn atom_matches(&mut self, atom: usize) -> bool {
-        if let Some(Some(known)) = self.cache.get(atom) {
-            return *known;
+        let (start, end) = self.atom_range(atom);
+        end > start
+    }
+
+    /// The range of `found` holding where `atom` matched, looking once.
+    fn atom_range(&mut self, atom: usize) -> (usize, usize) {
+        if let Some(range) = self
+            .cache
+            .get(atom)
+            .and_then(|&i| self.ranges.get(i as usize))
+        {
+            return *range;
         }
-        let mut marks = Vec::new();
-        if let Some(a) = self.set.atoms.get(atom) {
-            self.find(a, 1, &mut marks);
+        let start = self.found.len();
+        let set = self.set;
+        if let Some(a) = set.atoms.get(atom) {
+            self.find(a);
         }
-        let found = !marks.is_empty();
-        if let Some(slot) = self.cache.get_mut(atom) {
-            *slot = Some(found);
+        let range = (start, self.found.len());
+        if let (Some(entry), Ok(index)) =
+            (self.cache.get_mut(atom), u32::try_from(self.ranges.len()))
+        {
+            *entry = index;
+            self.ranges.push(range);
         }
-        found
+        range
     }
 
     /// Gathers highlights from the atoms that make a matching node match
@@ -638,11 +691,8 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
     fn collect(&mut self, node: &Node, marks: &mut Vec<Mark>) {
         match node {
             Node::Atom(a) => {
-                if self.atom_matches(*a) {
-                    if let Some(atom) = self.set.atoms.get(*a) {
-                        self.find(atom, MAX_HIGHLIGHTS, marks);
-                    }
-                }
+                let (start, end) = self.atom_range(*a);
+                marks.extend_from_slice(self.found.get(start..end).unwrap_or(&[]));
             }
             Node::And(items) | Node::Or(items) => {
                 for item in items {
@@ -655,19 +705,37 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
         }
     }
 
-    /// Appends where `atom` matches, stopping after about `limit` matches.
-    fn find(&self, atom: &Atom, limit: usize, marks: &mut Vec<Mark>) {
-        let mut spans = Vec::new();
+    /// Appends to `found` where `atom` matches, up to about
+    /// [`MAX_HIGHLIGHTS`] places.
+    fn find(&mut self, atom: &Atom) {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
         match &atom.kind {
-            AtomKind::Term(t) => self.term_spans(t, atom.fields, limit, &mut spans),
+            AtomKind::Term(t) => self.term_spans(t, atom.fields, MAX_HIGHLIGHTS, &mut spans),
             AtomKind::Near {
                 left,
                 right,
                 distance,
-            } => self.near_spans(left, right, *distance, atom.fields, limit, &mut spans),
-            AtomKind::Regex(re) => self.regex_marks(re, atom.fields, limit, marks),
+            } => self.near_spans(
+                left,
+                right,
+                *distance,
+                atom.fields,
+                MAX_HIGHLIGHTS,
+                &mut spans,
+            ),
+            AtomKind::Regex(re) => {
+                let mut found = std::mem::take(&mut self.found);
+                self.regex_marks(re, atom.fields, MAX_HIGHLIGHTS, &mut found);
+                self.found = found;
+            }
         }
-        marks.extend(spans.into_iter().filter_map(|s| self.mark(s)));
+        for span in &spans {
+            if let Some(mark) = self.mark(*span) {
+                self.found.push(mark);
+            }
+        }
+        self.spans = spans;
     }
 
     fn mark(&self, span: Span) -> Option<Mark> {
@@ -777,19 +845,17 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
     }
 
     /// Sorts marks, merges overlapping ones and turns them into highlights.
-    fn highlights(&self, mut marks: Vec<Mark>) -> Vec<Highlight> {
+    fn highlights(&self, marks: &mut Vec<Mark>) -> Vec<Highlight> {
         marks.sort_unstable();
-        let mut merged: Vec<Mark> = Vec::with_capacity(marks.len());
-        for m in marks {
-            match merged.last_mut() {
-                Some(last) if last.slot == m.slot && m.start < last.end => {
-                    last.end = last.end.max(m.end);
-                }
-                _ => merged.push(m),
+        marks.dedup_by(|next, kept| {
+            let overlaps = kept.slot == next.slot && next.start < kept.end;
+            if overlaps {
+                kept.end = kept.end.max(next.end);
             }
-        }
-        merged
-            .into_iter()
+            overlaps
+        });
+        marks
+            .iter()
             .filter(|m| m.start < m.end)
             .filter_map(|m| {
                 let slot = self.doc.slots.get(m.slot)?;
@@ -1070,6 +1136,23 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].text, "straße");
         assert_eq!((h[0].start, h[0].end), (9, 16));
+    }
+
+    #[test]
+    fn regex_highlights_deep_in_long_text() {
+        let content = format!(
+            "{}Die Straße. {}Kyïv",
+            "Grüße aus Köln. ".repeat(500),
+            "x ".repeat(300)
+        );
+        let h = hit("/stra(ss|ß)e|kyiv/", &Story::text(&content));
+        let h = h.map(|h| h.highlights).unwrap_or_default();
+        assert_eq!(h.len(), 2);
+        for x in &h {
+            assert_eq!(&content[x.start..x.end], x.text);
+        }
+        assert_eq!(h[0].text, "Straße");
+        assert_eq!(h[1].text, "Kyïv");
     }
 
     #[test]

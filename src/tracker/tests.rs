@@ -1,0 +1,234 @@
+//! Tracker rules, driven through `track_poll` with an in-memory store.
+
+use std::collections::HashMap;
+
+use super::*;
+
+#[derive(Default)]
+struct Mem {
+    stories: HashMap<String, StoryRecord>,
+    keys: HashMap<(String, String), String>,
+    versions: Vec<VersionRecord>,
+    present: Vec<String>,
+}
+
+impl StoryLookup for Mem {
+    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.keys.get(&(feed.to_string(), key.to_string())).cloned())
+    }
+    fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+        Ok(self.stories.get(id).cloned())
+    }
+}
+
+impl Mem {
+    /// Runs one poll and commits it, returning the events.
+    fn poll(&mut self, entries: &[Entry], now: UnixMs) -> (Vec<Event>, TrackStats) {
+        let rules = FeedRules {
+            feed: "f",
+            ignore: &[],
+            min_class: None,
+        };
+        let changes = track_poll(self, &rules, entries, &self.present.clone(), now).unwrap();
+        for (k, id) in &changes.keys {
+            self.keys.insert(("f".into(), k.clone()), id.clone());
+        }
+        for (id, s) in &changes.stories {
+            self.stories.insert(id.clone(), s.clone());
+        }
+        self.versions.extend(changes.versions.iter().cloned());
+        self.present = changes.present.clone();
+        (changes.events.into_iter().map(|o| o.event).collect(), changes.stats)
+    }
+}
+
+fn entry(guid: Option<&str>, link: Option<&str>, title: &str, summary: &str) -> Entry {
+    Entry {
+        guid: guid.map(str::to_string),
+        link: link.map(str::to_string),
+        title: title.into(),
+        summary: summary.into(),
+        ..Default::default()
+    }
+}
+
+fn kinds(events: &[Event]) -> Vec<EventKind> {
+    events.iter().map(|e| e.kind).collect()
+}
+
+const T: UnixMs = 1_700_000_000_000;
+const MIN: UnixMs = 60_000;
+
+#[test]
+fn new_then_unchanged_then_edited() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), Some("https://e.com/a"), "Troops massed at the border", "Officials said 2,000 troops were seen.");
+    let (ev, stats) = m.poll(&[a.clone()], T);
+    assert_eq!(kinds(&ev), vec![EventKind::New]);
+    assert_eq!(stats.new, 1);
+    let (ev, stats) = m.poll(&[a.clone()], T + MIN);
+    assert!(ev.is_empty());
+    assert_eq!(stats.unchanged, 1);
+    let edited = Entry {
+        summary: "Officials said 3,000 troops were seen.".into(),
+        ..a
+    };
+    let (ev, _) = m.poll(&[edited], T + 2 * MIN);
+    assert_eq!(kinds(&ev), vec![EventKind::Updated]);
+    let c = ev[0].comparison.as_ref().unwrap();
+    assert_eq!(c.class, materiality::ChangeClass::Major, "a number change is major");
+    assert_eq!(ev[0].revision, 2);
+    assert_eq!(m.versions.len(), 2);
+}
+
+#[test]
+fn dates_whitespace_and_tracking_params_are_not_updates() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), Some("https://e.com/a?utm_source=rss"), "Title here", "<p>Body  text.</p>");
+    m.poll(&[a.clone()], T);
+    let noisy = Entry {
+        link: Some("https://e.com/a?utm_source=twitter&fbclid=x".into()),
+        summary: "<p>Body\n text.</p>".into(),
+        published: Some(T),
+        updated: Some(T + 5),
+        ..a
+    };
+    let (ev, stats) = m.poll(&[noisy], T + MIN);
+    assert!(ev.is_empty(), "{ev:?}");
+    assert_eq!(stats.updated, 0);
+    assert_eq!(stats.noise + stats.dates_only, 1);
+}
+
+#[test]
+fn entries_without_guid_or_link_keep_their_identity() {
+    let mut m = Mem::default();
+    let a = entry(None, None, "Storm warning issued for the coast", "Residents are told to stay indoors tonight.");
+    let (ev, _) = m.poll(&[a.clone()], T);
+    let id = ev[0].story.clone();
+    let (ev, _) = m.poll(&[a.clone()], T + MIN);
+    assert!(ev.is_empty(), "same text, same story: {ev:?}");
+    // edited: the text hash changes, alias matching finds the story again
+    let edited = Entry {
+        title: "Storm warning issued for the whole coast".into(),
+        ..a
+    };
+    let (ev, stats) = m.poll(&[edited], T + 2 * MIN);
+    assert_eq!(kinds(&ev), vec![EventKind::Updated], "{ev:?}");
+    assert_eq!(ev[0].story, id);
+    assert_eq!(stats.merges, 1);
+}
+
+#[test]
+fn new_guid_same_link_is_the_same_story() {
+    let mut m = Mem::default();
+    let (ev, _) = m.poll(&[entry(Some("a-1"), Some("https://e.com/story"), "Headline", "Body.")], T);
+    let id = ev[0].story.clone();
+    let (ev, _) = m.poll(&[entry(Some("a-2"), Some("https://www.e.com/story/#top"), "Headline", "Body.")], T + MIN);
+    assert!(ev.iter().all(|e| e.story == id), "{ev:?}");
+    assert!(ev.iter().all(|e| e.kind != EventKind::New));
+}
+
+#[test]
+fn slug_change_with_article_id_is_merged_and_followed_later() {
+    let mut m = Mem::default();
+    let (ev, _) = m.poll(&[entry(Some("https://news.example/uk-kent-58616135"), Some("https://news.example/uk-kent-58616135"), "Man seen with weapons on balcony", "Police were called.")], T);
+    let id = ev[0].story.clone();
+    let moved = entry(Some("https://news.example/uk-england-58616135"), Some("https://news.example/uk-england-58616135"), "Armed police arrest balcony gunman", "Officers arrested a man after a stand-off.");
+    let (ev, stats) = m.poll(&[moved.clone()], T + MIN);
+    assert_eq!(stats.merges, 1);
+    assert_eq!(kinds(&ev), vec![EventKind::Updated]);
+    assert_eq!(ev[0].story, id);
+    assert_eq!(ev[0].old_title.as_deref(), Some("Man seen with weapons on balcony"));
+    // the alias is recorded: the next poll finds it by key, no heuristics
+    let (ev, stats) = m.poll(&[moved], T + 2 * MIN);
+    assert!(ev.is_empty());
+    assert_eq!(stats.merges, 0);
+}
+
+#[test]
+fn flip_flops_are_recorded_not_alerted_and_reported_once() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), None, "Minister resigns over expenses row", "The minister resigned on Monday.");
+    let b = Entry {
+        title: "Expenses row: minister quits after pressure from MPs".into(),
+        ..a.clone()
+    };
+    m.poll(&[a.clone()], T);
+    let (ev, _) = m.poll(&[b.clone()], T + MIN);
+    assert_eq!(kinds(&ev), vec![EventKind::Updated]);
+    let mut all = Vec::new();
+    for i in 0..8 {
+        let e = if i % 2 == 0 { &a } else { &b };
+        let (ev, _) = m.poll(&[e.clone()], T + (i + 2) * MIN);
+        all.extend(ev);
+    }
+    assert_eq!(kinds(&all), vec![EventKind::Oscillating], "{all:?}");
+    assert!(m.versions.iter().filter(|v| v.flipflop).count() >= 8, "every flip is stored");
+}
+
+#[test]
+fn removal_and_return() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), None, "First story", "One.");
+    let b = entry(Some("2"), None, "Second story entirely different", "Two.");
+    m.poll(&[a.clone(), b.clone()], T);
+    let (ev, _) = m.poll(&[a.clone()], T + MIN);
+    assert_eq!(kinds(&ev), vec![EventKind::Removed]);
+    let (ev, _) = m.poll(&[a.clone(), b], T + 2 * MIN);
+    assert!(ev.is_empty(), "a returning story is not new: {ev:?}");
+    let (ev, _) = m.poll(&[], T + 3 * MIN);
+    assert!(ev.is_empty(), "an empty document removes nothing");
+}
+
+#[test]
+fn duplicate_entries_in_one_poll_are_one_story() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), None, "Same", "Same.");
+    let (ev, stats) = m.poll(&[a.clone(), a], T);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(stats.duplicates, 1);
+}
+
+#[test]
+fn developing_flag_from_phrases_and_edit_frequency() {
+    let mut m = Mem::default();
+    let a = entry(Some("1"), None, "Fire at warehouse", "Crews are at the scene.");
+    let (ev, _) = m.poll(&[a.clone()], T);
+    assert!(!ev[0].developing);
+    let b = Entry { summary: "Crews are at the scene. Two people were taken to hospital.".into(), ..a.clone() };
+    let c = Entry { summary: "Crews are at the scene. Two people were taken to hospital. The road is closed.".into(), ..a.clone() };
+    m.poll(&[b], T + MIN);
+    let (ev, _) = m.poll(&[c], T + 2 * MIN);
+    assert!(ev[0].developing, "edited twice within a day");
+    let mut m = Mem::default();
+    let d = entry(Some("9"), None, "Explosion reported downtown", "This is a developing story and will be updated.");
+    let (ev, _) = m.poll(&[d], T);
+    assert!(ev[0].developing);
+}
+
+#[test]
+fn feed_threshold_stores_but_silences_small_changes() {
+    let mut m = Mem::default();
+    let rules = FeedRules { feed: "f", ignore: &[], min_class: Some(materiality::ChangeClass::Major) };
+    let a = entry(Some("1"), None, "President Zelensky visits Washington", "He met officials.");
+    let changes = track_poll(&m, &rules, &[a.clone()], &[], T).unwrap();
+    for (k, id) in &changes.keys {
+        m.keys.insert(("f".into(), k.clone()), id.clone());
+    }
+    for (id, s) in changes.stories {
+        m.stories.insert(id, s);
+    }
+    let typo = Entry { title: "President Zelenskyy visits Washington".into(), ..a };
+    let changes = track_poll(&m, &rules, &[typo], &[], T + MIN).unwrap();
+    assert!(changes.events.is_empty());
+    assert_eq!(changes.stats.below_threshold, 1);
+    assert_eq!(changes.versions.len(), 1, "the version is still stored");
+}
+
+#[test]
+fn ignore_patterns_remove_boilerplate() {
+    let ignore = [regex::Regex::new(r"(?i)updated \d+ minutes ago").unwrap()];
+    let a = entry(None, None, "T", "Body text. Updated 5 minutes ago");
+    let b = entry(None, None, "T", "Body text. Updated 9 minutes ago");
+    assert_eq!(snapshot(&a, &ignore), snapshot(&b, &ignore));
+}

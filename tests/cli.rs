@@ -1,0 +1,74 @@
+//! The command line as a user meets it: exit codes and messages.
+
+use std::process::Command;
+
+fn storywatch(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_storywatch"))
+        .args(args)
+        .env_remove("STORYWATCH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run storywatch");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.display().to_string())
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+    let (code, out, err) = storywatch(&["check", "--config", example]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("feeds (3)"), "{out}");
+    assert!(!out.contains("XXXX"), "webhook URL tokens are not printed: {out}");
+}
+
+#[test]
+fn check_rejects_bad_configs_with_exit_2_and_the_line() {
+    let cases = [
+        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\n[[watch]]\nname = \"nk\"\nquery = 'x'\nnotify = [\"ops\"]\n", "config.toml:4: watch \"nk\": notifier \"ops\" is not defined"),
+        ("[daemon]\ninterval = \"often\"\n[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\n", "config.toml:2:"),
+        ("[[feed]]\nname = \"a\"\nurl = \"ftp://e.com/f\"\n", "only http:// and https://"),
+        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\ncolour = \"red\"\n", "config.toml:4: unknown field `colour`"),
+        ("[[feed]\nname = \"a\"\n", "config.toml:1:"),
+        ("[daemon]\n", "no feeds"),
+    ];
+    for (text, expected) in cases {
+        let (_dir, path) = write_config(text);
+        let (code, _, err) = storywatch(&["check", "--config", &path]);
+        assert_eq!(code, 2, "{text}\n{err}");
+        assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn missing_config_file_is_a_config_error() {
+    let (code, _, err) = storywatch(&["check", "--config", "/nonexistent/storywatch.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read config"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, _) = storywatch(&["frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn demo_shows_a_new_story_and_updates_with_diffs() {
+    let (code, out, err) = storywatch(&["demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("\nNew: ").count(), 1, "{out}");
+    assert!(out.matches("\nUpdated: ").count() >= 2, "{out}");
+    assert!(out.contains("{+") && out.contains("[-"), "diffs shown: {out}");
+    assert!(out.contains("304 Not Modified"), "{out}");
+}

@@ -1,0 +1,206 @@
+//! Real local servers for integration tests: a feed server whose content
+//! and status the test scripts, and a webhook receiver that records what it
+//! gets. Both listen on 127.0.0.1 with an OS-chosen port.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// What the feed server answers with.
+#[derive(Clone)]
+pub struct FeedResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    response: Option<FeedResponse>,
+    requests: usize,
+    conditional_hits: usize,
+}
+
+/// Serves one feed at `/feed`, with an ETag so conditional GETs get 304.
+#[derive(Clone)]
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FeedState>>,
+}
+
+async fn feed_handler(State(s): State<Arc<Mutex<FeedState>>>, headers: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    st.requests += 1;
+    let Some(r) = st.response.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{:x}\"", md5ish(&r.body));
+    if r.status == 200 && headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        st.conditional_hits += 1;
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut resp = (StatusCode::from_u16(r.status).unwrap(), r.body.clone()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, r.content_type.parse().unwrap());
+    if r.status == 200 {
+        h.insert(header::ETAG, etag.parse().unwrap());
+    }
+    for (k, v) in &r.headers {
+        h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+    }
+    resp
+}
+
+fn md5ish(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x100_0000_01b3))
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let state = Arc::new(Mutex::new(FeedState::default()));
+        let router = Router::new().route("/feed", get(feed_handler)).with_state(state.clone());
+        FeedServer { addr: serve(router).await, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/feed", self.addr)
+    }
+
+    pub fn set(&self, content_type: &str, body: impl Into<Vec<u8>>) {
+        self.state.lock().unwrap().response = Some(FeedResponse {
+            status: 200,
+            content_type: content_type.into(),
+            body: body.into(),
+            headers: Vec::new(),
+        });
+    }
+
+    pub fn set_response(&self, r: FeedResponse) {
+        self.state.lock().unwrap().response = Some(r);
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
+    pub fn not_modified_answers(&self) -> usize {
+        self.state.lock().unwrap().conditional_hits
+    }
+}
+
+/// One request the webhook receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+}
+
+#[derive(Default)]
+struct HookState {
+    received: Vec<Received>,
+    /// Statuses to answer with, in order; 200 once exhausted.
+    script: VecDeque<u16>,
+    attempts: usize,
+}
+
+/// Records every POST to `/hook`; answers with scripted statuses.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<HookState>>,
+}
+
+async fn hook_handler(State(s): State<Arc<Mutex<HookState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let mut st = s.lock().unwrap();
+    st.attempts += 1;
+    let status = st.script.pop_front().unwrap_or(200);
+    if (200..300).contains(&status) {
+        st.received.push(Received { headers, body });
+    }
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> WebhookReceiver {
+        let state = Arc::new(Mutex::new(HookState::default()));
+        let router = Router::new().route("/hook", any(hook_handler)).with_state(state.clone());
+        WebhookReceiver { addr: serve(router).await, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Answer the next requests with these statuses.
+    pub fn script(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().script.extend(statuses.iter().copied());
+    }
+
+    /// Requests accepted (2xx) so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.state.lock().unwrap().attempts
+    }
+}
+
+/// A minimal RSS 2.0 document.
+pub fn rss(items: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Test</title><link>http://example.com/</link><description>t</description>");
+    for (guid, title, desc) in items {
+        s.push_str(&format!(
+            "<item><guid>{guid}</guid><link>http://example.com/{guid}</link><title>{title}</title><description>{desc}</description></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A minimal Atom document.
+pub fn atom(items: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Test</title><id>urn:test</id><updated>2026-11-01T00:00:00Z</updated>");
+    for (id, title, summary) in items {
+        s.push_str(&format!(
+            "<entry><id>urn:{id}</id><link href=\"http://example.com/{id}\"/><title>{title}</title><updated>2026-11-01T00:00:00Z</updated><summary>{summary}</summary></entry>"
+        ));
+    }
+    s.push_str("</feed>");
+    s
+}
+
+/// A minimal JSON Feed 1.1 document.
+pub fn json_feed(items: &[(&str, &str, &str)]) -> String {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(id, title, text)| serde_json::json!({"id": id, "url": format!("http://example.com/{id}"), "title": title, "content_text": text}))
+        .collect();
+    serde_json::json!({"version": "https://jsonfeed.org/version/1.1", "title": "Test", "items": items}).to_string()
+}
