@@ -37,6 +37,31 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Replay saved captures of a feed (a directory, in name order) through
+    /// the tracker with a temporary database; one JSON line per event.
+    Replay {
+        dir: PathBuf,
+        /// MANIFEST.tsv with file and commit_time_utc columns: capture times drive the clock.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Apply this configured feed's rules (ignore patterns, threshold) and evaluate the watches.
+        #[arg(long)]
+        feed: Option<String>,
+        /// Print `removed` events too.
+        #[arg(long)]
+        show_removed: bool,
+        /// Keep the database here.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show a stored story's versions (by story id, link or guid).
+    History { story: String },
+    /// Show what changed between two versions of a story (default: the last two).
+    Diff {
+        story: String,
+        rev1: Option<u32>,
+        rev2: Option<u32>,
+    },
 }
 
 /// A failure and the exit code it maps to.
@@ -89,6 +114,33 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             runtime()?.block_on(storywatch::demo::run(state_dir))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay { dir, manifest, feed, show_removed, state_dir } => {
+            // a config is optional here: without one, default rules apply
+            let config = if cli.config.exists() { Some(load(&cli.config)?) } else { None };
+            storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
+            let opts = storywatch::replay::ReplayOptions {
+                dir: &dir,
+                manifest: manifest.as_deref(),
+                config: config.as_ref(),
+                feed: feed.as_deref(),
+                state_dir: state_dir.as_deref(),
+                show_removed,
+            };
+            storywatch::replay::replay(&opts, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { story } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            print!("{}", storywatch::history::history(&store, &story)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { story, rev1, rev2 } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            print!("{}", storywatch::history::diff(&store, &story, rev1, rev2)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Once => {
             let config = load(&cli.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
@@ -113,6 +165,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn open_store(config: &Config) -> Result<storywatch::store::Store, Failure> {
+    storywatch::store::Store::open(&config.daemon.state_dir, config.daemon.cache_size)
+        .map_err(|e| Failure::Runtime(e.into()))
 }
 
 /// SIGHUP → reload, SIGTERM/SIGINT → stop.

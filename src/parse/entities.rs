@@ -24,6 +24,9 @@
 //! repair the input is returned borrowed, without a copy.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// Counts of repairs, turned into warnings by the caller.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,29 +101,43 @@ const MAX_DIGITS: usize = 12;
 
 /// Rewrites references in `text` (see the module docs), borrowing it when no
 /// repair is needed.
+///
+/// One forward scan: the next `&`, `!` or `?` is found with a SIMD byte
+/// search (the regex crate's prefilter; `<` itself is on every tag and would
+/// stop the search far too often), an `&` is examined as a reference, and a
+/// `<!`/`<?` region (CDATA, comment, PI) is jumped over to its end.
 pub(crate) fn repair_references<'a>(text: &'a str, repairs: &mut Repairs) -> Cow<'a, str> {
+    let bytes = text.as_bytes();
     let mut fixer = Fixer {
         text,
         out: None,
         copied_upto: 0,
     };
-    let mut markup = MarkupFinder::default();
     let mut pos = 0;
-    while let Some(amp) = find_from(text, pos, "&") {
-        match markup.skip_region_before(text, amp, &mut fixer, repairs) {
-            Skip::Resume(resume) => {
-                pos = resume;
-                continue;
-            }
-            Skip::Unterminated => break,
-            Skip::None => {}
+    while let Some(found) = MARKERS.find_at(text, pos) {
+        let at = found.start();
+        if bytes[at] == b'&' {
+            pos = fixer.reference_at(at, repairs);
+        } else if at > 0 && bytes[at - 1] == b'<' {
+            // An unterminated region: leave the rest alone, the XML parser
+            // reports it.
+            let Some(end) = region_end(text, at - 1) else { break };
+            remove_if_stray_declaration(text, at - 1, end, &mut fixer, repairs);
+            pos = end;
+        } else {
+            pos = at + 1;
         }
-        pos = fixer.reference_at(amp, repairs);
     }
-    // Stray declarations after the last '&' still need removing.
-    markup.finish(text, &mut fixer, repairs);
     fixer.into_cow()
 }
+
+/// The bytes that start everything [`repair_references`] looks at: `&`, and
+/// the second byte of `<!` and `<?`.
+static MARKERS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[&!?]").expect("a valid regex"));
+/// Region terminators, as literal regexes for their SIMD substring search.
+static CDATA_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\]\]>").expect("a valid regex"));
+static COMMENT_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"-->").expect("a valid regex"));
+static PI_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\?>").expect("a valid regex"));
 
 /// Accumulates the repaired text; stays `None` (borrowed) until a repair.
 struct Fixer<'a> {
@@ -351,113 +368,20 @@ fn html_entity(name: &str) -> Option<&'static str> {
         .map(|(_, value)| *value)
 }
 
-/// Result of checking whether an `&` lies inside a region to skip.
-enum Skip {
-    None,
-    /// The `&` was inside a CDATA section, comment or PI: resume here.
-    Resume(usize),
-    /// A region never ends: leave the rest alone (the XML parser reports it).
-    Unterminated,
-}
-
-/// Finds CDATA sections, comments and processing instructions lazily, so
-/// that each byte of the text is searched a bounded number of times: the next
-/// `<!` and the next `<?` are cached separately and searched again only once
-/// the scan has passed them.
-#[derive(Default)]
-struct MarkupFinder {
-    bang: Cached,
-    question: Cached,
-    /// Everything before this has been handled.
-    searched_from: usize,
-}
-
-/// The next position of a needle at or after some point; `Some(None)` when
-/// there is none in the rest of the text, `None` when not searched yet.
-#[derive(Default)]
-struct Cached(Option<Option<usize>>);
-
-impl Cached {
-    fn get(&mut self, text: &str, from: usize, needle: &str) -> Option<usize> {
-        match self.0 {
-            Some(Some(at)) if at >= from => Some(at),
-            Some(None) => None,
-            _ => {
-                let found = find_from(text, from, needle);
-                self.0 = Some(found);
-                found
-            }
-        }
-    }
-}
-
-impl MarkupFinder {
-    /// Skips every markup region that starts before `amp`; if `amp` lies in
-    /// one, says where to resume.
-    fn skip_region_before(
-        &mut self,
-        text: &str,
-        amp: usize,
-        fixer: &mut Fixer,
-        repairs: &mut Repairs,
-    ) -> Skip {
-        loop {
-            let Some(start) = self.peek(text) else {
-                return Skip::None;
-            };
-            if start > amp {
-                return Skip::None;
-            }
-            let Some(end) = region_end(text, start) else {
-                return Skip::Unterminated;
-            };
-            remove_if_stray_declaration(text, start, end, fixer, repairs);
-            self.searched_from = end;
-            if end > amp {
-                return Skip::Resume(end);
-            }
-        }
-    }
-
-    /// Handles the regions after the last `&`: only stray declarations matter
-    /// there, so the walk happens only when the text has one at all.
-    fn finish(&mut self, text: &str, fixer: &mut Fixer, repairs: &mut Repairs) {
-        if find_from(text, self.searched_from, "<?xml").is_none() {
-            return;
-        }
-        while let Some(start) = self.peek(text) {
-            let Some(end) = region_end(text, start) else {
-                return;
-            };
-            remove_if_stray_declaration(text, start, end, fixer, repairs);
-            self.searched_from = end;
-        }
-    }
-
-    fn peek(&mut self, text: &str) -> Option<usize> {
-        let bang = self.bang.get(text, self.searched_from, "<!");
-        let question = self.question.get(text, self.searched_from, "<?");
-        match (bang, question) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
 /// End (exclusive) of the CDATA section, comment, PI or other `<!…>` that
 /// starts at `start`; `None` when it never ends.
 fn region_end(text: &str, start: usize) -> Option<usize> {
     let rest = &text[start..];
-    let (terminator, skip) = if rest.starts_with("<![CDATA[") {
-        ("]]>", 9)
+    let (terminator, skip): (&Regex, usize) = if rest.starts_with("<![CDATA[") {
+        (&CDATA_END, 9)
     } else if rest.starts_with("<!--") {
-        ("-->", 4)
+        (&COMMENT_END, 4)
     } else if rest.starts_with("<?") {
-        ("?>", 2)
+        (&PI_END, 2)
     } else {
-        (">", 2)
+        return find_from(text, start + 2, ">").map(|at| at + 1);
     };
-    find_from(text, start + skip, terminator).map(|at| at + terminator.len())
+    terminator.find_at(text, start + skip).map(|found| found.end())
 }
 
 /// Removes `<?xml …?>` found after the document start.
@@ -491,7 +415,7 @@ pub(crate) fn remove_all_declarations(text: &str) -> (Cow<'_, str>, usize) {
     let mut repairs = Repairs::default();
     let mut from = 0;
     while let Some(start) = find_from(text, from, "<?") {
-        let Some(end) = find_from(text, start, "?>").map(|at| at + 2) else { break };
+        let Some(end) = PI_END.find_at(text, start).map(|found| found.end()) else { break };
         remove_if_stray_declaration(text, start, end, &mut fixer, &mut repairs);
         from = end;
     }

@@ -1,0 +1,226 @@
+//! `storywatch replay DIR`: recorded captures of a feed, in name order,
+//! through the real parse → track (→ match) pipeline with a temporary
+//! database, printing one JSON line per event and a summary.
+//!
+//! With `--manifest` (a git-scraper MANIFEST.tsv with `file` and
+//! `commit_time_utc` columns) the capture times drive the clock, so edit
+//! frequency, developing flags and retention behave as they did live. It is
+//! also how a user tries a feed before subscribing: save a few copies, replay.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{Config, FeedConfig};
+use crate::model::UnixMs;
+use crate::poll::FeedState;
+use crate::store::Store;
+use crate::tracker::materiality::ChangeClass;
+use crate::tracker::{self, EventKind, FeedRules};
+use crate::watch::Matcher;
+
+/// Totals over a replay.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct ReplaySummary {
+    pub files: usize,
+    pub polls: usize,
+    /// Captures byte-identical to the previous one (skipped, like a 304).
+    pub identical: usize,
+    pub parse_errors: usize,
+    pub new: u64,
+    pub updated: BTreeMap<String, u64>,
+    pub removed: u64,
+    pub oscillating: u64,
+    pub merges: u64,
+    pub flipflops: u64,
+    pub dates_only: u64,
+    pub noise: u64,
+    pub below_threshold: u64,
+    /// Parsed captures that produced no event at all (removals aside).
+    pub zero_event_polls: usize,
+    pub alerts: u64,
+    pub stories: usize,
+    pub db_bytes: u64,
+}
+
+/// Options for one replay.
+pub struct ReplayOptions<'a> {
+    pub dir: &'a Path,
+    pub manifest: Option<&'a Path>,
+    /// Rules (ignore patterns, threshold) and watches come from here.
+    pub config: Option<&'a Config>,
+    /// Which configured feed's rules apply (default: the first, if any).
+    pub feed: Option<&'a str>,
+    /// Keep the database here (default: a temporary directory).
+    pub state_dir: Option<&'a Path>,
+    /// Print `removed` events too (they are counted either way).
+    pub show_removed: bool,
+}
+
+/// Capture files in name order (MANIFEST.tsv and dotfiles excluded).
+pub fn capture_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.') && !name.eq_ignore_ascii_case("MANIFEST.tsv") && !name.ends_with(".tsv") && !name.ends_with(".md")
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// file name → capture time, from a manifest with `file` and
+/// `commit_time_utc` (`20200421T004301Z`) columns.
+pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("manifest {} has no {name:?} column", path.display()))
+    };
+    let (file_col, time_col) = (col("file")?, col("commit_time_utc")?);
+    let mut out = HashMap::new();
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let (Some(file), Some(time)) = (cells.get(file_col), cells.get(time_col)) else { continue };
+        let t = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ")
+            .map_err(|e| format!("manifest line {}: bad commit_time_utc {time:?}: {e}", i + 2))?;
+        out.insert(file.to_string(), t.and_utc().timestamp_millis());
+    }
+    Ok(out)
+}
+
+fn default_feed() -> FeedConfig {
+    let text = "[[feed]]\nname = \"replay\"\nurl = \"http://replay.invalid/feed\"\n";
+    // a constant, valid config: cannot fail
+    Config::from_toml(Path::new("<replay>"), text)
+        .map(|c| c.feeds[0].clone())
+        .unwrap_or_else(|e| unreachable!("built-in replay config: {e}"))
+}
+
+/// Replays, writing JSON lines to `out`; returns the summary (also printed).
+pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<ReplaySummary> {
+    let files = capture_files(opts.dir).map_err(|e| anyhow::anyhow!("cannot list {}: {e}", opts.dir.display()))?;
+    let times = opts.manifest.map(read_manifest).transpose().map_err(anyhow::Error::msg)?;
+    let feed = match (opts.config, opts.feed) {
+        (Some(c), Some(name)) => c
+            .feed(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("feed {name:?} is not in the config"))?,
+        (Some(c), None) => c.feeds.first().cloned().unwrap_or_else(default_feed),
+        (None, _) => default_feed(),
+    };
+    let matcher = opts.config.map(Matcher::new);
+    let temp = tempfile::tempdir()?;
+    let store = Store::open(opts.state_dir.unwrap_or(temp.path()), 64 << 20)?;
+    let rules = FeedRules {
+        feed: &feed.name,
+        ignore: &feed.ignore,
+        min_class: feed.min_materiality,
+    };
+    let mut state = FeedState::default();
+    let mut summary = ReplaySummary {
+        files: files.len(),
+        ..Default::default()
+    };
+    let mut last_fp = None;
+    let mut clock: UnixMs = 0;
+    for (seq, path) in files.iter().enumerate() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        clock = times.as_ref().and_then(|t| t.get(&name).copied()).unwrap_or(clock + 600_000);
+        let body = std::fs::read(path)?;
+        let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
+        if last_fp == Some(fp) {
+            summary.identical += 1;
+            continue;
+        }
+        last_fp = Some(fp);
+        let parsed = match crate::parse::parse_feed(&body, None, None) {
+            Ok(p) => p,
+            Err(e) => {
+                summary.parse_errors += 1;
+                writeln!(out, "{}", json!({"kind": "error", "seq": seq + 1, "file": name, "message": e.to_string()}))?;
+                continue;
+            }
+        };
+        summary.polls += 1;
+        let mut changes = tracker::track_poll(&store, &rules, &parsed.entries, &state.present, clock)?;
+        let baseline = !state.baseline_done;
+        state.baseline_done = true;
+        state.present = changes.present.clone();
+        let s = &changes.stats;
+        summary.merges += u64::from(s.merges);
+        summary.flipflops += u64::from(s.flipflops);
+        summary.dates_only += u64::from(s.dates_only);
+        summary.noise += u64::from(s.noise);
+        summary.below_threshold += u64::from(s.below_threshold);
+        let mut events_here = 0;
+        let crate::tracker::PollChanges { events, stories, .. } = &mut changes;
+        for o in events.iter() {
+            let e = &o.event;
+            let watches: Vec<String> = match (&matcher, stories.get_mut(&e.story)) {
+                (Some(m), Some(story)) => m.evaluate(&feed, o, &mut story.followers, !baseline).into_iter().map(|d| format!("{}:{}", d.watch, d.trigger.as_str())).collect(),
+                _ => Vec::new(),
+            };
+            summary.alerts += watches.len() as u64;
+            match e.kind {
+                EventKind::New => summary.new += 1,
+                EventKind::Removed => summary.removed += 1,
+                EventKind::Oscillating => summary.oscillating += 1,
+                EventKind::Updated => {
+                    let class = e.class().unwrap_or(ChangeClass::Minor).to_string();
+                    *summary.updated.entry(class).or_insert(0) += 1;
+                }
+            }
+            if e.kind != EventKind::Removed {
+                events_here += 1;
+            }
+            if baseline && e.kind == EventKind::New || (e.kind == EventKind::Removed && !opts.show_removed) {
+                continue;
+            }
+            writeln!(out, "{}", event_line(seq + 1, &name, e, &watches))?;
+        }
+        if events_here == 0 {
+            summary.zero_event_polls += 1;
+        }
+        store.commit_poll(&feed.name, &state, &changes, &[], 1000)?;
+    }
+    summary.stories = store.story_count();
+    store.flush_blocking()?;
+    summary.db_bytes = store.size_on_disk();
+    writeln!(out, "{}", json!({ "summary": summary }))?;
+    Ok(summary)
+}
+
+fn event_line(seq: usize, file: &str, e: &tracker::Event, watches: &[String]) -> serde_json::Value {
+    let c = e.comparison.as_ref();
+    json!({
+        "seq": seq,
+        "file": file,
+        "at": crate::clock::rfc3339(e.at),
+        "kind": e.kind,
+        "story": e.story,
+        "revision": e.revision,
+        "fields_changed": c.map(|c| c.fields.iter().map(|f| f.field).collect::<Vec<_>>()).unwrap_or_default(),
+        "materiality": c.map(|c| c.score),
+        "class": c.map(|c| c.class),
+        "developing": e.developing,
+        "title": e.title,
+        "old_title": e.old_title,
+        "title_diff": c.and_then(|c| c.title.as_ref()).map(|d| d.render_text(8)),
+        "body_diff": c.and_then(|c| c.body.as_ref()).map(|d| d.render_text(8)),
+        "added": c.map(|c| c.sentences.added.clone()).unwrap_or_default(),
+        "removed": c.map(|c| c.sentences.removed.clone()).unwrap_or_default(),
+        "numbers": c.map(|c| c.numbers.clone()).unwrap_or_default(),
+        "watches": watches,
+    })
+}
