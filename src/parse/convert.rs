@@ -203,6 +203,12 @@ impl Converter {
     /// Resolves `href` against the base URL; kept as given when it already is
     /// absolute or cannot be resolved.
     fn absolute(&self, href: &str) -> String {
+        // feed-rs already normalised every link it could parse: an http(s)
+        // URL needs no second parse.
+        let scheme = href.as_bytes().get(..8).unwrap_or_default();
+        if scheme.eq_ignore_ascii_case(b"https://") || scheme.get(..7).is_some_and(|s| s.eq_ignore_ascii_case(b"http://")) {
+            return href.to_string();
+        }
         match Url::parse(href) {
             Ok(url) => url.into(),
             Err(url::ParseError::RelativeUrlWithoutBase) => self
@@ -216,7 +222,7 @@ impl Converter {
 
     /// Removes the C0 control characters XML 1.0 forbids.
     fn clean(&mut self, text: String) -> String {
-        if !text.bytes().any(is_forbidden_control) {
+        if !has_forbidden_control(&text) {
             return text;
         }
         let before = text.len();
@@ -229,8 +235,16 @@ impl Converter {
     }
 }
 
+/// Checked on every string of every entry, so written to vectorise: whole
+/// 64-byte chunks are folded without branches, then tested.
+fn has_forbidden_control(text: &str) -> bool {
+    text.as_bytes()
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |found, &b| found | is_forbidden_control(b)))
+}
+
 fn is_forbidden_control(b: u8) -> bool {
-    b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')
+    (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')
 }
 
 /// How a text or content body of some media type becomes an HTML fragment.

@@ -379,7 +379,7 @@ fn region_end(text: &str, start: usize) -> Option<usize> {
     } else if rest.starts_with("<?") {
         (&PI_END, 2)
     } else {
-        return find_from(text, start + 2, ">").map(|at| at + 1);
+        return text.get(start + 2..)?.find('>').map(|at| start + 2 + at + 1);
     };
     terminator.find_at(text, start + skip).map(|found| found.end())
 }

@@ -7,12 +7,22 @@
 //! `sy:` in every real feed, and a namespace-aware lookup would cost a second
 //! XML parse).
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Element names, as literal regexes: their SIMD substring search keeps the
+/// scan of a large feed without these elements cheap.
+static UPDATE_PERIOD: LazyLock<Regex> = LazyLock::new(|| Regex::new("updatePeriod").expect("a valid regex"));
+static UPDATE_FREQUENCY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("updateFrequency").expect("a valid regex"));
+
 /// Seconds between updates announced by the feed, if it announces them.
 ///
 /// `updateFrequency` is "times per period" (default 1), so `hourly` with a
 /// frequency of 2 means every 1800 s.
 pub(crate) fn update_period_secs(text: &str) -> Option<u64> {
-    let period = element_text(text, "updatePeriod")?;
+    let period = element_text(text, &UPDATE_PERIOD)?;
     let unit: u64 = match period.to_ascii_lowercase().as_str() {
         "hourly" => 3_600,
         "daily" => 86_400,
@@ -21,7 +31,7 @@ pub(crate) fn update_period_secs(text: &str) -> Option<u64> {
         "yearly" => 365 * 86_400,
         _ => return None,
     };
-    let frequency = element_text(text, "updateFrequency")
+    let frequency = element_text(text, &UPDATE_FREQUENCY)
         .and_then(|value| value.parse::<u64>().ok())
         .filter(|&frequency| frequency > 0)
         .unwrap_or(1);
@@ -30,10 +40,10 @@ pub(crate) fn update_period_secs(text: &str) -> Option<u64> {
 
 /// Trimmed text of the first `<…name>text<` in `text`, the name preceded by
 /// `<` or a prefix's `:`.
-fn element_text<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+fn element_text<'t>(text: &'t str, name: &Regex) -> Option<&'t str> {
     let mut from = 0;
-    while let Some(found) = text.get(from..)?.find(name) {
-        let at = from + found;
+    while let Some(found) = name.find_at(text, from) {
+        let (at, name) = (found.start(), found.as_str());
         from = at + name.len();
         let before = text.as_bytes()[..at].last();
         let opens = matches!(before, Some(b':' | b'<')) && !text[..at].ends_with("</");
