@@ -651,7 +651,7 @@ fn validate_watches(
         let parsed = match (&w.query_text, has_lists) {
             (Some(_), true) => Err("use either query or any/all/none, not both".to_string()),
             (Some(q), false) => query::parse(q).map_err(|e| e.to_string()),
-            (None, true) => query::from_lists(&w.any, &w.all, &w.none).map_err(|e| e.to_string()),
+            (None, true) => query::from_lists(&w.any, &w.all, &w.none).map_err(|e| e.message),
             (None, false) => Err("needs a query (query = '\"north korea\" AND troops') or any/all/none lists".to_string()),
         };
         match parsed {

@@ -15,6 +15,8 @@
 //! - control characters XML forbids (which quick-xml lets through raw) are
 //!   removed from every string, with a warning.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use feed_rs::model::{Content, Feed, FeedType, Link, Text};
 use url::Url;
@@ -191,13 +193,16 @@ impl Converter {
             })
             .map(|link| self.absolute(link.href.trim()))
             .collect::<Vec<_>>();
-        let mut out: Vec<String> = Vec::new();
-        for url in media.chain(links) {
-            if !url.is_empty() && !out.contains(&url) {
-                out.push(url);
-            }
-        }
-        out.into_iter().map(|url| self.clean(url)).collect()
+        let urls: Vec<String> = media.chain(links).filter(|url| !url.is_empty()).collect();
+        // A hash set keeps an entry with thousands of enclosures linear.
+        let mut seen = HashSet::with_capacity(urls.len());
+        let first_seen: Vec<bool> = urls.iter().map(|url| seen.insert(url.as_str())).collect();
+        drop(seen);
+        urls.into_iter()
+            .zip(first_seen)
+            .filter_map(|(url, first)| first.then_some(url))
+            .map(|url| self.clean(url))
+            .collect()
     }
 
     /// Resolves `href` against the base URL; kept as given when it already is
@@ -206,7 +211,11 @@ impl Converter {
         // feed-rs already normalised every link it could parse: an http(s)
         // URL needs no second parse.
         let scheme = href.as_bytes().get(..8).unwrap_or_default();
-        if scheme.eq_ignore_ascii_case(b"https://") || scheme.get(..7).is_some_and(|s| s.eq_ignore_ascii_case(b"http://")) {
+        if scheme.eq_ignore_ascii_case(b"https://")
+            || scheme
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"http://"))
+        {
             return href.to_string();
         }
         match Url::parse(href) {
@@ -238,9 +247,11 @@ impl Converter {
 /// Checked on every string of every entry, so written to vectorise: whole
 /// 64-byte chunks are folded without branches, then tested.
 fn has_forbidden_control(text: &str) -> bool {
-    text.as_bytes()
-        .chunks(64)
-        .any(|chunk| chunk.iter().fold(false, |found, &b| found | is_forbidden_control(b)))
+    text.as_bytes().chunks(64).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |found, &b| found | is_forbidden_control(b))
+    })
 }
 
 fn is_forbidden_control(b: u8) -> bool {

@@ -111,7 +111,8 @@ pub(crate) fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> DecodedT
         return finish(charset, body, warnings);
     }
 
-    let http = http_label.and_then(|label| usable_label(label, "Content-Type charset", &mut warnings));
+    let http =
+        http_label.and_then(|label| usable_label(label, "Content-Type charset", &mut warnings));
     match http {
         Some(charset) if charset != Charset::Whatwg(UTF_8) => finish(charset, body, warnings),
         Some(_) => decode_labelled_utf8(body, warnings),
@@ -124,7 +125,8 @@ pub(crate) fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> DecodedT
 
 /// The usable encoding named by the body's XML declaration.
 fn declared(body: &[u8], warnings: &mut Vec<String>) -> Option<Charset> {
-    declared_encoding(body).and_then(|label| usable_label(label, "XML declaration encoding", warnings))
+    declared_encoding(body)
+        .and_then(|label| usable_label(label, "XML declaration encoding", warnings))
 }
 
 /// The HTTP header says UTF-8. When the body is not valid UTF-8 and its

@@ -121,7 +121,9 @@ pub(crate) fn repair_references<'a>(text: &'a str, repairs: &mut Repairs) -> Cow
         } else if at > 0 && bytes[at - 1] == b'<' {
             // An unterminated region: leave the rest alone, the XML parser
             // reports it.
-            let Some(end) = region_end(text, at - 1) else { break };
+            let Some(end) = region_end(text, at - 1) else {
+                break;
+            };
             remove_if_stray_declaration(text, at - 1, end, &mut fixer, repairs);
             pos = end;
         } else {
@@ -379,9 +381,14 @@ fn region_end(text: &str, start: usize) -> Option<usize> {
     } else if rest.starts_with("<?") {
         (&PI_END, 2)
     } else {
-        return text.get(start + 2..)?.find('>').map(|at| start + 2 + at + 1);
+        return text
+            .get(start + 2..)?
+            .find('>')
+            .map(|at| start + 2 + at + 1);
     };
-    terminator.find_at(text, start + skip).map(|found| found.end())
+    terminator
+        .find_at(text, start + skip)
+        .map(|found| found.end())
 }
 
 /// Removes `<?xml …?>` found after the document start.
@@ -415,7 +422,9 @@ pub(crate) fn remove_all_declarations(text: &str) -> (Cow<'_, str>, usize) {
     let mut repairs = Repairs::default();
     let mut from = 0;
     while let Some(start) = find_from(text, from, "<?") {
-        let Some(end) = PI_END.find_at(text, start).map(|found| found.end()) else { break };
+        let Some(end) = PI_END.find_at(text, start).map(|found| found.end()) else {
+            break;
+        };
         remove_if_stray_declaration(text, start, end, &mut fixer, &mut repairs);
         from = end;
     }

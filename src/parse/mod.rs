@@ -10,10 +10,16 @@
 //! 2. [`prolog`] recognises what the body is (HTML page, OPML, JSON, feed),
 //!    drops the XML prolog (declaration, DOCTYPE and its entity definitions)
 //!    and repairs the root tag;
-//! 3. [`entities`] rewrites HTML entities and bare `&` into XML feed-rs reads;
-//! 4. feed-rs parses, behind `catch_unwind` (and, if it refused a text
-//!    element's `type`, once more after [`text_types`] repaired them);
+//! 3. [`entities`] rewrites HTML entities and bare `&` into XML feed-rs reads,
+//!    and [`persons`] keeps author emails away from a feed-rs panic;
+//! 4. [`feedrs`] runs feed-rs behind `catch_unwind`; when it refuses a text
+//!    `type` ([`text_types`]), crashes on a stray declaration, or rejects a
+//!    JSON Feed field's type ([`json_repair`]), the document is repaired and
+//!    parsed once more — only failing documents pay for that;
 //! 5. [`convert`] maps its model to ours and enforces the entry contract.
+//!
+//! Errors say what the server sent and what to do, with a line and column
+//! ([`position`]) for XML that is not well-formed.
 //!
 //! The hot path (valid UTF-8, nothing to repair) copies the body only inside
 //! feed-rs's own buffered reader: decoding borrows, the prolog is sliced off,
@@ -22,6 +28,7 @@
 mod convert;
 mod encoding;
 mod entities;
+mod feedrs;
 mod json_repair;
 mod persons;
 mod position;
@@ -32,14 +39,13 @@ mod text_types;
 
 use std::borrow::Cow;
 use std::io::Read;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
 use crate::model::{FeedFormat, ParsedFeed};
-use convert::{Converter, GENERATED_ID};
+use convert::Converter;
 pub use encoding::{decode_to_utf8, Decoded};
+use feedrs::{run_feed_rs, FeedRsFailure};
 use prolog::{Rejection, Sniffed, XmlFeed};
 
 /// Why a body could not be turned into a feed. Every message says what is
@@ -68,7 +74,7 @@ pub enum ParseError {
     /// feed-rs panicked on this body; the panic was caught.
     #[error(
         "the feed parser crashed on this document ({message}): this is a bug in storywatch or \
-         feed-rs, please report it with the feed URL; the feed is skipped until it changes"
+         feed-rs, please report it with the feed URL"
     )]
     Panicked { message: String },
 }
@@ -117,8 +123,8 @@ pub fn parse_feed(
     let base = base_url.and_then(|url| Url::parse(url.trim()).ok());
     match prolog::sniff(&decoded.text, content_type)? {
         Sniffed::Json => parse_json(&decoded.text, base, warnings),
-        Sniffed::Xml(xml) => {
-            warnings.extend(xml.warnings.iter().cloned());
+        Sniffed::Xml(mut xml) => {
+            warnings.append(&mut xml.warnings);
             parse_xml(&decoded.text, xml, base, warnings)
         }
     }
@@ -169,7 +175,7 @@ fn parse_xml(
             parsed_root_len: root_tag.len(),
         };
         let parsed = format!("{root_tag}{body}{tail}");
-        xml_error(failure, xml.root_name, &parsed, &locator)
+        feedrs::xml_error(failure, xml.root_name, &parsed, &locator)
     })?;
     let format = convert::format_from(&feed);
     Ok(Converter::new(base, format).feed(feed, update_period_secs, warnings))
@@ -179,28 +185,18 @@ fn parse_xml(
 /// every entry is closed, so finishing the tag loses and invents nothing.
 fn missing_root_close(rest: &str, root_name: &str, warnings: &mut Vec<String>) -> &'static str {
     let end = rest.trim_end();
-    let cut = end.len().checked_sub(root_name.len() + 2);
-    let unclosed = cut.and_then(|cut| end.get(cut..)).is_some_and(|last| {
-        last.strip_prefix("</")
-            .is_some_and(|name| name == root_name)
-    });
-    if unclosed {
-        warnings.push(format!(
-            "the document ends with </{root_name} without '>': added it"
-        ));
-        ">"
-    } else {
-        ""
+    let last = end
+        .len()
+        .checked_sub(root_name.len() + 2)
+        .and_then(|cut| end.get(cut..));
+    let unclosed = last.and_then(|last| last.strip_prefix("</")) == Some(root_name);
+    if !unclosed {
+        return "";
     }
-}
-
-fn refused_a_text_type(failure: &FeedRsFailure) -> bool {
-    matches!(
-        failure,
-        FeedRsFailure::Error(ParseFeedError::ParseError(
-            ParseErrorKind::UnknownMimeType { .. } | ParseErrorKind::MissingContent { .. }
-        ))
-    )
+    warnings.push(format!(
+        "the document ends with </{root_name} without '>': added it"
+    ));
+    ">"
 }
 
 /// feed-rs over the pieces of a prepared document, without copying them
@@ -211,7 +207,10 @@ fn parse_pieces(
     tail: &str,
     base: Option<&Url>,
 ) -> Result<feed_rs::model::Feed, FeedRsFailure> {
-    let input = root_tag.as_bytes().chain(rest.as_bytes()).chain(tail.as_bytes());
+    let input = root_tag
+        .as_bytes()
+        .chain(rest.as_bytes())
+        .chain(tail.as_bytes());
     run_feed_rs(input, base)
 }
 
@@ -227,7 +226,7 @@ impl SecondChances {
     /// The repaired body and a warning saying what was done, or `None` when
     /// no untried repair applies (the failure stands).
     fn repair(&mut self, failure: &FeedRsFailure, body: &str) -> Option<(String, String)> {
-        if !self.text_types_tried && refused_a_text_type(failure) {
+        if !self.text_types_tried && feedrs::refused_a_text_type(failure) {
             self.text_types_tried = true;
             let (repaired, count) = text_types::normalise_text_types(body);
             return (count > 0).then(|| {
@@ -237,11 +236,13 @@ impl SecondChances {
                 (repaired.into_owned(), warning)
             });
         }
-        if !self.declarations_tried && matches!(failure, FeedRsFailure::Panic(_)) {
+        if !self.declarations_tried && failure.is_panic() {
             self.declarations_tried = true;
             let (repaired, count) = entities::remove_all_declarations(body);
             return (count > 0).then(|| {
-                let warning = format!("removed {count} XML declarations inside the document after feed-rs crashed");
+                let warning = format!(
+                    "removed {count} XML declarations inside the document after feed-rs crashed"
+                );
                 (repaired.into_owned(), warning)
             });
         }
@@ -255,14 +256,12 @@ fn parse_json(
     mut warnings: Vec<String>,
 ) -> Result<ParsedFeed, ParseError> {
     let feed = match run_feed_rs(text.as_bytes(), None) {
-        Err(failure) if is_json_feed_with_bad_fields(&failure, text) || matches!(failure, FeedRsFailure::Panic(_)) => {
+        Err(failure)
+            if feedrs::is_json_feed_with_bad_fields(&failure, text) || failure.is_panic() =>
+        {
             match json_repair::repair_json_feed(text) {
                 Some(repaired) => {
-                    warnings.push(
-                        "coerced JSON Feed fields of the wrong type (e.g. a string \"tags\", a numeric \"id\", \
-                         an http:// version URL)"
-                            .to_string(),
-                    );
+                    warnings.push(JSON_REPAIRED.to_string());
                     run_feed_rs(repaired.as_slice(), None).map_err(|_| failure)
                 }
                 None => Err(failure),
@@ -270,135 +269,12 @@ fn parse_json(
         }
         outcome => outcome,
     }
-    .map_err(|failure| json_error(failure, text))?;
+    .map_err(|failure| feedrs::json_error(failure, text))?;
     Ok(Converter::new(base, FeedFormat::Json).feed(feed, None, warnings))
 }
 
-/// A document that names jsonfeed.org and failed only on field types or the
-/// version string is worth a repair; syntax errors and truncation are not.
-fn is_json_feed_with_bad_fields(failure: &FeedRsFailure, text: &str) -> bool {
-    let fixable = match failure {
-        FeedRsFailure::Error(ParseFeedError::JsonSerde(error)) => error.is_data(),
-        FeedRsFailure::Error(ParseFeedError::JsonUnsupportedVersion(_)) => true,
-        _ => false,
-    };
-    fixable && text.contains("jsonfeed.org")
-}
-
-/// What went wrong inside feed-rs.
-enum FeedRsFailure {
-    Error(ParseFeedError),
-    Panic(String),
-}
-
-/// Runs feed-rs on UTF-8 input behind `catch_unwind`.
-///
-/// A parser is built per call: it carries per-document state in a `RefCell`
-/// (MediaRSS), which a caught panic could leave half-updated.
-fn run_feed_rs<R: Read>(
-    input: R,
-    base: Option<&Url>,
-) -> Result<feed_rs::model::Feed, FeedRsFailure> {
-    let outcome = catch_unwind(AssertUnwindSafe(move || {
-        feed_rs::parser::Builder::new()
-            .base_uri(base.map(Url::as_str))
-            .sanitize_content(false)
-            .id_generator(|_links, _title, _base| GENERATED_ID.to_string())
-            .build()
-            .parse(input)
-    }));
-    match outcome {
-        Ok(Ok(feed)) => Ok(feed),
-        Ok(Err(error)) => Err(FeedRsFailure::Error(error)),
-        Err(payload) => Err(FeedRsFailure::Panic(panic_message(payload.as_ref()))),
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".to_string()
-    }
-}
-
-/// Turns a feed-rs failure on XML into our error, with the position of the
-/// problem in the document when it can be found.
-fn xml_error(failure: FeedRsFailure, root_name: &str, parsed: &str, locator: &position::Locator) -> ParseError {
-    let error = match failure {
-        FeedRsFailure::Panic(message) => return ParseError::Panicked { message },
-        FeedRsFailure::Error(error) => error,
-    };
-    let message = match &error {
-        ParseFeedError::XmlReader(xml) => {
-            let detail = xml.to_string();
-            let detail = detail.strip_prefix("Parser error: ").unwrap_or(&detail);
-            match position::first_syntax_error(parsed) {
-                _ if detail.contains("end of input") => format!(
-                    "it is not well-formed XML ({detail}): the document ends before its elements are \
-                     closed, so it was probably cut off in transit or by the server"
-                ),
-                Some(offset) => format!("it is not well-formed XML {} ({detail})", locator.describe(offset)),
-                None => format!("it is not well-formed XML ({detail})"),
-            }
-        }
-        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if root_name.eq_ignore_ascii_case("rss") => {
-            format!("the <{root_name}> element has no <channel> element, so there is nothing to read")
-        }
-        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
-            format!("the root element <{root_name}> is not one of RSS's (<rss>, <rdf:RDF>) or Atom's (<feed>)")
-        }
-        ParseFeedError::ParseError(kind) => match feed_rs_position(kind) {
-            Some(offset) => format!("{} ({kind})", locator.describe(offset)),
-            None => kind.to_string(),
-        },
-        other => other.to_string(),
-    };
-    ParseError::Malformed { message }
-}
-
-/// The byte position feed-rs attaches to some of its errors.
-fn feed_rs_position(kind: &ParseErrorKind) -> Option<usize> {
-    match kind {
-        ParseErrorKind::UnknownMimeType { position, .. }
-        | ParseErrorKind::MissingContent { position, .. }
-        | ParseErrorKind::UnknownEnumVariant { position, .. }
-        | ParseErrorKind::IllegalState { position, .. } => usize::try_from(*position).ok(),
-        ParseErrorKind::NoFeedRoot => None,
-    }
-}
-
-fn json_error(failure: FeedRsFailure, text: &str) -> ParseError {
-    let error = match failure {
-        FeedRsFailure::Panic(message) => return ParseError::Panicked { message },
-        FeedRsFailure::Error(error) => error,
-    };
-    let looks_like_json_feed = text.contains("jsonfeed.org");
-    match error {
-        ParseFeedError::JsonUnsupportedVersion(version) => ParseError::NotAFeed {
-            found: format!("a JSON document that is not a JSON Feed (version \"{version}\")"),
-            advice: prolog::ADVICE_JSON,
-        },
-        ParseFeedError::JsonSerde(error) if error.is_eof() => ParseError::Malformed {
-            message: format!("the JSON ends early ({error}): it was probably cut off in transit or by the server"),
-        },
-        ParseFeedError::JsonSerde(error) if error.is_data() && !looks_like_json_feed => ParseError::NotAFeed {
-            found: format!("a JSON document that is not a JSON Feed ({error})"),
-            advice: prolog::ADVICE_JSON,
-        },
-        ParseFeedError::JsonSerde(error) if error.is_data() => ParseError::Malformed {
-            message: format!("the JSON Feed lacks a required field or has one of the wrong type ({error})"),
-        },
-        ParseFeedError::JsonSerde(error) => ParseError::Malformed {
-            message: format!("it is not valid JSON ({error})"),
-        },
-        other => ParseError::Malformed {
-            message: other.to_string(),
-        },
-    }
-}
+const JSON_REPAIRED: &str =
+    "coerced JSON Feed fields of the wrong type (e.g. a string \"tags\", a numeric \"id\", an http:// version)";
 
 #[cfg(test)]
 mod tests;

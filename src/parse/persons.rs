@@ -15,6 +15,9 @@
 
 use std::borrow::Cow;
 
+/// How far before an `@` the person element's start tag may be.
+const MAX_LOOK_BACK: usize = 512;
+
 /// Elements whose text feed-rs runs through its name/email splitter.
 const PERSON_ELEMENTS: &[&str] = &["author", "managingEditor", "webMaster", "creator", "name"];
 
@@ -27,7 +30,8 @@ pub(crate) fn guard_person_emails(text: &str) -> (Cow<'_, str>, usize) {
 /// The same for a bare name (a JSON Feed author's `name`): every email in it,
 /// and only non-ASCII neighbours count.
 pub(crate) fn guard_plain_name(name: &str) -> Cow<'_, str> {
-    let non_ascii = |text: &str, index: usize| text.as_bytes().get(index).is_some_and(|b| !b.is_ascii());
+    let non_ascii =
+        |text: &str, index: usize| text.as_bytes().get(index).is_some_and(|b| !b.is_ascii());
     space_out_emails(name, |_, _| true, non_ascii).0
 }
 
@@ -76,9 +80,17 @@ fn space_out_emails(
 /// True when the `@` at `at` is in the text of a person element: the nearest
 /// tag before it (skipping a CDATA opener) is `<author>`, `<dc:creator>`, ….
 fn in_person_element(text: &str, at: usize) -> bool {
-    let mut before = &text[..at];
+    // Author fields are short; looking further back would make a long text
+    // full of `@` (a feed of social posts) quadratic.
+    let mut window_start = at.saturating_sub(MAX_LOOK_BACK);
+    while !text.is_char_boundary(window_start) {
+        window_start -= 1;
+    }
+    let mut before = &text[window_start..at];
     loop {
-        let Some(lt) = before.rfind('<') else { return false };
+        let Some(lt) = before.rfind('<') else {
+            return false;
+        };
         let tag = &before[lt..];
         if tag.starts_with("<![CDATA[") {
             before = &before[..lt];
@@ -87,7 +99,10 @@ fn in_person_element(text: &str, at: usize) -> bool {
         if tag.starts_with("</") || !tag.contains('>') {
             return false;
         }
-        let name = tag[1..].split(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/').next().unwrap_or("");
+        let name = tag[1..]
+            .split(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+            .next()
+            .unwrap_or("");
         let local = name.rsplit(':').next().unwrap_or(name);
         return PERSON_ELEMENTS.contains(&local);
     }
@@ -98,8 +113,14 @@ fn in_person_element(text: &str, at: usize) -> bool {
 fn token_bounds(bytes: &[u8], at: usize) -> (usize, usize) {
     let left = |b: u8| b.is_ascii_alphanumeric() || b"._%+-:<[(".contains(&b);
     let right = |b: u8| b.is_ascii_alphanumeric() || b".->])".contains(&b);
-    let start = bytes[..at].iter().rposition(|&b| !left(b)).map_or(0, |p| p + 1);
-    let end = bytes[at + 1..].iter().position(|&b| !right(b)).map_or(bytes.len(), |p| at + 1 + p);
+    let start = bytes[..at]
+        .iter()
+        .rposition(|&b| !left(b))
+        .map_or(0, |p| p + 1);
+    let end = bytes[at + 1..]
+        .iter()
+        .position(|&b| !right(b))
+        .map_or(bytes.len(), |p| at + 1 + p);
     (start, end)
 }
 
@@ -108,11 +129,15 @@ fn token_bounds(bytes: &[u8], at: usize) -> (usize, usize) {
 /// starting at `&` on the right) to a non-ASCII character. The entity
 /// repairs ran before, so references are XML's five or numeric.
 fn risky(text: &str, index: usize) -> bool {
-    let Some(&byte) = text.as_bytes().get(index) else { return false };
+    let Some(&byte) = text.as_bytes().get(index) else {
+        return false;
+    };
     let reference = match byte {
         b if !b.is_ascii() => return true,
         b';' => text[..index].rfind('&').map(|amp| &text[amp + 1..index]),
-        b'&' => text[index + 1..].find(';').map(|semi| &text[index + 1..index + 1 + semi]),
+        b'&' => text[index + 1..]
+            .find(';')
+            .map(|semi| &text[index + 1..index + 1 + semi]),
         _ => return false,
     };
     reference.is_some_and(|name| !is_ascii_reference(name))
@@ -125,7 +150,9 @@ fn is_ascii_reference(name: &str) -> bool {
     }
     let code = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
         Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => name.strip_prefix('#').and_then(|decimal| decimal.parse::<u32>().ok()),
+        None => name
+            .strip_prefix('#')
+            .and_then(|decimal| decimal.parse::<u32>().ok()),
     };
     code.is_some_and(|code| code < 0x80)
 }
@@ -157,7 +184,10 @@ mod tests {
     #[test]
     fn plain_names() {
         assert_eq!(guard_plain_name("\u{b0}x@y.org"), "\u{b0} x@y.org");
-        assert!(matches!(guard_plain_name("Ann (ann@example.com)"), Cow::Borrowed(_)));
+        assert!(matches!(
+            guard_plain_name("Ann (ann@example.com)"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

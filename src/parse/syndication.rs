@@ -13,7 +13,8 @@ use regex::Regex;
 
 /// Element names, as literal regexes: their SIMD substring search keeps the
 /// scan of a large feed without these elements cheap.
-static UPDATE_PERIOD: LazyLock<Regex> = LazyLock::new(|| Regex::new("updatePeriod").expect("a valid regex"));
+static UPDATE_PERIOD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("updatePeriod").expect("a valid regex"));
 static UPDATE_FREQUENCY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("updateFrequency").expect("a valid regex"));
 

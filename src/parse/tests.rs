@@ -1,6 +1,7 @@
 //! End-to-end tests of [`super::parse_feed`] on small self-written documents,
 //! one or more per rule of the parser's contract.
 
+use super::feedrs::{run_feed_rs, xml_error, FeedRsFailure};
 use super::*;
 use crate::model::{Entry, FeedFormat};
 
