@@ -125,7 +125,8 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
         }
     }
     for name in shared.notifiers.keys() {
-        let report = delivery::deliver_pass(app, name, &mut delivery::RateMemory::default()).await?;
+        let report =
+            delivery::deliver_pass(app, name, &mut delivery::RateMemory::default()).await?;
         summary.delivered += report.sent;
         summary.undelivered += report.failed + report.dead;
     }
@@ -141,7 +142,11 @@ pub struct Control {
 }
 
 /// Runs until `control.shutdown` becomes true.
-pub async fn run(app: Arc<App>, config_path: PathBuf, mut control: Control) -> Result<(), StoreError> {
+pub async fn run(
+    app: Arc<App>,
+    config_path: PathBuf,
+    mut control: Control,
+) -> Result<(), StoreError> {
     let requeued = app.store.requeue_in_flight(app.now())?;
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");
@@ -172,7 +177,10 @@ pub async fn run(app: Arc<App>, config_path: PathBuf, mut control: Control) -> R
                 let _ = tx.send((feed, result)).await;
             });
         }
-        let sleep_ms = timetable.next_due().map(|t| (t - app.now()).clamp(0, 60_000)).unwrap_or(60_000);
+        let sleep_ms = timetable
+            .next_due()
+            .map(|t| (t - app.now()).clamp(0, 60_000))
+            .unwrap_or(60_000);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
             Some((feed, result)) = done_rx.recv() => {
@@ -201,7 +209,10 @@ pub async fn run(app: Arc<App>, config_path: PathBuf, mut control: Control) -> R
 
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     let deadline = app.shared().config.daemon.shutdown_timeout;
-    tracing::info!(running = polls.len(), "stopping: finishing in-flight polls and deliveries (at most {deadline:?})");
+    tracing::info!(
+        running = polls.len(),
+        "stopping: finishing in-flight polls and deliveries (at most {deadline:?})"
+    );
     let _ = stop_workers.send(true);
     let finish = async {
         while polls.join_next().await.is_some() {}
@@ -217,10 +228,19 @@ pub async fn run(app: Arc<App>, config_path: PathBuf, mut control: Control) -> R
     Ok(())
 }
 
-fn spawn_workers(app: &Arc<App>, workers: &mut JoinSet<()>, names: &mut HashSet<String>, stop: &watch::Receiver<bool>) {
+fn spawn_workers(
+    app: &Arc<App>,
+    workers: &mut JoinSet<()>,
+    names: &mut HashSet<String>,
+    stop: &watch::Receiver<bool>,
+) {
     for name in app.shared().notifiers.keys() {
         if names.insert(name.clone()) {
-            workers.spawn(delivery::run_worker(app.clone(), name.clone(), stop.clone()));
+            workers.spawn(delivery::run_worker(
+                app.clone(),
+                name.clone(),
+                stop.clone(),
+            ));
         }
     }
 }
@@ -228,13 +248,18 @@ fn spawn_workers(app: &Arc<App>, workers: &mut JoinSet<()>, names: &mut HashSet<
 /// Re-reads the config; a broken config is logged and the old one kept.
 fn reload(app: &App, path: &std::path::Path) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
-    match Config::load(path).map_err(|e| e.to_string()).and_then(|c| app.reload(c)) {
+    match Config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| app.reload(c))
+    {
         Ok(()) => {
-            app.metrics.inc("storywatch_reloads_total", &[("result", "ok")]);
+            app.metrics
+                .inc("storywatch_reloads_total", &[("result", "ok")]);
             tracing::info!(config = %path.display(), "config reloaded");
         }
         Err(e) => {
-            app.metrics.inc("storywatch_reloads_total", &[("result", "error")]);
+            app.metrics
+                .inc("storywatch_reloads_total", &[("result", "error")]);
             tracing::error!(config = %path.display(), "config reload refused, still running on the previous config:\n{e}");
         }
     }
@@ -254,7 +279,12 @@ impl Timetable {
     fn sync(&mut self, app: &App) -> Result<(), StoreError> {
         let shared = app.shared();
         let now = app.now();
-        let names: HashSet<&str> = shared.config.feeds.iter().map(|f| f.name.as_str()).collect();
+        let names: HashSet<&str> = shared
+            .config
+            .feeds
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
         self.due.retain(|k, _| names.contains(k.as_str()));
         for feed in &shared.config.feeds {
             if self.due.contains_key(&feed.name) || self.running.contains(&feed.name) {
@@ -262,7 +292,11 @@ impl Timetable {
             }
             let at = match app.store.feed_state(&feed.name)? {
                 Some(s) if s.next_poll > 0 && s.config_url == feed.url.as_str() => s.next_poll,
-                _ => scheduler::initial_due(now, &feed.name, START_SPREAD.min(feed.interval(&shared.config.daemon))),
+                _ => scheduler::initial_due(
+                    now,
+                    &feed.name,
+                    START_SPREAD.min(feed.interval(&shared.config.daemon)),
+                ),
             };
             self.schedule(&feed.name, at);
         }
@@ -280,7 +314,9 @@ impl Timetable {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, feed))) = self.heap.pop() else { break };
+            let Some(Reverse((at, feed))) = self.heap.pop() else {
+                break;
+            };
             // stale heap entries (rescheduled or removed feeds) are skipped
             if self.due.get(&feed) == Some(&at) && !self.running.contains(&feed) {
                 self.due.remove(&feed);
@@ -318,7 +354,12 @@ fn report_status(app: &App, timetable: &Timetable) {
     let pending: u64 = app
         .store
         .outbox_counts()
-        .map(|c| c.iter().filter(|((_, s), _)| s.is_open()).map(|(_, n)| *n).sum())
+        .map(|c| {
+            c.iter()
+                .filter(|((_, s), _)| s.is_open())
+                .map(|(_, n)| *n)
+                .sum()
+        })
         .unwrap_or(0);
     let status = format!(
         "{} feeds ({} polling, {} failing), {} stories, {} alerts pending",
@@ -337,9 +378,16 @@ fn prune(app: &Arc<App>) {
         let shared = app.shared();
         let now = app.now();
         let r = &shared.config.retention;
-        match app.store.prune(now - r.max_age.as_millis() as UnixMs, now - r.keep_alerts.as_millis() as UnixMs) {
+        match app.store.prune(
+            now - r.max_age.as_millis() as UnixMs,
+            now - r.keep_alerts.as_millis() as UnixMs,
+        ) {
             Ok((0, 0)) => {}
-            Ok((stories, alerts)) => tracing::info!(stories, alerts, "retention: forgot old stories and closed alerts"),
+            Ok((stories, alerts)) => tracing::info!(
+                stories,
+                alerts,
+                "retention: forgot old stories and closed alerts"
+            ),
             Err(e) => tracing::warn!("retention pass failed: {e}"),
         }
     });

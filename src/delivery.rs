@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::Timelike;
 
 use crate::app::App;
-use crate::config::{NotifierConfig, units::QuietHours};
+use crate::config::{units::QuietHours, NotifierConfig};
 use crate::model::{Snapshot, UnixMs};
 use crate::outbox::{self, Alert, AlertBody, Delivery, DeliveryState, SendError};
 use crate::store::StoreError;
@@ -50,7 +50,11 @@ pub struct PassReport {
 }
 
 /// Runs one notifier's worker until `shutdown` flips to true.
-pub async fn run_worker(app: Arc<App>, notifier: String, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_worker(
+    app: Arc<App>,
+    notifier: String,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut memory = RateMemory::default();
     loop {
         let notified = app.delivery_wake.notified();
@@ -66,7 +70,9 @@ pub async fn run_worker(app: Arc<App>, notifier: String, mut shutdown: tokio::sy
                 Some(app.now() + IDLE_RECHECK_MS)
             }
         };
-        let wait_ms = next.map(|t| (t - app.now()).clamp(0, IDLE_RECHECK_MS)).unwrap_or(IDLE_RECHECK_MS);
+        let wait_ms = next
+            .map(|t| (t - app.now()).clamp(0, IDLE_RECHECK_MS))
+            .unwrap_or(IDLE_RECHECK_MS);
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
@@ -76,11 +82,20 @@ pub async fn run_worker(app: Arc<App>, notifier: String, mut shutdown: tokio::sy
 }
 
 /// Sends what is due for `notifier` now.
-pub async fn deliver_pass(app: &App, notifier: &str, memory: &mut RateMemory) -> Result<PassReport, StoreError> {
+pub async fn deliver_pass(
+    app: &App,
+    notifier: &str,
+    memory: &mut RateMemory,
+) -> Result<PassReport, StoreError> {
     let shared = app.shared();
     let (Some(sender), Some(config)) = (
         shared.notifiers.get(notifier).cloned(),
-        shared.config.notifiers.iter().find(|n| n.name == notifier).cloned(),
+        shared
+            .config
+            .notifiers
+            .iter()
+            .find(|n| n.name == notifier)
+            .cloned(),
     ) else {
         return Ok(PassReport::default());
     };
@@ -122,7 +137,10 @@ pub async fn deliver_pass(app: &App, notifier: &str, memory: &mut RateMemory) ->
             }
         }
     }
-    let due: Vec<Delivery> = due.into_iter().filter(|d| alerts.contains_key(&d.alert)).collect();
+    let due: Vec<Delivery> = due
+        .into_iter()
+        .filter(|d| alerts.contains_key(&d.alert))
+        .collect();
     let batches = plan_batches(&config, &due, &alerts, memory, now, &mut report);
     for batch in batches {
         send_batch(app, &sender, &config, batch, &alerts, memory, &mut report).await?;
@@ -185,7 +203,10 @@ fn plan_batches(
             batches.push(Batch {
                 deliveries: vec![d.clone()],
                 message: alerts.get(&d.alert).cloned().into_iter().collect(),
-                story: alerts.get(&d.alert).and_then(|a| a.story()).map(|s| s.event.story.clone()),
+                story: alerts
+                    .get(&d.alert)
+                    .and_then(|a| a.story())
+                    .map(|s| s.event.story.clone()),
             });
         }
     }
@@ -222,16 +243,29 @@ async fn send_batch(
     let mut rng = rand::rng();
     for f in &in_flight {
         let mut done = f.clone();
-        outbox::record_attempt(&mut done, result.as_ref().map(|_| ()), &policy, now, &mut rng);
+        outbox::record_attempt(
+            &mut done,
+            result.as_ref().map(|_| ()),
+            &policy,
+            now,
+            &mut rng,
+        );
         app.store.update_delivery(f, &done)?;
         let label = done.state.as_str();
-        app.metrics.inc("storywatch_deliveries_total", &[("notifier", &config.name), ("result", label)]);
+        app.metrics.inc(
+            "storywatch_deliveries_total",
+            &[("notifier", &config.name), ("result", label)],
+        );
         match done.state {
             DeliveryState::Delivered => report.sent += 1,
             DeliveryState::Dead => report.dead += 1,
             _ => {
                 report.failed += 1;
-                report.next_wake = Some(report.next_wake.map_or(done.next_attempt, |w| w.min(done.next_attempt)));
+                report.next_wake = Some(
+                    report
+                        .next_wake
+                        .map_or(done.next_attempt, |w| w.min(done.next_attempt)),
+                );
             }
         }
     }
@@ -244,7 +278,13 @@ async fn send_batch(
     Ok(())
 }
 
-fn log_result(config: &NotifierConfig, batch: &Batch, alerts: &BTreeMap<u64, Alert>, result: &Result<(), SendError>, ds: &[Delivery]) {
+fn log_result(
+    config: &NotifierConfig,
+    batch: &Batch,
+    alerts: &BTreeMap<u64, Alert>,
+    result: &Result<(), SendError>,
+    ds: &[Delivery],
+) {
     let ids: Vec<u64> = batch.deliveries.iter().map(|d| d.alert).collect();
     let what = batch
         .deliveries
@@ -254,8 +294,12 @@ fn log_result(config: &NotifierConfig, batch: &Batch, alerts: &BTreeMap<u64, Ale
         .unwrap_or_default();
     match result {
         Ok(()) => tracing::info!(notifier = %config.name, alerts = ?ids, "delivered: {what}"),
-        Err(e) if e.permanent => tracing::error!(notifier = %config.name, alerts = ?ids, "delivery failed permanently, alert is dead (see `storywatch outbox list`): {e}"),
-        Err(e) => tracing::warn!(notifier = %config.name, alerts = ?ids, attempts = ds.first().map(|d| d.attempts + 1), "delivery failed, will retry: {e}"),
+        Err(e) if e.permanent => {
+            tracing::error!(notifier = %config.name, alerts = ?ids, "delivery failed permanently, alert is dead (see `storywatch outbox list`): {e}")
+        }
+        Err(e) => {
+            tracing::warn!(notifier = %config.name, alerts = ?ids, attempts = ds.first().map(|d| d.attempts + 1), "delivery failed, will retry: {e}")
+        }
     }
 }
 
@@ -275,8 +319,16 @@ pub fn cumulative(group: &[&Alert]) -> Alert {
     let new = &l.event.snapshot;
     let old = match &f.event.comparison {
         Some(c) => Snapshot {
-            title: f.event.old_title.clone().unwrap_or_else(|| f.event.title.clone()),
-            summary: c.body.as_ref().map(old_text).unwrap_or_else(|| f.event.snapshot.body().to_string()),
+            title: f
+                .event
+                .old_title
+                .clone()
+                .unwrap_or_else(|| f.event.title.clone()),
+            summary: c
+                .body
+                .as_ref()
+                .map(old_text)
+                .unwrap_or_else(|| f.event.snapshot.body().to_string()),
             link: f.event.snapshot.link.clone(),
             ..Default::default()
         },
@@ -336,10 +388,15 @@ mod tests {
 
     #[test]
     fn quiet_hours_end_is_found() {
-        let q = QuietHours { start_min: 0, end_min: 24 * 60 - 1 };
+        let q = QuietHours {
+            start_min: 0,
+            end_min: 24 * 60 - 1,
+        };
         // almost always inside this window; the end is within a day
         if let Some(end) = quiet_until(&q, 1_700_000_000_000) {
-            assert!(end > 1_700_000_000_000 - 60_000 && end <= 1_700_000_000_000 + 24 * 3600 * 1000);
+            assert!(
+                end > 1_700_000_000_000 - 60_000 && end <= 1_700_000_000_000 + 24 * 3600 * 1000
+            );
         }
     }
 }

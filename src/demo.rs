@@ -42,7 +42,8 @@ const BAKERY: Item = Item {
     guid: "urn:demo:bakery-award",
     link: "https://news.example/local/bakery-award-40198",
     title: "Kelby bakery wins regional sourdough award",
-    description: "A family bakery in Kelby has won the regional sourdough prize for the third year running.",
+    description:
+        "A family bakery in Kelby has won the regional sourdough prize for the third year running.",
     pub_date: "Sun, 08 Nov 2026 17:30:00 GMT",
 };
 
@@ -160,10 +161,24 @@ async fn serve_feed(State(s): State<Arc<FeedServer>>, headers: HeaderMap) -> Res
     let i = s.current.load(Ordering::SeqCst).min(s.versions.len() - 1);
     let body = &s.versions[i];
     let etag = format!("\"v{}\"", crate::tracker::identity::fingerprint(&[body]));
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    ([(header::CONTENT_TYPE, "application/rss+xml; charset=utf-8".to_string()), (header::ETAG, etag)], body.clone()).into_response()
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/rss+xml; charset=utf-8".to_string(),
+            ),
+            (header::ETAG, etag),
+        ],
+        body.clone(),
+    )
+        .into_response()
 }
 
 /// Runs the demo, printing to stdout. With `state_dir` the database is kept
@@ -176,13 +191,18 @@ pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let router = axum::Router::new().route("/feed.xml", axum::routing::get(serve_feed)).with_state(server.clone());
+    let router = axum::Router::new()
+        .route("/feed.xml", axum::routing::get(serve_feed))
+        .with_state(server.clone());
     let server_task = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let temp = tempfile::tempdir()?;
     let dir = state_dir.unwrap_or_else(|| temp.path().to_path_buf());
     let text = DEMO_CONFIG
-        .replace("STATE_DIR", &dir.display().to_string().replace('\\', "\\\\"))
+        .replace(
+            "STATE_DIR",
+            &dir.display().to_string().replace('\\', "\\\\"),
+        )
         .replace("FEED_URL", &format!("http://{addr}/feed.xml"));
     let config = Config::from_toml(std::path::Path::new("<demo>"), &text)?;
     let app = Arc::new(App::open(config, Arc::new(SystemClock))?);

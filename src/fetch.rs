@@ -73,7 +73,10 @@ pub enum FetchOutcome {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FetchError {
     #[error("HTTP {code}{}{}", reason_suffix(*.code), retry_suffix(.retry_after))]
-    Status { code: u16, retry_after: Option<Duration> },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
     #[error("HTTP 410 Gone: the publisher removed this feed; remove it from the config or find its new URL")]
     Gone,
     #[error("redirect loop at {0}: the server keeps redirecting; check the feed URL in a browser")]
@@ -122,7 +125,10 @@ impl FetchError {
         match self {
             FetchError::Status { .. } => "http_status",
             FetchError::Gone => "gone",
-            FetchError::RedirectLoop(_) | FetchError::TooManyRedirects | FetchError::BadRedirect | FetchError::ForbiddenRedirect(_) => "redirect",
+            FetchError::RedirectLoop(_)
+            | FetchError::TooManyRedirects
+            | FetchError::BadRedirect
+            | FetchError::ForbiddenRedirect(_) => "redirect",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Timeout(_) => "timeout",
             FetchError::Connect(_) => "connect",
@@ -152,7 +158,11 @@ impl Fetcher {
     }
 
     /// Fetches a feed, following redirects by hand.
-    pub async fn fetch(&self, req: &FetchRequest<'_>, timeout: Duration) -> Result<FetchOutcome, FetchError> {
+    pub async fn fetch(
+        &self,
+        req: &FetchRequest<'_>,
+        timeout: Duration,
+    ) -> Result<FetchOutcome, FetchError> {
         match tokio::time::timeout(timeout, self.fetch_inner(req)).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(timeout)),
@@ -174,14 +184,26 @@ impl Fetcher {
             if let Some(v) = req.etag.and_then(|e| HeaderValue::from_str(e).ok()) {
                 headers.insert(header::IF_NONE_MATCH, v);
             }
-            if let Some(v) = req.last_modified.and_then(|e| HeaderValue::from_str(e).ok()) {
+            if let Some(v) = req
+                .last_modified
+                .and_then(|e| HeaderValue::from_str(e).ok())
+            {
                 headers.insert(header::IF_MODIFIED_SINCE, v);
             }
-            let resp = self.client.get(url.clone()).headers(headers).send().await.map_err(classify)?;
+            let resp = self
+                .client
+                .get(url.clone())
+                .headers(headers)
+                .send()
+                .await
+                .map_err(classify)?;
             let status = resp.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let next = redirect_target(&url, resp.headers())?;
-                all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+                all_permanent &= matches!(
+                    status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+                );
                 if visited.contains(&next) {
                     return Err(FetchError::RedirectLoop(next.to_string()));
                 }
@@ -212,7 +234,11 @@ impl Fetcher {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let body = read_capped(resp, req.max_body).await?;
-            return Ok(FetchOutcome::Body { body, content_type, meta });
+            return Ok(FetchOutcome::Body {
+                body,
+                content_type,
+                meta,
+            });
         }
         Err(FetchError::TooManyRedirects)
     }
@@ -227,7 +253,8 @@ async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>,
     if resp.content_length().is_some_and(|n| n > limit) {
         return Err(FetchError::TooLarge { limit });
     }
-    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(limit) as usize);
+    let mut body =
+        Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(limit) as usize);
     while let Some(chunk) = resp.chunk().await.map_err(classify)? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(FetchError::TooLarge { limit });
@@ -270,7 +297,12 @@ fn redirect_target(base: &Url, headers: &HeaderMap) -> Result<Url, FetchError> {
 
 /// Validators and freshness from response headers.
 pub fn response_meta(headers: &HeaderMap) -> ResponseMeta {
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     ResponseMeta {
         etag: text(header::ETAG),
         last_modified: text(header::LAST_MODIFIED),
@@ -282,10 +314,16 @@ pub fn response_meta(headers: &HeaderMap) -> ResponseMeta {
 /// `Cache-Control: max-age` (or `s-maxage`), else `Expires - Date`.
 /// `no-cache`/`no-store` give no hint rather than "poll constantly".
 fn freshness(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(cc) = headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
+    if let Some(cc) = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+    {
         for directive in cc.split(',') {
             let d = directive.trim().to_ascii_lowercase();
-            if let Some(v) = d.strip_prefix("max-age=").or_else(|| d.strip_prefix("s-maxage=")) {
+            if let Some(v) = d
+                .strip_prefix("max-age=")
+                .or_else(|| d.strip_prefix("s-maxage="))
+            {
                 if let Ok(secs) = v.trim_matches('"').parse::<u64>() {
                     return Some(Duration::from_secs(secs));
                 }
@@ -328,10 +366,18 @@ mod tests {
 
     #[test]
     fn retry_after_seconds_and_date() {
-        assert_eq!(retry_after(&headers(&[("retry-after", "120")]), 0), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "120")]), 0),
+            Some(Duration::from_secs(120))
+        );
         let now = 1_700_000_000_000;
-        let at = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now as u64 + 90_000));
-        assert_eq!(retry_after(&headers(&[("retry-after", &at)]), now), Some(Duration::from_secs(90)));
+        let at = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + Duration::from_millis(now as u64 + 90_000),
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &at)]), now),
+            Some(Duration::from_secs(90))
+        );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), 0), None);
     }
 
@@ -353,7 +399,9 @@ mod tests {
     fn redirects_must_stay_on_http() {
         let base = Url::parse("https://example.com/feed").unwrap();
         assert_eq!(
-            redirect_target(&base, &headers(&[("location", "/new")])).unwrap().as_str(),
+            redirect_target(&base, &headers(&[("location", "/new")]))
+                .unwrap()
+                .as_str(),
             "https://example.com/new"
         );
         assert!(matches!(

@@ -10,9 +10,9 @@ use crate::store::Store;
 use crate::tracker::{materiality, StoryRecord, VersionRecord};
 
 fn find(store: &Store, needle: &str) -> anyhow::Result<(StoryRecord, Vec<VersionRecord>)> {
-    let story = store
-        .find_story(needle)?
-        .ok_or_else(|| anyhow!("no stored story matches {needle:?} (give a story id, its link or its guid)"))?;
+    let story = store.find_story(needle)?.ok_or_else(|| {
+        anyhow!("no stored story matches {needle:?} (give a story id, its link or its guid)")
+    })?;
     let versions = store.versions(&story.id)?;
     Ok((story, versions))
 }
@@ -28,17 +28,41 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
         s.feed,
         s.revision,
         if s.developing { ", developing" } else { "" },
-        if s.removed_at.is_some() { ", no longer in the feed" } else { "" }
+        if s.removed_at.is_some() {
+            ", no longer in the feed"
+        } else {
+            ""
+        }
     )?;
     writeln!(out, "  link: {}", s.latest.link)?;
-    writeln!(out, "  first seen {}, last changed {}, last seen {}", rfc3339(s.first_seen), rfc3339(s.last_changed), rfc3339(s.last_seen))?;
+    writeln!(
+        out,
+        "  first seen {}, last changed {}, last seen {}",
+        rfc3339(s.first_seen),
+        rfc3339(s.last_changed),
+        rfc3339(s.last_seen)
+    )?;
     if !s.followers.is_empty() {
         writeln!(out, "  followed by: {}", s.followers.join(", "))?;
     }
     for v in &versions {
-        let class = v.class.map(|c| c.to_string()).unwrap_or_else(|| "first".into());
-        let flip = if v.flipflop { " (returns to an earlier version)" } else { "" };
-        writeln!(out, "  r{:<3} {}  {:<6} {}{flip}", v.revision, rfc3339(v.at), class, v.snapshot.title)?;
+        let class = v
+            .class
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "first".into());
+        let flip = if v.flipflop {
+            " (returns to an earlier version)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "  r{:<3} {}  {:<6} {}{flip}",
+            v.revision,
+            rfc3339(v.at),
+            class,
+            v.snapshot.title
+        )?;
     }
     if versions.first().is_some_and(|v| v.revision > 1) {
         writeln!(out, "  (older versions pruned by [retention] max_versions)")?;
@@ -47,35 +71,68 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
 }
 
 /// The diff between two revisions (default: the last two).
-pub fn diff(store: &Store, needle: &str, rev1: Option<u32>, rev2: Option<u32>) -> anyhow::Result<String> {
+pub fn diff(
+    store: &Store,
+    needle: &str,
+    rev1: Option<u32>,
+    rev2: Option<u32>,
+) -> anyhow::Result<String> {
     let (s, versions) = find(store, needle)?;
     let pick = |r: u32| {
-        versions
-            .iter()
-            .find(|v| v.revision == r)
-            .ok_or_else(|| anyhow!("story {} has no stored revision {r} (see `storywatch history {}`)", s.id, s.id))
+        versions.iter().find(|v| v.revision == r).ok_or_else(|| {
+            anyhow!(
+                "story {} has no stored revision {r} (see `storywatch history {}`)",
+                s.id,
+                s.id
+            )
+        })
     };
     let (a, b) = match (rev1, rev2) {
         (Some(a), Some(b)) => (pick(a)?, pick(b)?),
-        (Some(a), None) => (pick(a)?, versions.last().ok_or_else(|| anyhow!("no versions"))?),
+        (Some(a), None) => (
+            pick(a)?,
+            versions.last().ok_or_else(|| anyhow!("no versions"))?,
+        ),
         _ => match versions.as_slice() {
             [.., a, b] => (a, b),
             _ => bail!("story {} has only one version: nothing to compare", s.id),
         },
     };
     let mut out = String::new();
-    writeln!(out, "story {}: r{} ({}) → r{} ({})", s.id, a.revision, rfc3339(a.at), b.revision, rfc3339(b.at))?;
+    writeln!(
+        out,
+        "story {}: r{} ({}) → r{} ({})",
+        s.id,
+        a.revision,
+        rfc3339(a.at),
+        b.revision,
+        rfc3339(b.at)
+    )?;
     let Some(c) = materiality::compare(&a.snapshot, &b.snapshot) else {
         writeln!(out, "  identical")?;
         return Ok(out);
     };
-    let fields: Vec<String> = c.fields.iter().map(|f| format!("{} ({})", f.field, f.class)).collect();
-    writeln!(out, "  {} change, score {:.2}: {}", c.class, c.score, fields.join(", "))?;
+    let fields: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| format!("{} ({})", f.field, f.class))
+        .collect();
+    writeln!(
+        out,
+        "  {} change, score {:.2}: {}",
+        c.class,
+        c.score,
+        fields.join(", ")
+    )?;
     if let Some(t) = &c.title {
         writeln!(out, "  headline: {}", t.render_text(usize::MAX))?;
     }
     if let Some(body) = &c.body {
-        writeln!(out, "  text: {}", body.render_text(crate::notify::render::DIFF_CONTEXT))?;
+        writeln!(
+            out,
+            "  text: {}",
+            body.render_text(crate::notify::render::DIFF_CONTEXT)
+        )?;
     }
     for sentence in &c.sentences.added {
         writeln!(out, "  + {sentence}")?;
@@ -84,7 +141,12 @@ pub fn diff(store: &Store, needle: &str, rev1: Option<u32>, rev2: Option<u32>) -
         writeln!(out, "  - {sentence}")?;
     }
     for n in &c.numbers {
-        writeln!(out, "  number: {} → {}", n.old.as_deref().unwrap_or("(none)"), n.new.as_deref().unwrap_or("(none)"))?;
+        writeln!(
+            out,
+            "  number: {} → {}",
+            n.old.as_deref().unwrap_or("(none)"),
+            n.new.as_deref().unwrap_or("(none)")
+        )?;
     }
     Ok(out)
 }

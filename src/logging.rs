@@ -21,10 +21,16 @@ pub fn init(format: LogFormat, level: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Journald => match tracing_journald::layer() {
-            Ok(layer) => registry.with(layer.with_syslog_identifier("storywatch".into())).try_init(),
+            Ok(layer) => registry
+                .with(layer.with_syslog_identifier("storywatch".into()))
+                .try_init(),
             Err(e) => {
                 eprintln!("storywatch: journald unavailable ({e}), logging text to stderr");
                 registry
@@ -33,7 +39,11 @@ pub fn init(format: LogFormat, level: &str) {
             }
         },
         LogFormat::Text | LogFormat::Auto => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     // a subscriber set by an embedding program (or a test) wins

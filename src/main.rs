@@ -14,7 +14,11 @@ use storywatch::config::{Config, ConfigError, NotifierKind, DEFAULT_CONFIG_PATH}
 use storywatch::daemon::{self, Control};
 
 #[derive(Parser)]
-#[command(name = "storywatch", version, about = "Watches news feeds for the stories you care about and tells you when they appear or change.")]
+#[command(
+    name = "storywatch",
+    version,
+    about = "Watches news feeds for the stories you care about and tells you when they appear or change."
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, short, global = true, env = "STORYWATCH_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -114,9 +118,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             runtime()?.block_on(storywatch::demo::run(state_dir))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { dir, manifest, feed, show_removed, state_dir } => {
+        Command::Replay {
+            dir,
+            manifest,
+            feed,
+            show_removed,
+            state_dir,
+        } => {
             // a config is optional here: without one, default rules apply
-            let config = if cli.config.exists() { Some(load(&cli.config)?) } else { None };
+            let config = if cli.config.exists() {
+                Some(load(&cli.config)?)
+            } else {
+                None
+            };
             storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
             let opts = storywatch::replay::ReplayOptions {
                 dir: &dir,
@@ -145,22 +159,36 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let config = load(&cli.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let summary = runtime()?.block_on(async {
-                let app = Arc::new(App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?);
+                let app = Arc::new(
+                    App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
+                );
                 daemon::once(&app).await.map_err(anyhow::Error::from)
             })?;
             eprintln!(
                 "polled {} feeds ({} failed), {} alerts, {} delivered, {} waiting for retry",
-                summary.polled, summary.failed, summary.alerts, summary.delivered, summary.undelivered
+                summary.polled,
+                summary.failed,
+                summary.alerts,
+                summary.delivered,
+                summary.undelivered
             );
-            Ok(if summary.polled > 0 && summary.failed == summary.polled { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if summary.polled > 0 && summary.failed == summary.polled {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Run => {
             let config = load(&cli.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             runtime()?.block_on(async {
-                let app = Arc::new(App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?);
+                let app = Arc::new(
+                    App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
+                );
                 let control = signal_control()?;
-                daemon::run(app, cli.config.clone(), control).await.map_err(anyhow::Error::from)
+                daemon::run(app, cli.config.clone(), control)
+                    .await
+                    .map_err(anyhow::Error::from)
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -199,15 +227,34 @@ fn print_summary(config: &Config) {
     println!("state_dir: {}", config.daemon.state_dir.display());
     println!("feeds ({}):", config.feeds.len());
     for f in &config.feeds {
-        let tags = if f.tags.is_empty() { String::new() } else { format!(" tags={}", f.tags.join(",")) };
-        println!("  {:<20} every {:>6}  {}{tags}", f.name, humantime::format_duration(f.interval(&config.daemon)).to_string(), f.url);
+        let tags = if f.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" tags={}", f.tags.join(","))
+        };
+        println!(
+            "  {:<20} every {:>6}  {}{tags}",
+            f.name,
+            humantime::format_duration(f.interval(&config.daemon)).to_string(),
+            f.url
+        );
     }
     println!("watches ({}):", config.watches.len());
     for w in &config.watches {
         let query = w.query.as_ref().map(|q| q.to_string()).unwrap_or_default();
         let on: Vec<&str> = w.on.iter().map(|t| t.as_str()).collect();
-        let notify = if w.notify.is_empty() { "all notifiers".to_string() } else { w.notify.join(", ") };
-        println!("  {:<20} {query}\n  {:<20} on {} ≥ {} → {notify}", w.name, "", on.join("/"), w.min_materiality);
+        let notify = if w.notify.is_empty() {
+            "all notifiers".to_string()
+        } else {
+            w.notify.join(", ")
+        };
+        println!(
+            "  {:<20} {query}\n  {:<20} on {} ≥ {} → {notify}",
+            w.name,
+            "",
+            on.join("/"),
+            w.min_materiality
+        );
     }
     println!("notifiers ({}):", config.notifiers.len());
     for n in &config.notifiers {
@@ -226,7 +273,10 @@ fn print_summary(config: &Config) {
                 e.host,
                 e.port,
                 e.security,
-                e.to.iter().map(|m| m.email.to_string()).collect::<Vec<_>>().join(", ")
+                e.to.iter()
+                    .map(|m| m.email.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let mut shaping = Vec::new();
@@ -234,12 +284,20 @@ fn print_summary(config: &Config) {
             shaping.push(format!("digest {}", humantime::format_duration(d)));
         }
         if let Some(r) = n.max_per_story {
-            shaping.push(format!("max {} per {} per story", r.count, humantime::format_duration(r.per)));
+            shaping.push(format!(
+                "max {} per {} per story",
+                r.count,
+                humantime::format_duration(r.per)
+            ));
         }
         if n.quiet_hours.is_some() {
             shaping.push("quiet hours".into());
         }
-        let shaping = if shaping.is_empty() { String::new() } else { format!(" [{}]", shaping.join(", ")) };
+        let shaping = if shaping.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", shaping.join(", "))
+        };
         println!("  {:<20} {what}{shaping}", n.name);
     }
 }

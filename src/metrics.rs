@@ -11,6 +11,14 @@ use std::sync::Mutex;
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A value computed at scrape time (outbox depth, failing feeds...).
+pub struct Gauge<'a> {
+    pub name: &'a str,
+    pub help: &'a str,
+    pub labels: Vec<(&'a str, String)>,
+    pub value: f64,
+}
+
 /// Upper bounds (seconds) of the fetch latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -29,12 +37,30 @@ pub struct Metrics {
 
 /// Descriptions of every counter, so `/metrics` is self-documenting.
 const HELP: &[(&str, &str)] = &[
-    ("storywatch_polls_total", "Feed polls by result (ok, not_modified, unchanged, error)."),
-    ("storywatch_poll_errors_total", "Failed polls by error kind."),
-    ("storywatch_parse_errors_total", "Feed documents that could not be parsed."),
-    ("storywatch_events_total", "Tracker events by kind (new, updated, removed, oscillating)."),
-    ("storywatch_alerts_created_total", "Alerts written to the outbox, by notifier."),
-    ("storywatch_deliveries_total", "Delivery attempts by notifier and result (delivered, failed, dead)."),
+    (
+        "storywatch_polls_total",
+        "Feed polls by result (ok, not_modified, unchanged, error).",
+    ),
+    (
+        "storywatch_poll_errors_total",
+        "Failed polls by error kind.",
+    ),
+    (
+        "storywatch_parse_errors_total",
+        "Feed documents that could not be parsed.",
+    ),
+    (
+        "storywatch_events_total",
+        "Tracker events by kind (new, updated, removed, oscillating).",
+    ),
+    (
+        "storywatch_alerts_created_total",
+        "Alerts written to the outbox, by notifier.",
+    ),
+    (
+        "storywatch_deliveries_total",
+        "Delivery attempts by notifier and result (delivered, failed, dead).",
+    ),
     ("storywatch_reloads_total", "Config reloads by result."),
 ];
 
@@ -44,7 +70,10 @@ impl Metrics {
     }
 
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], n: u64) {
-        let key = (name, labels.iter().map(|(k, v)| (*k, v.to_string())).collect());
+        let key = (
+            name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
         if let Ok(mut c) = self.counters.lock() {
             *c.entry(key).or_insert(0) += n;
         }
@@ -52,8 +81,15 @@ impl Metrics {
 
     /// Current value of a counter (for tests and `status`).
     pub fn get(&self, name: &'static str, labels: &[(&'static str, &str)]) -> u64 {
-        let key: (&'static str, Labels) = (name, labels.iter().map(|(k, v)| (*k, v.to_string())).collect());
-        self.counters.lock().ok().and_then(|c| c.get(&key).copied()).unwrap_or(0)
+        let key: (&'static str, Labels) = (
+            name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
+        self.counters
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+            .unwrap_or(0)
     }
 
     pub fn observe_fetch(&self, seconds: f64) {
@@ -68,19 +104,26 @@ impl Metrics {
         }
     }
 
-    /// Renders all counters, the histogram, and the given gauges
-    /// (name, help, labels, value).
-    pub fn render(&self, gauges: &[(&str, &str, Vec<(&str, String)>, f64)]) -> String {
+    /// Renders all counters, the histogram, and the given gauges.
+    pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         if let Ok(c) = self.counters.lock() {
             let mut last = "";
             for ((name, labels), v) in c.iter() {
                 if *name != last {
-                    let help = HELP.iter().find(|(n, _)| n == name).map(|(_, h)| *h).unwrap_or("");
+                    let help = HELP
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, h)| *h)
+                        .unwrap_or("");
                     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
                     last = name;
                 }
-                let _ = writeln!(out, "{name}{} {v}", fmt_labels(labels.iter().map(|(k, v)| (*k, v.as_str()))));
+                let _ = writeln!(
+                    out,
+                    "{name}{} {v}",
+                    fmt_labels(labels.iter().map(|(k, v)| (*k, v.as_str())))
+                );
             }
         }
         if let Ok(h) = self.fetch_latency.lock() {
@@ -89,15 +132,29 @@ impl Metrics {
             for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
                 let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", h.counts[i]);
             }
-            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum, h.count);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+                h.count, h.sum, h.count
+            );
         }
         let mut last = "";
-        for (name, help, labels, value) in gauges {
+        for Gauge {
+            name,
+            help,
+            labels,
+            value,
+        } in gauges
+        {
             if *name != last {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
                 last = name;
             }
-            let _ = writeln!(out, "{name}{} {value}", fmt_labels(labels.iter().map(|(k, v)| (*k, v.as_str()))));
+            let _ = writeln!(
+                out,
+                "{name}{} {value}",
+                fmt_labels(labels.iter().map(|(k, v)| (*k, v.as_str())))
+            );
         }
         out
     }
@@ -105,7 +162,14 @@ impl Metrics {
 
 fn fmt_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let parts: Vec<String> = labels
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            )
+        })
         .collect();
     if parts.is_empty() {
         String::new()
@@ -125,7 +189,12 @@ mod tests {
         m.inc("storywatch_polls_total", &[("result", "ok")]);
         m.inc("storywatch_polls_total", &[("result", "not_modified")]);
         m.observe_fetch(0.03);
-        let text = m.render(&[("storywatch_outbox_depth", "Open deliveries.", vec![("notifier", "a\"b".into())], 3.0)]);
+        let text = m.render(&[Gauge {
+            name: "storywatch_outbox_depth",
+            help: "Open deliveries.",
+            labels: vec![("notifier", "a\"b".into())],
+            value: 3.0,
+        }]);
         assert!(text.contains("storywatch_polls_total{result=\"ok\"} 2"));
         assert!(text.contains("# TYPE storywatch_polls_total counter"));
         assert!(text.contains("storywatch_fetch_duration_seconds_bucket{le=\"0.05\"} 1"));

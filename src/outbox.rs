@@ -33,6 +33,8 @@ pub struct Alert {
     pub body: AlertBody,
 }
 
+// Nearly every alert is a story alert: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertBody {
@@ -119,7 +121,12 @@ pub fn story_alert_key(instance: &str, event: &Event, watch: &str) -> String {
 
 pub fn ops_alert_key(instance: &str, notice: &OpsNotice) -> String {
     let mut h = Sha256::new();
-    for part in [instance, &notice.feed, &format!("{:?}", notice.kind), &notice.since.to_string()] {
+    for part in [
+        instance,
+        &notice.feed,
+        &format!("{:?}", notice.kind),
+        &notice.since.to_string(),
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -169,7 +176,10 @@ impl DeliveryState {
 
     /// Still owed to the receiver.
     pub fn is_open(self) -> bool {
-        matches!(self, DeliveryState::Pending | DeliveryState::InFlight | DeliveryState::Failed)
+        matches!(
+            self,
+            DeliveryState::Pending | DeliveryState::InFlight | DeliveryState::Failed
+        )
     }
 }
 
@@ -257,7 +267,8 @@ pub fn retry_delay(
     retry_after: Option<Duration>,
     rng: &mut impl Rng,
 ) -> UnixMs {
-    let base = policy.retry_initial.as_millis() as f64 * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
+    let base = policy.retry_initial.as_millis() as f64
+        * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
     let capped = base.min(policy.retry_max.as_millis() as f64);
     let jittered = capped * rng.random_range(0.8..1.2);
     let asked = retry_after.map(|d| d.as_millis() as f64).unwrap_or(0.0);
@@ -282,7 +293,13 @@ mod tests {
     fn backoff_doubles_to_the_cap_with_jitter() {
         let mut rng = StdRng::seed_from_u64(7);
         let p = policy();
-        for (attempt, expect) in [(1u32, 60_000i64), (2, 120_000), (3, 240_000), (7, 3_600_000), (30, 3_600_000)] {
+        for (attempt, expect) in [
+            (1u32, 60_000i64),
+            (2, 120_000),
+            (3, 240_000),
+            (7, 3_600_000),
+            (30, 3_600_000),
+        ] {
             let d = retry_delay(&p, attempt, None, &mut rng);
             assert!(
                 d >= expect * 8 / 10 && d <= expect * 12 / 10,
@@ -297,10 +314,22 @@ mod tests {
     fn permanent_errors_are_dead_at_once_transient_ones_retry() {
         let mut rng = StdRng::seed_from_u64(1);
         let mut d = Delivery::new(1, "hook", 0);
-        record_attempt(&mut d, Err(&SendError::transient("500")), &policy(), 0, &mut rng);
+        record_attempt(
+            &mut d,
+            Err(&SendError::transient("500")),
+            &policy(),
+            0,
+            &mut rng,
+        );
         assert_eq!(d.state, DeliveryState::Failed);
         assert!(d.next_attempt >= 48_000);
-        record_attempt(&mut d, Err(&SendError::permanent("404")), &policy(), 60_000, &mut rng);
+        record_attempt(
+            &mut d,
+            Err(&SendError::permanent("404")),
+            &policy(),
+            60_000,
+            &mut rng,
+        );
         assert_eq!(d.state, DeliveryState::Dead);
         assert_eq!(d.last_error.as_deref(), Some("404"));
     }
@@ -310,7 +339,13 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let mut d = Delivery::new(1, "hook", 0);
         let day = 24 * 3600 * 1000;
-        record_attempt(&mut d, Err(&SendError::transient("down")), &policy(), day - 1000, &mut rng);
+        record_attempt(
+            &mut d,
+            Err(&SendError::transient("down")),
+            &policy(),
+            day - 1000,
+            &mut rng,
+        );
         assert_eq!(d.state, DeliveryState::Dead);
         let mut ok = Delivery::new(2, "hook", 0);
         record_attempt(&mut ok, Ok(()), &policy(), 5, &mut rng);

@@ -15,11 +15,11 @@ use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta};
 use crate::model::{ParsedFeed, UnixMs};
-use crate::watch::AlertDraft;
 use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
 use crate::scheduler::{self, Intervals, PollSignal};
 use crate::store::StoreError;
 use crate::tracker::{self, EventKind, FeedRules, PollChanges, TrackStats};
+use crate::watch::AlertDraft;
 
 /// What is stored per feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,8 +73,14 @@ impl FeedState {
 pub enum PollOutcome {
     /// 304, or a body identical to the last one.
     NotModified,
-    Parsed { stats: TrackStats, alerts: usize },
-    Failed { kind: &'static str, message: String },
+    Parsed {
+        stats: TrackStats,
+        alerts: usize,
+    },
+    Failed {
+        kind: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +103,10 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
             next_poll: UnixMs::MAX,
         });
     };
-    let mut state = app.store.feed_state(&feed.name)?.unwrap_or_else(|| FeedState::new(&feed));
+    let mut state = app
+        .store
+        .feed_state(&feed.name)?
+        .unwrap_or_else(|| FeedState::new(&feed));
     if state.config_url != feed.url.as_str() {
         // the user edited the URL: start from it, keep the stories
         state.url = feed.url.to_string();
@@ -122,9 +131,10 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     let shared2 = shared.clone();
     // Parsing, tracking and committing are CPU and synchronous sled work:
     // keep them off the async workers.
-    let report = tokio::task::spawn_blocking(move || finish_poll(&app2, &shared2, &feed, state, fetched))
-        .await
-        .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+    let report =
+        tokio::task::spawn_blocking(move || finish_poll(&app2, &shared2, &feed, state, fetched))
+            .await
+            .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
     if matches!(report.outcome, PollOutcome::Parsed { alerts, .. } if alerts > 0) {
         app.delivery_wake.notify_waiters();
     }
@@ -167,14 +177,22 @@ fn finish_poll(
             state.not_modified += 1;
             Ok(None)
         }
-        Ok(FetchOutcome::Body { body, content_type, meta }) => {
+        Ok(FetchOutcome::Body {
+            body,
+            content_type,
+            meta,
+        }) => {
             note_response(app, shared, feed, &mut state, &meta, &mut alerts, now)?;
             let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
             if state.baseline_done && state.body_fp == Some(fp) {
                 state.not_modified += 1;
                 Ok(None)
             } else {
-                match crate::parse::parse_feed(&body, content_type.as_deref(), Some(state.url.as_str())) {
+                match crate::parse::parse_feed(
+                    &body,
+                    content_type.as_deref(),
+                    Some(state.url.as_str()),
+                ) {
                     Ok(parsed) => {
                         state.body_fp = Some(fp);
                         Ok(Some(parsed))
@@ -201,9 +219,13 @@ fn finish_poll(
             let outcome = match parsed {
                 None => PollOutcome::NotModified,
                 Some(parsed) => {
-                    changes = track_and_match(app, shared, feed, &mut state, &parsed, &mut alerts, now)?;
+                    changes =
+                        track_and_match(app, shared, feed, &mut state, &parsed, &mut alerts, now)?;
                     signal.changed = changes.stats.new + changes.stats.updated > 0;
-                    signal.developing = changes.stories.values().any(|s| s.developing && s.removed_at.is_none());
+                    signal.developing = changes
+                        .stories
+                        .values()
+                        .any(|s| s.developing && s.removed_at.is_none());
                     PollOutcome::Parsed {
                         stats: changes.stats.clone(),
                         alerts: alerts.iter().filter(|a| a.story().is_some()).count(),
@@ -221,8 +243,13 @@ fn finish_poll(
             }
         }
     };
-    app.store
-        .commit_poll(&feed.name, &state, &changes, &alerts, shared.config.retention.max_versions)?;
+    app.store.commit_poll(
+        &feed.name,
+        &state,
+        &changes,
+        &alerts,
+        shared.config.retention.max_versions,
+    )?;
     count_poll(app, &outcome, &changes, &alerts);
     log_events(feed, &changes);
     Ok(PollReport {
@@ -249,7 +276,10 @@ fn note_response(
     state.http_hint_ms = meta.fresh_for.map(|d| d.as_millis() as u64);
     if let Some(moved) = &meta.moved_to {
         tracing::warn!(feed = %feed.name, from = %state.url, to = %moved, "feed moved permanently; polling the new URL from now on (update config.toml to make it permanent)");
-        let message = format!("moved permanently from {} to {moved}; storywatch follows it, update config.toml", state.url);
+        let message = format!(
+            "moved permanently from {} to {moved}; storywatch follows it, update config.toml",
+            state.url
+        );
         state.url = moved.to_string();
         ops_alert(app, shared, feed, OpsKind::Moved, message, now, now, alerts)?;
     }
@@ -274,15 +304,23 @@ fn track_and_match(
         ignore: &feed.ignore,
         min_class: feed.min_materiality,
     };
-    let mut changes = tracker::track_poll(&app.store, &rules, &parsed.entries, &state.present, now)?;
+    let mut changes =
+        tracker::track_poll(&app.store, &rules, &parsed.entries, &state.present, now)?;
     let alerting = state.baseline_done || !feed.baseline(&shared.config.daemon);
     if !state.baseline_done {
         tracing::info!(feed = %feed.name, stories = changes.stats.new, alerting, "first poll of this feed: baseline recorded");
     }
-    let PollChanges { events, stories, .. } = &mut changes;
+    let PollChanges {
+        events, stories, ..
+    } = &mut changes;
     for observed in events.iter() {
-        let Some(story) = stories.get_mut(&observed.event.story) else { continue };
-        for draft in shared.matcher.evaluate(feed, observed, &mut story.followers, alerting) {
+        let Some(story) = stories.get_mut(&observed.event.story) else {
+            continue;
+        };
+        for draft in shared
+            .matcher
+            .evaluate(feed, observed, &mut story.followers, alerting)
+        {
             alerts.push(story_alert(app, &observed.event, draft, now)?);
         }
     }
@@ -296,7 +334,12 @@ fn track_and_match(
     Ok(changes)
 }
 
-fn story_alert(app: &App, event: &tracker::Event, draft: AlertDraft, now: UnixMs) -> Result<Alert, StoreError> {
+fn story_alert(
+    app: &App,
+    event: &tracker::Event,
+    draft: AlertDraft,
+    now: UnixMs,
+) -> Result<Alert, StoreError> {
     Ok(Alert {
         id: app.store.next_alert_id()?,
         key: outbox::story_alert_key(app.store.instance(), event, &draft.watch),
@@ -367,8 +410,20 @@ fn record_success(
     if let Some(since) = state.failing_since.take() {
         tracing::info!(feed = %feed.name, failures = state.failures, "feed recovered");
         if state.failing_alerted {
-            let message = format!("working again after failing since {}", crate::clock::rfc3339(since));
-            ops_alert(app, shared, feed, OpsKind::Recovered, message, since, now, alerts)?;
+            let message = format!(
+                "working again after failing since {}",
+                crate::clock::rfc3339(since)
+            );
+            ops_alert(
+                app,
+                shared,
+                feed,
+                OpsKind::Recovered,
+                message,
+                since,
+                now,
+                alerts,
+            )?;
         }
     }
     state.failures = 0;
@@ -376,7 +431,10 @@ fn record_success(
     state.last_error = None;
     state.gone = false;
     state.last_success = Some(now);
-    signal.hint = state.http_hint_ms.max(state.feed_hint_ms).map(Duration::from_millis);
+    signal.hint = state
+        .http_hint_ms
+        .max(state.feed_hint_ms)
+        .map(Duration::from_millis);
     let iv = intervals(shared, feed);
     state.interval_ms = scheduler::adapt_interval(&iv, state.interval_ms, &signal);
     state.next_poll = now + scheduler::jittered(state.interval_ms, &mut rand::rng()) as UnixMs;
@@ -404,14 +462,36 @@ fn record_failure(
     state.last_error = Some(f.message.clone());
     if f.gone && !state.gone {
         state.gone = true;
-        ops_alert(app, shared, feed, OpsKind::Gone, f.message.clone(), now, now, alerts)?;
+        ops_alert(
+            app,
+            shared,
+            feed,
+            OpsKind::Gone,
+            f.message.clone(),
+            now,
+            now,
+            alerts,
+        )?;
         state.failing_alerted = true;
     }
     let alert_after = shared.config.daemon.alert_after.as_millis() as UnixMs;
     if !state.failing_alerted && now - since >= alert_after {
-        let message = format!("failing since {}: {}", crate::clock::rfc3339(since), f.message);
+        let message = format!(
+            "failing since {}: {}",
+            crate::clock::rfc3339(since),
+            f.message
+        );
         tracing::error!(feed = %feed.name, "{message}");
-        ops_alert(app, shared, feed, OpsKind::Failing, message, since, now, alerts)?;
+        ops_alert(
+            app,
+            shared,
+            feed,
+            OpsKind::Failing,
+            message,
+            since,
+            now,
+            alerts,
+        )?;
         state.failing_alerted = true;
     }
     let iv = intervals(shared, feed);
@@ -436,7 +516,10 @@ fn count_poll(app: &App, outcome: &PollOutcome, changes: &PollChanges, alerts: &
     };
     m.inc("storywatch_polls_total", &[("result", result)]);
     for o in &changes.events {
-        m.inc("storywatch_events_total", &[("kind", o.event.kind.as_str())]);
+        m.inc(
+            "storywatch_events_total",
+            &[("kind", o.event.kind.as_str())],
+        );
     }
     for a in alerts {
         for n in &a.notifiers {
@@ -453,7 +536,9 @@ fn log_events(feed: &FeedConfig, changes: &PollChanges) {
                 feed = %feed.name, story = %e.story, revision = e.revision,
                 class = ?e.class(), developing = e.developing, "{}: {}", e.kind.as_str(), e.title
             ),
-            _ => tracing::debug!(feed = %feed.name, story = %e.story, "{}: {}", e.kind.as_str(), e.title),
+            _ => {
+                tracing::debug!(feed = %feed.name, story = %e.story, "{}: {}", e.kind.as_str(), e.title)
+            }
         }
     }
 }

@@ -68,7 +68,10 @@ pub fn capture_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter(|p| p.is_file())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && !name.eq_ignore_ascii_case("MANIFEST.tsv") && !name.ends_with(".tsv") && !name.ends_with(".md")
+            !name.starts_with('.')
+                && !name.eq_ignore_ascii_case("MANIFEST.tsv")
+                && !name.ends_with(".tsv")
+                && !name.ends_with(".md")
         })
         .collect();
     files.sort();
@@ -78,7 +81,8 @@ pub fn capture_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// file name → capture time, from a manifest with `file` and
 /// `commit_time_utc` (`20200421T004301Z`) columns.
 pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
     let col = |name: &str| {
@@ -91,7 +95,9 @@ pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, String> {
     let mut out = HashMap::new();
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split('\t').collect();
-        let (Some(file), Some(time)) = (cells.get(file_col), cells.get(time_col)) else { continue };
+        let (Some(file), Some(time)) = (cells.get(file_col), cells.get(time_col)) else {
+            continue;
+        };
         let t = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ")
             .map_err(|e| format!("manifest line {}: bad commit_time_utc {time:?}: {e}", i + 2))?;
         out.insert(file.to_string(), t.and_utc().timestamp_millis());
@@ -109,8 +115,13 @@ fn default_feed() -> FeedConfig {
 
 /// Replays, writing JSON lines to `out`; returns the summary (also printed).
 pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<ReplaySummary> {
-    let files = capture_files(opts.dir).map_err(|e| anyhow::anyhow!("cannot list {}: {e}", opts.dir.display()))?;
-    let times = opts.manifest.map(read_manifest).transpose().map_err(anyhow::Error::msg)?;
+    let files = capture_files(opts.dir)
+        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", opts.dir.display()))?;
+    let times = opts
+        .manifest
+        .map(read_manifest)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let feed = match (opts.config, opts.feed) {
         (Some(c), Some(name)) => c
             .feed(name)
@@ -135,8 +146,15 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
     let mut last_fp = None;
     let mut clock: UnixMs = 0;
     for (seq, path) in files.iter().enumerate() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        clock = times.as_ref().and_then(|t| t.get(&name).copied()).unwrap_or(clock + 600_000);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        clock = times
+            .as_ref()
+            .and_then(|t| t.get(&name).copied())
+            .unwrap_or(clock + 600_000);
         let body = std::fs::read(path)?;
         let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
         if last_fp == Some(fp) {
@@ -148,12 +166,17 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
             Ok(p) => p,
             Err(e) => {
                 summary.parse_errors += 1;
-                writeln!(out, "{}", json!({"kind": "error", "seq": seq + 1, "file": name, "message": e.to_string()}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"kind": "error", "seq": seq + 1, "file": name, "message": e.to_string()})
+                )?;
                 continue;
             }
         };
         summary.polls += 1;
-        let mut changes = tracker::track_poll(&store, &rules, &parsed.entries, &state.present, clock)?;
+        let mut changes =
+            tracker::track_poll(&store, &rules, &parsed.entries, &state.present, clock)?;
         let baseline = !state.baseline_done;
         state.baseline_done = true;
         state.present = changes.present.clone();
@@ -164,11 +187,17 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
         summary.noise += u64::from(s.noise);
         summary.below_threshold += u64::from(s.below_threshold);
         let mut events_here = 0;
-        let crate::tracker::PollChanges { events, stories, .. } = &mut changes;
+        let crate::tracker::PollChanges {
+            events, stories, ..
+        } = &mut changes;
         for o in events.iter() {
             let e = &o.event;
             let watches: Vec<String> = match (&matcher, stories.get_mut(&e.story)) {
-                (Some(m), Some(story)) => m.evaluate(&feed, o, &mut story.followers, !baseline).into_iter().map(|d| format!("{}:{}", d.watch, d.trigger.as_str())).collect(),
+                (Some(m), Some(story)) => m
+                    .evaluate(&feed, o, &mut story.followers, !baseline)
+                    .into_iter()
+                    .map(|d| format!("{}:{}", d.watch, d.trigger.as_str()))
+                    .collect(),
                 _ => Vec::new(),
             };
             summary.alerts += watches.len() as u64;
@@ -184,7 +213,9 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
             if e.kind != EventKind::Removed {
                 events_here += 1;
             }
-            if baseline && e.kind == EventKind::New || (e.kind == EventKind::Removed && !opts.show_removed) {
+            if baseline && e.kind == EventKind::New
+                || (e.kind == EventKind::Removed && !opts.show_removed)
+            {
                 continue;
             }
             writeln!(out, "{}", event_line(seq + 1, &name, e, &watches))?;

@@ -67,8 +67,15 @@ pub fn jittered(ms: u64, rng: &mut impl Rng) -> u64 {
 }
 
 /// Delay before retrying a feed that failed `failures` times in a row.
-pub fn backoff(iv: &Intervals, failures: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> u64 {
-    let first = (iv.base.as_millis() as u64 / 4).clamp(30_000, 300_000).min(iv.max.as_millis() as u64);
+pub fn backoff(
+    iv: &Intervals,
+    failures: u32,
+    retry_after: Option<Duration>,
+    rng: &mut impl Rng,
+) -> u64 {
+    let first = (iv.base.as_millis() as u64 / 4)
+        .clamp(30_000, 300_000)
+        .min(iv.max.as_millis() as u64);
     let exp = first.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
     let capped = exp.min(iv.max.as_millis() as u64);
     let asked = retry_after.map(|d| d.as_millis() as u64).unwrap_or(0);
@@ -102,26 +109,65 @@ mod tests {
     #[test]
     fn developing_feeds_speed_up_quiet_ones_slow_down() {
         let iv = iv();
-        let fast = adapt_interval(&iv, 0, &PollSignal { developing: true, changed: true, hint: None });
+        let fast = adapt_interval(
+            &iv,
+            0,
+            &PollSignal {
+                developing: true,
+                changed: true,
+                hint: None,
+            },
+        );
         assert_eq!(fast, 300_000);
         let mut cur = 600_000;
         for _ in 0..40 {
             cur = adapt_interval(&iv, cur, &PollSignal::default());
         }
         assert_eq!(cur, 6 * 3600 * 1000, "quiet feed reaches the maximum");
-        let back = adapt_interval(&iv, cur, &PollSignal { changed: true, ..Default::default() });
-        assert_eq!(back, 600_000, "a change brings it back to the base interval");
+        let back = adapt_interval(
+            &iv,
+            cur,
+            &PollSignal {
+                changed: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            back, 600_000,
+            "a change brings it back to the base interval"
+        );
     }
 
     #[test]
     fn hints_are_lower_bounds_capped_at_max() {
         let iv = iv();
-        let s = PollSignal { changed: true, developing: false, hint: Some(Duration::from_secs(1800)) };
+        let s = PollSignal {
+            changed: true,
+            developing: false,
+            hint: Some(Duration::from_secs(1800)),
+        };
         assert_eq!(adapt_interval(&iv, 0, &s), 1_800_000);
-        let s = PollSignal { hint: Some(Duration::from_secs(7 * 24 * 3600)), ..s };
+        let s = PollSignal {
+            hint: Some(Duration::from_secs(7 * 24 * 3600)),
+            ..s
+        };
         assert_eq!(adapt_interval(&iv, 0, &s), 6 * 3600 * 1000);
-        let ignore = Intervals { respect_hints: false, ..iv };
-        assert_eq!(adapt_interval(&ignore, 0, &PollSignal { changed: true, developing: false, hint: Some(Duration::from_secs(1800)) }), 600_000);
+        let ignore = Intervals {
+            respect_hints: false,
+            ..iv
+        };
+        assert_eq!(
+            adapt_interval(
+                &ignore,
+                0,
+                &PollSignal {
+                    changed: true,
+                    developing: false,
+                    hint: Some(Duration::from_secs(1800))
+                }
+            ),
+            600_000
+        );
     }
 
     #[test]
@@ -131,7 +177,7 @@ mod tests {
         let b1 = backoff(&iv, 1, None, &mut rng);
         assert!((135_000..=165_000).contains(&b1), "{b1}");
         let b30 = backoff(&iv, 30, None, &mut rng);
-        assert!(b30 <= 6 * 3600 * 1100 && b30 >= 6 * 3600 * 900, "{b30}");
+        assert!((6 * 3600 * 900..=6 * 3600 * 1100).contains(&b30), "{b30}");
         let asked = backoff(&iv, 1, Some(Duration::from_secs(3600)), &mut rng);
         assert!(asked >= 3_600_000);
         let silly = backoff(&iv, 1, Some(Duration::from_secs(365 * 24 * 3600)), &mut rng);
@@ -141,7 +187,9 @@ mod tests {
     #[test]
     fn initial_due_spreads_and_is_stable() {
         let spread = Duration::from_secs(60);
-        let dues: Vec<UnixMs> = (0..1000).map(|i| initial_due(0, &format!("feed-{i}"), spread)).collect();
+        let dues: Vec<UnixMs> = (0..1000)
+            .map(|i| initial_due(0, &format!("feed-{i}"), spread))
+            .collect();
         assert!(dues.iter().all(|d| (0..60_000).contains(d)));
         let first_half = dues.iter().filter(|d| **d < 30_000).count();
         assert!((400..600).contains(&first_half), "{first_half}");

@@ -46,7 +46,11 @@ impl SecretSource {
     /// Reads the secret. `what` names the key for the error ("password"),
     /// and the error says how to fix it.
     pub fn resolve(&self, what: &str) -> Result<Option<Secret>, String> {
-        let set = [self.env.is_some(), self.file.is_some(), self.credential.is_some()];
+        let set = [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.credential.is_some(),
+        ];
         if set.iter().filter(|s| **s).count() > 1 {
             return Err(format!(
                 "set only one of {what}_env, {what}_file and {what}_credential"

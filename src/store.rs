@@ -41,7 +41,11 @@ pub enum StoreError {
     #[error("database record {what} is unreadable: {message}")]
     Corrupt { what: String, message: String },
     #[error("database at {path} was written by a newer storywatch (schema {found}, this binary knows {known}); upgrade storywatch")]
-    TooNew { path: PathBuf, found: u32, known: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
 }
 
 fn io_hint(message: &str) -> &'static str {
@@ -153,7 +157,12 @@ fn prefix(notifier: &str) -> Vec<u8> {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-fn tx_put_delivery(deliveries: &TransactionalTree, due: &TransactionalTree, old: Option<&Delivery>, new: &Delivery) -> TxResult<()> {
+fn tx_put_delivery(
+    deliveries: &TransactionalTree,
+    due: &TransactionalTree,
+    old: Option<&Delivery>,
+    new: &Delivery,
+) -> TxResult<()> {
     if let Some(old) = old {
         due.remove(due_key(old))?;
     }
@@ -179,7 +188,9 @@ impl Store {
             .map_err(|e| {
                 let message = e.to_string();
                 if message.contains("could not acquire lock") {
-                    StoreError::Locked { path: dir.to_path_buf() }
+                    StoreError::Locked {
+                        path: dir.to_path_buf(),
+                    }
                 } else {
                     StoreError::Open {
                         path: dir.to_path_buf(),
@@ -213,7 +224,11 @@ impl Store {
                 Ok(())
             }
             Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX);
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
                 if found > SCHEMA_VERSION {
                     Err(StoreError::TooNew {
                         path: self.path.clone(),
@@ -256,7 +271,10 @@ impl Store {
     // ---- feeds ----
 
     pub fn feed_state(&self, feed: &str) -> Result<Option<FeedState>, StoreError> {
-        self.feeds.get(feed)?.map(|v| decode("feed state", &v)).transpose()
+        self.feeds
+            .get(feed)?
+            .map(|v| decode("feed state", &v))
+            .transpose()
     }
 
     pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
@@ -269,7 +287,10 @@ impl Store {
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode("feed state", &v)?))
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    decode("feed state", &v)?,
+                ))
             })
             .collect()
     }
@@ -286,9 +307,10 @@ impl Store {
     }
 
     pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
-        self.stories
-            .iter()
-            .map(|kv| kv.map_err(StoreError::from).and_then(|(_, v)| decode("story", &v)))
+        self.stories.iter().map(|kv| {
+            kv.map_err(StoreError::from)
+                .and_then(|(_, v)| decode("story", &v))
+        })
     }
 
     pub fn story_count(&self) -> usize {
@@ -303,10 +325,14 @@ impl Store {
         let canonical = crate::tracker::identity::canonical_link(needle);
         for kv in self.keys.iter() {
             let (k, id) = kv?;
-            let Some(pos) = k.iter().position(|b| *b == 0) else { continue };
+            let Some(pos) = k.iter().position(|b| *b == 0) else {
+                continue;
+            };
             let key = String::from_utf8_lossy(&k[pos + 1..]);
             let hit = key.strip_prefix("g:") == Some(needle)
-                || canonical.as_deref().is_some_and(|c| key.strip_prefix("l:") == Some(c));
+                || canonical
+                    .as_deref()
+                    .is_some_and(|c| key.strip_prefix("l:") == Some(c));
             if hit {
                 return self.story(&String::from_utf8_lossy(&id));
             }
@@ -330,7 +356,9 @@ impl Store {
             .values()
             .map(|s| (s.id.as_bytes().to_vec(), encode(s)))
             .collect();
-        let versions: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = changes
+        // (key, value, key of a version to prune)
+        type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+        let versions: Vec<VersionRow> = changes
             .versions
             .iter()
             .map(|v| {
@@ -343,33 +371,47 @@ impl Store {
         let alert_rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
             .iter()
             .map(|a| {
-                let ds = a.notifiers.iter().map(|n| Delivery::new(a.id, n, a.created)).collect();
+                let ds = a
+                    .notifiers
+                    .iter()
+                    .map(|n| Delivery::new(a.id, n, a.created))
+                    .collect();
                 (a.id, encode(a), ds)
             })
             .collect();
-        (&self.feeds, &self.stories, &self.versions, &self.keys, &self.alerts, &self.deliveries, &self.due)
-            .transaction(|(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due)| {
-                for (k, v) in &stories {
-                    stories_t.insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v, prune) in &versions {
-                    versions_t.insert(k.as_slice(), v.as_slice())?;
-                    if let Some(p) = prune {
-                        versions_t.remove(p.as_slice())?;
+        (
+            &self.feeds,
+            &self.stories,
+            &self.versions,
+            &self.keys,
+            &self.alerts,
+            &self.deliveries,
+            &self.due,
+        )
+            .transaction(
+                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due)| {
+                    for (k, v) in &stories {
+                        stories_t.insert(k.as_slice(), v.as_slice())?;
                     }
-                }
-                for (key, id) in &changes.keys {
-                    keys_t.insert(ident_key(feed, key), id.as_bytes())?;
-                }
-                for (id, bytes, ds) in &alert_rows {
-                    alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
-                    for d in ds {
-                        tx_put_delivery(deliveries, due, None, d)?;
+                    for (k, v, prune) in &versions {
+                        versions_t.insert(k.as_slice(), v.as_slice())?;
+                        if let Some(p) = prune {
+                            versions_t.remove(p.as_slice())?;
+                        }
                     }
-                }
-                feeds.insert(feed.as_bytes(), state_bytes.as_slice())?;
-                Ok(())
-            })?;
+                    for (key, id) in &changes.keys {
+                        keys_t.insert(ident_key(feed, key), id.as_bytes())?;
+                    }
+                    for (id, bytes, ds) in &alert_rows {
+                        alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                        for d in ds {
+                            tx_put_delivery(deliveries, due, None, d)?;
+                        }
+                    }
+                    feeds.insert(feed.as_bytes(), state_bytes.as_slice())?;
+                    Ok(())
+                },
+            )?;
         Ok(())
     }
 
@@ -385,24 +427,33 @@ impl Store {
         let rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
             .iter()
             .map(|a| {
-                let ds = a.notifiers.iter().map(|n| Delivery::new(a.id, n, a.created)).collect();
+                let ds = a
+                    .notifiers
+                    .iter()
+                    .map(|n| Delivery::new(a.id, n, a.created))
+                    .collect();
                 (a.id, encode(a), ds)
             })
             .collect();
-        (&self.alerts, &self.deliveries, &self.due).transaction(|(alerts_t, deliveries, due)| {
-            for (id, bytes, ds) in &rows {
-                alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
-                for d in ds {
-                    tx_put_delivery(deliveries, due, None, d)?;
+        (&self.alerts, &self.deliveries, &self.due).transaction(
+            |(alerts_t, deliveries, due)| {
+                for (id, bytes, ds) in &rows {
+                    alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                    for d in ds {
+                        tx_put_delivery(deliveries, due, None, d)?;
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
     pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
-        self.alerts.get(id.to_be_bytes())?.map(|v| decode("alert", &v)).transpose()
+        self.alerts
+            .get(id.to_be_bytes())?
+            .map(|v| decode("alert", &v))
+            .transpose()
     }
 
     pub fn delivery(&self, notifier: &str, alert: u64) -> Result<Option<Delivery>, StoreError> {
@@ -413,7 +464,12 @@ impl Store {
     }
 
     /// Open deliveries of `notifier` due at or before `now`, oldest first.
-    pub fn due_deliveries(&self, notifier: &str, now: UnixMs, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    pub fn due_deliveries(
+        &self,
+        notifier: &str,
+        now: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
         for kv in self.due.scan_prefix(prefix(notifier)) {
             let (k, _) = kv?;
@@ -452,20 +508,24 @@ impl Store {
 
     /// Replaces a delivery record (keeping the due index right).
     pub fn update_delivery(&self, old: &Delivery, new: &Delivery) -> Result<(), StoreError> {
-        (&self.deliveries, &self.due).transaction(|(deliveries, due)| tx_put_delivery(deliveries, due, Some(old), new))?;
+        (&self.deliveries, &self.due)
+            .transaction(|(deliveries, due)| tx_put_delivery(deliveries, due, Some(old), new))?;
         Ok(())
     }
 
     /// Every delivery, for `storywatch outbox list` and metrics.
     pub fn deliveries(&self) -> impl Iterator<Item = Result<Delivery, StoreError>> + '_ {
-        self.deliveries
-            .iter()
-            .map(|kv| kv.map_err(StoreError::from).and_then(|(_, v)| decode("delivery", &v)))
+        self.deliveries.iter().map(|kv| {
+            kv.map_err(StoreError::from)
+                .and_then(|(_, v)| decode("delivery", &v))
+        })
     }
 
     /// Deliveries of one alert.
     pub fn deliveries_of(&self, alert: u64) -> Result<Vec<Delivery>, StoreError> {
-        let Some(a) = self.alert(alert)? else { return Ok(Vec::new()) };
+        let Some(a) = self.alert(alert)? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for n in &a.notifiers {
             if let Some(d) = self.delivery(n, alert)? {
@@ -518,9 +578,17 @@ impl Store {
     /// Forgets stories not seen since `story_cutoff` (with their versions and
     /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
     /// alerts) removed.
-    pub fn prune(&self, story_cutoff: UnixMs, alert_cutoff: UnixMs) -> Result<(usize, usize), StoreError> {
+    pub fn prune(
+        &self,
+        story_cutoff: UnixMs,
+        alert_cutoff: UnixMs,
+    ) -> Result<(usize, usize), StoreError> {
         let mut stories = 0;
-        let old: Vec<StoryRecord> = self.stories().filter_map(Result::ok).filter(|s| s.last_seen < story_cutoff).collect();
+        let old: Vec<StoryRecord> = self
+            .stories()
+            .filter_map(Result::ok)
+            .filter(|s| s.last_seen < story_cutoff)
+            .collect();
         for s in old {
             let mut p = s.id.as_bytes().to_vec();
             p.push(0);
@@ -563,7 +631,10 @@ impl StoryLookup for Store {
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
-        self.stories.get(id)?.map(|v| decode("story", &v)).transpose()
+        self.stories
+            .get(id)?
+            .map(|v| decode("story", &v))
+            .transpose()
     }
 }
 
@@ -590,7 +661,9 @@ mod tests {
     fn second_open_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path(), 1 << 20).unwrap();
-        let err = Store::open(dir.path(), 1 << 20).err().expect("second open must fail");
+        let err = Store::open(dir.path(), 1 << 20)
+            .err()
+            .expect("second open must fail");
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("another storywatch process"));
     }
@@ -598,7 +671,10 @@ mod tests {
     #[test]
     fn instance_id_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let id = Store::open(dir.path(), 1 << 20).unwrap().instance().to_string();
+        let id = Store::open(dir.path(), 1 << 20)
+            .unwrap()
+            .instance()
+            .to_string();
         assert_eq!(Store::open(dir.path(), 1 << 20).unwrap().instance(), id);
     }
 }

@@ -29,7 +29,10 @@ fn check_accepts_the_example_config() {
     let (code, out, err) = storywatch(&["check", "--config", example]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("feeds (3)"), "{out}");
-    assert!(!out.contains("XXXX"), "webhook URL tokens are not printed: {out}");
+    assert!(
+        !out.contains("XXXX"),
+        "webhook URL tokens are not printed: {out}"
+    );
 }
 
 #[test]
@@ -69,6 +72,9 @@ fn demo_shows_a_new_story_and_updates_with_diffs() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.matches("\nNew: ").count(), 1, "{out}");
     assert!(out.matches("\nUpdated: ").count() >= 2, "{out}");
-    assert!(out.contains("{+") && out.contains("[-"), "diffs shown: {out}");
+    assert!(
+        out.contains("{+") && out.contains("[-"),
+        "diffs shown: {out}"
+    );
     assert!(out.contains("304 Not Modified"), "{out}");
 }

@@ -41,7 +41,12 @@ url = "{hook}"
     Config::from_toml(Path::new("test.toml"), &text).unwrap()
 }
 
-fn open(dir: &Path, feeds: &FeedServer, hook: &WebhookReceiver, clock: Arc<ManualClock>) -> Arc<App> {
+fn open(
+    dir: &Path,
+    feeds: &FeedServer,
+    hook: &WebhookReceiver,
+    clock: Arc<ManualClock>,
+) -> Arc<App> {
     Arc::new(App::open(config(dir, &feeds.url(), &hook.url()), clock).unwrap())
 }
 
@@ -49,7 +54,11 @@ type Render = fn(&[(&str, &str, &str)]) -> String;
 
 const UNRELATED: (&str, &str, &str) = ("s1", "Council approves cycle lanes", "The vote was 9-2.");
 const OTHER: (&str, &str, &str) = ("s2", "Bakery wins award", "For the third year.");
-const NK_V1: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 3,000 North Korean troops may have been sent to the front lines.");
+const NK_V1: (&str, &str, &str) = (
+    "nk",
+    "North Korean troops seen near front",
+    "About 3,000 North Korean troops may have been sent to the front lines.",
+);
 const NK_V2: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 5,000 North Korean troops have been sent to the front lines. Officials expect them in combat within weeks.");
 
 async fn full_story(content_type: &str, render: Render) {
@@ -78,7 +87,10 @@ async fn full_story(content_type: &str, render: Render) {
     assert_eq!(j["trigger"], "new");
     assert_eq!(j["watch"], "nk");
     assert_eq!(j["story"]["title"], "North Korean troops seen near front");
-    assert_eq!(got[0].header("idempotency-key").as_deref(), j["id"].as_str());
+    assert_eq!(
+        got[0].header("idempotency-key").as_deref(),
+        j["id"].as_str()
+    );
 
     // 3. the story is edited: one update alert carrying the changed words
     clock.advance(600_000);
@@ -93,9 +105,15 @@ async fn full_story(content_type: &str, render: Render) {
     assert_eq!(j["change"]["class"], "major");
     let body_diff = j["change"]["diff"]["body"]["text"].as_str().unwrap();
     assert!(body_diff.contains("[-3,000-]{+5,000+}"), "{body_diff}");
-    assert!(body_diff.contains("{+Officials expect them in combat within weeks.+}"), "{body_diff}");
+    assert!(
+        body_diff.contains("{+Officials expect them in combat within weeks.+}"),
+        "{body_diff}"
+    );
     assert_eq!(j["change"]["numbers"][0]["old"], "3,000");
-    assert_ne!(got[0].header("idempotency-key"), got[1].header("idempotency-key"));
+    assert_ne!(
+        got[0].header("idempotency-key"),
+        got[1].header("idempotency-key")
+    );
 
     // 4. unchanged: nothing (and the server saw a conditional request)
     clock.advance(600_000);
@@ -107,9 +125,16 @@ async fn full_story(content_type: &str, render: Render) {
     drop(app);
     let app = open(dir.path(), &feeds, &hook, clock.clone());
     clock.advance(600_000);
-    feeds.set(content_type, render(&[NK_V2, UNRELATED, OTHER, ("s3", "Another story", "x")]));
+    feeds.set(
+        content_type,
+        render(&[NK_V2, UNRELATED, OTHER, ("s3", "Another story", "x")]),
+    );
     daemon::once(&app).await.unwrap();
-    assert_eq!(hook.received().len(), 2, "nothing sent twice after a restart");
+    assert_eq!(
+        hook.received().len(),
+        2,
+        "nothing sent twice after a restart"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +207,7 @@ async fn a_4xx_answer_is_dead_at_once() {
     daemon::once(&app).await.unwrap();
     let d: Vec<_> = app.store.deliveries().map(Result::unwrap).collect();
     assert_eq!(d[0].state, DeliveryState::Dead);
-    clock.advance(3600_000);
+    clock.advance(3_600_000);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts(), 1, "dead alerts are not retried");
 }
@@ -207,12 +232,18 @@ async fn a_broken_feed_is_that_feeds_error() {
     let feeds = FeedServer::start().await;
     let hook = WebhookReceiver::start().await;
     let app = open(dir.path(), &feeds, &hook, Arc::new(ManualClock::new(T0)));
-    feeds.set("text/html; charset=utf-8", "<!DOCTYPE html><html><body>Please log in</body></html>");
+    feeds.set(
+        "text/html; charset=utf-8",
+        "<!DOCTYPE html><html><body>Please log in</body></html>",
+    );
     let s = daemon::once(&app).await.unwrap();
     assert_eq!((s.polled, s.failed), (1, 1));
     let st = app.store.feed_state("news").unwrap().unwrap();
     let err = st.last_error.unwrap();
     assert!(err.contains("text/html"), "{err}");
     assert_eq!(st.failures, 1);
-    assert!(st.next_poll > T0, "a failed feed is retried later, never dropped");
+    assert!(
+        st.next_poll > T0,
+        "a failed feed is retried later, never dropped"
+    );
 }

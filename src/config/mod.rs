@@ -259,7 +259,11 @@ fn de_regexes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Regex>, D::E
                 .case_insensitive(true)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| serde::de::Error::custom(format!("ignore pattern {p:?} is not a valid regex: {e}")))
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "ignore pattern {p:?} is not a valid regex: {e}"
+                    ))
+                })
         })
         .collect()
 }
@@ -269,10 +273,14 @@ impl FeedConfig {
         self.interval.unwrap_or(d.interval)
     }
     pub fn min_interval(&self, d: &DaemonConfig) -> Duration {
-        self.min_interval.unwrap_or(d.min_interval).min(self.interval(d))
+        self.min_interval
+            .unwrap_or(d.min_interval)
+            .min(self.interval(d))
     }
     pub fn max_interval(&self, d: &DaemonConfig) -> Duration {
-        self.max_interval.unwrap_or(d.max_interval).max(self.interval(d))
+        self.max_interval
+            .unwrap_or(d.max_interval)
+            .max(self.interval(d))
     }
     pub fn baseline(&self, d: &DaemonConfig) -> bool {
         self.baseline.unwrap_or(d.baseline)
@@ -497,7 +505,11 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn at(&self, span: Option<Range<usize>>, message: &str) -> String {
@@ -623,7 +635,10 @@ fn validate_feeds(
             if i < Duration::from_secs(10) {
                 problems.push(ctx.at(
                     Some(span.clone()),
-                    &format!("feed {:?}: interval must be at least 10s, to be polite to the publisher", feed.name),
+                    &format!(
+                        "feed {:?}: interval must be at least 10s, to be polite to the publisher",
+                        feed.name
+                    ),
                 ));
             }
         }
@@ -646,20 +661,28 @@ fn validate_watches(
         let span = spanned.span();
         let mut w = spanned.into_inner();
         check_name(ctx, &span, "watch", &w.name, &mut seen, problems);
-        let mut bad = |msg: String| problems.push(ctx.at(Some(span.clone()), &format!("watch {:?}: {msg}", w.name)));
+        let mut bad = |msg: String| {
+            problems.push(ctx.at(Some(span.clone()), &format!("watch {:?}: {msg}", w.name)))
+        };
         let has_lists = !(w.any.is_empty() && w.all.is_empty() && w.none.is_empty());
         let parsed = match (&w.query_text, has_lists) {
             (Some(_), true) => Err("use either query or any/all/none, not both".to_string()),
             (Some(q), false) => query::parse(q).map_err(|e| e.to_string()),
             (None, true) => query::from_lists(&w.any, &w.all, &w.none).map_err(|e| e.message),
-            (None, false) => Err("needs a query (query = '\"north korea\" AND troops') or any/all/none lists".to_string()),
+            (None, false) => Err(
+                "needs a query (query = '\"north korea\" AND troops') or any/all/none lists"
+                    .to_string(),
+            ),
         };
         match parsed {
             Ok(q) => w.query = Some(q),
             Err(e) => bad(e),
         }
         if w.on.is_empty() {
-            bad("on = [] never fires: use some of \"new\", \"update\", \"mention\", \"removed\"".into());
+            bad(
+                "on = [] never fires: use some of \"new\", \"update\", \"mention\", \"removed\""
+                    .into(),
+            );
         }
         for f in &w.feeds {
             if !feed_names.contains(f.as_str()) {
@@ -754,7 +777,9 @@ fn notifier_kind(t: NotifierType, n: &RawNotifier, errs: &mut Vec<String>) -> Op
         NotifierType::Email => "email",
     };
     for key in foreign_keys(n, t) {
-        errs.push(format!("key `{key}` does not apply to type = \"{type_name}\""));
+        errs.push(format!(
+            "key `{key}` does not apply to type = \"{type_name}\""
+        ));
     }
     match t {
         NotifierType::Stdout => Some(NotifierKind::Stdout),
@@ -815,7 +840,10 @@ fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> 
         SmtpSecurity::None => 25,
     });
     let host = host.or_else(|| {
-        errs.push("an email notifier needs smtp = \"smtp://user@mail.example.com:587\" or host = \"…\"".into());
+        errs.push(
+            "an email notifier needs smtp = \"smtp://user@mail.example.com:587\" or host = \"…\""
+                .into(),
+        );
         None
     });
     let password = SecretSource {
@@ -828,15 +856,24 @@ fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> 
     .ok()
     .flatten();
     if password.is_some() && username.is_none() {
-        errs.push("a password is set but no username (username = \"…\" or smtp://user@host)".into());
+        errs.push(
+            "a password is set but no username (username = \"…\" or smtp://user@host)".into(),
+        );
     }
-    let from = match n.from.as_deref().map(str::parse::<lettre::message::Mailbox>) {
+    let from = match n
+        .from
+        .as_deref()
+        .map(str::parse::<lettre::message::Mailbox>)
+    {
         None => {
             errs.push("an email notifier needs from = \"storywatch <alerts@example.com>\"".into());
             None
         }
         Some(Err(e)) => {
-            errs.push(format!("from = {:?} is not an email address: {e}", n.from.as_deref().unwrap_or("")));
+            errs.push(format!(
+                "from = {:?} is not an email address: {e}",
+                n.from.as_deref().unwrap_or("")
+            ));
             None
         }
         Some(Ok(m)) => Some(m),
@@ -876,17 +913,26 @@ struct SmtpUrl {
 /// `smtp+plain://host:25` (no TLS). A password in the URL is refused: it
 /// would sit in a config file that is often world-readable.
 fn parse_smtp_url(text: &str) -> Result<SmtpUrl, String> {
-    let url = Url::parse(text).map_err(|e| format!("smtp = {text:?} is not a URL ({e}): expected smtp://user@host:587 or smtps://host"))?;
+    let url = Url::parse(text).map_err(|e| {
+        format!("smtp = {text:?} is not a URL ({e}): expected smtp://user@host:587 or smtps://host")
+    })?;
     let security = match url.scheme() {
         "smtp" => SmtpSecurity::Starttls,
         "smtps" => SmtpSecurity::Tls,
         "smtp+plain" => SmtpSecurity::None,
-        s => return Err(format!("smtp = {text:?}: scheme {s}: is not one of smtp:, smtps:, smtp+plain:")),
+        s => {
+            return Err(format!(
+                "smtp = {text:?}: scheme {s}: is not one of smtp:, smtps:, smtp+plain:"
+            ))
+        }
     };
     if url.password().is_some() {
         return Err("smtp URL contains a password: remove it and use password_env, password_file or password_credential".into());
     }
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("smtp = {text:?} has no host"))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("smtp = {text:?} has no host"))?;
     let port = url.port().unwrap_or(match security {
         SmtpSecurity::Tls => 465,
         SmtpSecurity::Starttls => 587,

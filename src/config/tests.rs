@@ -38,7 +38,10 @@ fn good_config_loads_with_defaults() {
     assert_eq!(c.daemon.concurrency, 32);
     assert_eq!(c.feeds[0].url.as_str(), "https://example.com/feed.xml");
     assert!(c.watches[0].query.is_some());
-    assert_eq!(c.watches[0].on, vec![Trigger::New, Trigger::Update, Trigger::Mention]);
+    assert_eq!(
+        c.watches[0].on,
+        vec![Trigger::New, Trigger::Update, Trigger::Mention]
+    );
     assert!(matches!(c.notifiers[0].kind, NotifierKind::Webhook(_)));
 }
 
@@ -81,7 +84,10 @@ fn bad_url_and_non_http_schemes_are_refused() {
 #[test]
 fn watch_with_missing_notifier_names_watch_and_line() {
     let p = problem(&GOOD.replace("notify = [\"hook\"]", "notify = [\"ops\"]"));
-    assert_eq!(p, "config.toml:10: watch \"nk\": notifier \"ops\" is not defined");
+    assert_eq!(
+        p,
+        "config.toml:10: watch \"nk\": notifier \"ops\" is not defined"
+    );
 }
 
 #[test]
@@ -105,20 +111,31 @@ fn empty_feed_list_is_refused() {
 #[test]
 fn query_errors_point_at_the_column() {
     let p = problem(&GOOD.replace("'\"north korea\" AND troops'", "'(troops AND Russia'"));
-    assert!(p.starts_with("config.toml:10: watch \"nk\": query col"), "{p}");
+    assert!(
+        p.starts_with("config.toml:10: watch \"nk\": query col"),
+        "{p}"
+    );
 }
 
 #[test]
 fn keys_of_another_notifier_type_are_refused() {
-    let text = GOOD.replace("url = \"http://127.0.0.1:9/x\"", "url = \"http://127.0.0.1:9/x\"\nto = [\"a@b.c\"]");
+    let text = GOOD.replace(
+        "url = \"http://127.0.0.1:9/x\"",
+        "url = \"http://127.0.0.1:9/x\"\nto = [\"a@b.c\"]",
+    );
     let p = problem(&text);
-    assert!(p.contains("key `to` does not apply to type = \"webhook\""), "{p}");
+    assert!(
+        p.contains("key `to` does not apply to type = \"webhook\""),
+        "{p}"
+    );
 }
 
 #[test]
 fn several_problems_are_reported_together() {
-    let text = GOOD
-        .replace("notify = [\"hook\"]", "notify = [\"nope\"]\nfeeds = [\"zzz\"]");
+    let text = GOOD.replace(
+        "notify = [\"hook\"]",
+        "notify = [\"nope\"]\nfeeds = [\"zzz\"]",
+    );
     let err = load(&text).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{err}");
 }
@@ -131,7 +148,9 @@ fn secrets_come_from_env_and_never_show_in_debug() {
         "url = \"http://127.0.0.1:9/x\"\nsecret_env = \"STORYWATCH_TEST_HOOK_SECRET\"",
     );
     let c = load(&text).unwrap();
-    let NotifierKind::Webhook(w) = &c.notifiers[0].kind else { panic!() };
+    let NotifierKind::Webhook(w) = &c.notifiers[0].kind else {
+        panic!()
+    };
     assert_eq!(w.secret.as_ref().unwrap().expose(), "s3cr3t-value");
     assert!(!format!("{c:?}").contains("s3cr3t-value"));
     let missing = GOOD.replace(
@@ -145,15 +164,23 @@ fn secrets_come_from_env_and_never_show_in_debug() {
 #[test]
 fn smtp_urls() {
     let u = parse_smtp_url("smtp://me%40x.org@mail.x.org").unwrap();
-    assert_eq!((u.host.as_str(), u.port, u.security, u.username.as_deref()), ("mail.x.org", 587, SmtpSecurity::Starttls, Some("me@x.org")));
+    assert_eq!(
+        (u.host.as_str(), u.port, u.security, u.username.as_deref()),
+        ("mail.x.org", 587, SmtpSecurity::Starttls, Some("me@x.org"))
+    );
     let u = parse_smtp_url("smtps://mail.x.org").unwrap();
     assert_eq!((u.port, u.security), (465, SmtpSecurity::Tls));
-    assert!(parse_smtp_url("smtp://u:pw@mail.x.org").unwrap_err().contains("password"));
+    assert!(parse_smtp_url("smtp://u:pw@mail.x.org")
+        .unwrap_err()
+        .contains("password"));
     assert!(parse_smtp_url("imap://mail.x.org").is_err());
 }
 
 #[test]
 fn non_loopback_listen_needs_a_token() {
-    let text = GOOD.replace("interval = \"90s\"", "interval = \"90s\"\nlisten = \"0.0.0.0:8787\"");
+    let text = GOOD.replace(
+        "interval = \"90s\"",
+        "interval = \"90s\"\nlisten = \"0.0.0.0:8787\"",
+    );
     assert!(problem(&text).contains("needs a token"));
 }

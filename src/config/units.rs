@@ -20,7 +20,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let err = || format!("invalid size {s:?}: expected a number with a unit, like \"512KiB\", \"10MiB\" or \"1GiB\"");
+    let err = || {
+        format!("invalid size {s:?}: expected a number with a unit, like \"512KiB\", \"10MiB\" or \"1GiB\"")
+    };
     let n: u64 = num.parse().map_err(|_| err())?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -121,9 +123,13 @@ pub mod de {
         parse_rate(&s).map(Some).map_err(serde::de::Error::custom)
     }
 
-    pub fn opt_quiet_hours<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D::Error> {
+    pub fn opt_quiet_hours<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<QuietHours>, D::Error> {
         let s = String::deserialize(d)?;
-        parse_quiet_hours(&s).map(Some).map_err(serde::de::Error::custom)
+        parse_quiet_hours(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -137,7 +143,9 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("ten minutes").unwrap_err().contains("\"10m\""));
+        assert!(parse_duration("ten minutes")
+            .unwrap_err()
+            .contains("\"10m\""));
         assert!(parse_duration("10").is_err());
     }
 

@@ -33,8 +33,14 @@ impl EmailNotifier {
         let tls_params = || -> Result<TlsParameters, String> {
             let mut b = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.tls_ca_file {
-                let pem = std::fs::read(path).map_err(|e| format!("cannot read tls_ca_file {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| format!("tls_ca_file {} is not a PEM certificate: {e}", path.display()))?;
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("cannot read tls_ca_file {}: {e}", path.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    format!(
+                        "tls_ca_file {} is not a PEM certificate: {e}",
+                        path.display()
+                    )
+                })?;
                 b = b.add_root_certificate(cert);
             }
             b.build().map_err(|e| format!("TLS setup failed: {e}"))
@@ -44,12 +50,14 @@ impl EmailNotifier {
             SmtpSecurity::Tls => Tls::Wrapper(tls_params()?),
             SmtpSecurity::None => Tls::None,
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
-            .port(config.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(30)));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+                .port(config.port)
+                .tls(tls)
+                .timeout(Some(Duration::from_secs(30)));
         if let (Some(user), Some(pass)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
         }
         Ok(EmailNotifier {
             name: name.to_string(),
@@ -64,9 +72,16 @@ impl EmailNotifier {
         }
         let message = self.message(alerts)?;
         self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            let text = format!("SMTP {}:{}: {}", self.config.host, self.config.port, error_chain(&e));
+            let text = format!(
+                "SMTP {}:{}: {}",
+                self.config.host,
+                self.config.port,
+                error_chain(&e)
+            );
             if e.is_permanent() {
-                SendError::permanent(format!("{text} (permanent: the server refused; not retried)"))
+                SendError::permanent(format!(
+                    "{text} (permanent: the server refused; not retried)"
+                ))
             } else {
                 SendError::transient(text)
             }
@@ -88,23 +103,50 @@ impl EmailNotifier {
             if let Some(s) = alert.story() {
                 let root = thread_root(&s.event.story, &domain);
                 b = b.in_reply_to(root.clone()).references(root);
-                b = b.header(raw("X-Storywatch-Story", &s.event.story)).header(raw("X-Storywatch-Watch", &s.watch));
+                b = b
+                    .header(raw("X-Storywatch-Story", &s.event.story))
+                    .header(raw("X-Storywatch-Watch", &s.watch));
             }
-            (render::subject(alert), render::text(alert), html_document(&[alert]))
+            (
+                render::subject(alert),
+                render::text(alert),
+                html_document(&[alert]),
+            )
         } else {
             b = b.message_id(None);
             let refs: Vec<&Alert> = alerts.iter().collect();
-            (digest_subject(alerts), digest_text(alerts), html_document(&refs))
+            (
+                digest_subject(alerts),
+                digest_text(alerts),
+                html_document(&refs),
+            )
         };
         let subject = format!("{}{}", self.config.subject_prefix, subject);
         b = b
             .subject(render::one_line(&subject, 200))
             .header(raw("Auto-Submitted", "auto-generated"))
             .header(raw("X-Auto-Response-Suppress", "All"))
-            .header(raw("List-Id", &format!("storywatch {} <{}.storywatch.{domain}>", self.name, list_token(&self.name))));
-        b.multipart(MultiPart::alternative().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text)).singlepart(
-            SinglePart::builder().header(ContentType::TEXT_HTML).body(html),
-        ))
+            .header(raw(
+                "List-Id",
+                &format!(
+                    "storywatch {} <{}.storywatch.{domain}>",
+                    self.name,
+                    list_token(&self.name)
+                ),
+            ));
+        b.multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )
         .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
     }
 }
@@ -135,7 +177,15 @@ pub fn thread_root(story: &str, domain: &str) -> String {
 }
 
 fn list_token(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -154,24 +204,43 @@ fn grouped(alerts: &[Alert]) -> Vec<Vec<&Alert>> {
     let mut order: Vec<String> = Vec::new();
     let mut groups: BTreeMap<String, Vec<&Alert>> = BTreeMap::new();
     for a in alerts {
-        let key = a.story().map(|s| s.event.story.clone()).unwrap_or_else(|| format!("ops-{}", a.id));
+        let key = a
+            .story()
+            .map(|s| s.event.story.clone())
+            .unwrap_or_else(|| format!("ops-{}", a.id));
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
         groups.entry(key).or_default().push(a);
     }
-    order.into_iter().filter_map(|k| groups.remove(&k)).collect()
+    order
+        .into_iter()
+        .filter_map(|k| groups.remove(&k))
+        .collect()
 }
 
 pub fn digest_subject(alerts: &[Alert]) -> String {
-    let stories: HashSet<&str> = alerts.iter().filter_map(|a| a.story()).map(|s| s.event.story.as_str()).collect();
-    format!("storywatch digest: {} alerts about {} stories", alerts.len(), stories.len())
+    let stories: HashSet<&str> = alerts
+        .iter()
+        .filter_map(|a| a.story())
+        .map(|s| s.event.story.as_str())
+        .collect();
+    format!(
+        "storywatch digest: {} alerts about {} stories",
+        alerts.len(),
+        stories.len()
+    )
 }
 
 fn digest_text(alerts: &[Alert]) -> String {
     grouped(alerts)
         .iter()
-        .map(|g| g.iter().map(|a| render::text(a)).collect::<Vec<_>>().join("\n\n"))
+        .map(|g| {
+            g.iter()
+                .map(|a| render::text(a))
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        })
         .collect::<Vec<_>>()
         .join("\n\n────────\n\n")
 }
@@ -203,14 +272,21 @@ pub fn html_document(alerts: &[&Alert]) -> String {
 fn alert_html(alert: &Alert) -> String {
     let s = match &alert.body {
         AlertBody::Ops(o) => {
-            return format!("<h3>{}</h3><p>{}</p>", esc(&render::subject(alert)), esc(&o.message));
+            return format!(
+                "<h3>{}</h3><p>{}</p>",
+                esc(&render::subject(alert)),
+                esc(&o.message)
+            );
         }
         AlertBody::Story(s) => s,
     };
     let e = &s.event;
     let terms = render::matched_terms(s);
     let mut h = String::new();
-    let mut meta = vec![format!("{} · {}", esc(e.kind.as_str()), esc(&e.feed)), format!("watch <b>{}</b> ({})", esc(&s.watch), s.trigger.as_str())];
+    let mut meta = vec![
+        format!("{} · {}", esc(e.kind.as_str()), esc(&e.feed)),
+        format!("watch <b>{}</b> ({})", esc(&s.watch), s.trigger.as_str()),
+    ];
     if let Some(c) = e.class() {
         meta.push(format!("{c} change"));
     }
@@ -218,20 +294,32 @@ fn alert_html(alert: &Alert) -> String {
     if e.developing {
         meta.push("<b>developing story</b>".into());
     }
-    h.push_str(&format!("<p style=\"color:#555;font-size:small\">{}</p>", meta.join(" · ")));
+    h.push_str(&format!(
+        "<p style=\"color:#555;font-size:small\">{}</p>",
+        meta.join(" · ")
+    ));
     let title = mark_terms(&esc(&e.title), &terms);
     if e.link.starts_with("https://") || e.link.starts_with("http://") {
-        h.push_str(&format!("<h2><a href=\"{}\">{title}</a></h2>", esc_attr(&e.link)));
+        h.push_str(&format!(
+            "<h2><a href=\"{}\">{title}</a></h2>",
+            esc_attr(&e.link)
+        ));
     } else {
         h.push_str(&format!("<h2>{title}</h2>"));
     }
     match (&e.kind, &e.comparison) {
         (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
             if let Some(t) = &c.title {
-                h.push_str(&format!("<p><b>Headline:</b> {}</p>", style_diff(&mark_terms(&t.render_html(render::DIFF_CONTEXT), &terms))));
+                h.push_str(&format!(
+                    "<p><b>Headline:</b> {}</p>",
+                    style_diff(&mark_terms(&t.render_html(render::DIFF_CONTEXT), &terms))
+                ));
             }
             if let Some(b) = &c.body {
-                h.push_str(&format!("<p>{}</p>", style_diff(&mark_terms(&b.render_html(render::DIFF_CONTEXT), &terms))));
+                h.push_str(&format!(
+                    "<p>{}</p>",
+                    style_diff(&mark_terms(&b.render_html(render::DIFF_CONTEXT), &terms))
+                ));
             }
             if !c.numbers.is_empty() {
                 h.push_str("<ul>");
@@ -260,14 +348,21 @@ fn alert_html(alert: &Alert) -> String {
 
 /// Colours for `<ins>`/`<del>` (many mail clients ignore `<style>` blocks).
 fn style_diff(html: &str) -> String {
-    html.replace("<ins>", "<ins style=\"background:#dfd;color:#060;text-decoration:none\">")
-        .replace("<del>", "<del style=\"background:#fdd;color:#900\">")
+    html.replace(
+        "<ins>",
+        "<ins style=\"background:#dfd;color:#060;text-decoration:none\">",
+    )
+    .replace("<del>", "<del style=\"background:#fdd;color:#900\">")
 }
 
 /// Wraps case-insensitive occurrences of `terms` in `<mark>`, only in text
 /// (never inside a tag or an entity).
 pub fn mark_terms(html: &str, terms: &[String]) -> String {
-    let needles: Vec<String> = terms.iter().map(|t| esc(t).to_lowercase()).filter(|t| !t.is_empty()).collect();
+    let needles: Vec<String> = terms
+        .iter()
+        .map(|t| esc(t).to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
     if needles.is_empty() {
         return html.to_string();
     }
@@ -298,8 +393,14 @@ fn mark_text(text: &str, needles: &[String]) -> String {
         let hit = needles.iter().find(|n| {
             lower[i..].starts_with(n.as_str())
                 && text.is_char_boundary(i + n.len())
-                && !lower[..i].chars().next_back().is_some_and(char::is_alphanumeric)
-                && !lower[i + n.len()..].chars().next().is_some_and(char::is_alphanumeric)
+                && !lower[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+                && !lower[i + n.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric)
         });
         match hit {
             Some(n) => {
@@ -320,15 +421,24 @@ fn mark_text(text: &str, needles: &[String]) -> String {
 
 /// Only our own small vocabulary survives; links must be http(s).
 pub fn sanitize(html: &str) -> String {
-    let tags: HashSet<&str> = ["p", "h2", "h3", "a", "b", "i", "del", "ins", "mark", "ul", "li", "hr", "br", "small"].into_iter().collect();
+    let tags: HashSet<&str> = [
+        "p", "h2", "h3", "a", "b", "i", "del", "ins", "mark", "ul", "li", "hr", "br", "small",
+    ]
+    .into_iter()
+    .collect();
     let schemes: HashSet<&str> = ["http", "https"].into_iter().collect();
     ammonia::Builder::default()
         .tags(tags)
         .generic_attributes(HashSet::new())
         .tag_attributes(
-            [("a", ["href"].into_iter().collect()), ("del", ["style"].into_iter().collect()), ("ins", ["style"].into_iter().collect()), ("p", ["style"].into_iter().collect())]
-                .into_iter()
-                .collect(),
+            [
+                ("a", ["href"].into_iter().collect()),
+                ("del", ["style"].into_iter().collect()),
+                ("ins", ["style"].into_iter().collect()),
+                ("p", ["style"].into_iter().collect()),
+            ]
+            .into_iter()
+            .collect(),
         )
         .url_schemes(schemes)
         .link_rel(Some("noopener noreferrer"))
@@ -344,14 +454,24 @@ mod tests {
     fn marks_terms_outside_tags_only() {
         let html = "<a href=\"/korea\">North Korea</a> and korean";
         let marked = mark_terms(html, &["korea".into()]);
-        assert_eq!(marked, "<a href=\"/korea\">North <mark>Korea</mark></a> and korean");
+        assert_eq!(
+            marked,
+            "<a href=\"/korea\">North <mark>Korea</mark></a> and korean"
+        );
     }
 
     #[test]
     fn sanitize_strips_dangerous_markup() {
         let dirty = "<p>ok</p><script>alert(1)</script><img src=\"http://t.example/pixel.gif\"><form><input></form><a href=\"javascript:alert(1)\">x</a><p onclick=\"x()\">y</p>";
         let clean = sanitize(dirty);
-        for bad in ["script", "<img", "<form", "<input", "javascript:", "onclick"] {
+        for bad in [
+            "script",
+            "<img",
+            "<form",
+            "<input",
+            "javascript:",
+            "onclick",
+        ] {
             assert!(!clean.contains(bad), "{bad} survived: {clean}");
         }
         assert!(clean.contains("<p>ok</p>"));

@@ -15,16 +15,22 @@ use crate::outbox::{Alert, SendError};
 
 pub enum Notifier {
     Stdout,
-    Webhook(webhook::WebhookNotifier),
-    Email(email::EmailNotifier),
+    Webhook(Box<webhook::WebhookNotifier>),
+    Email(Box<email::EmailNotifier>),
 }
 
 impl Notifier {
     pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, String> {
         Ok(match &config.kind {
             NotifierKind::Stdout => Notifier::Stdout,
-            NotifierKind::Webhook(w) => Notifier::Webhook(webhook::WebhookNotifier::new(w.clone(), user_agent)?),
-            NotifierKind::Email(e) => Notifier::Email(email::EmailNotifier::new(&config.name, e.clone())?),
+            NotifierKind::Webhook(w) => Notifier::Webhook(Box::new(webhook::WebhookNotifier::new(
+                w.clone(),
+                user_agent,
+            )?)),
+            NotifierKind::Email(e) => Notifier::Email(Box::new(email::EmailNotifier::new(
+                &config.name,
+                e.clone(),
+            )?)),
         })
     }
 

@@ -62,7 +62,11 @@ pub fn change_summary(c: &Comparison) -> String {
         n => parts.push(format!("{n} sentences removed")),
     }
     if !c.numbers.is_empty() {
-        parts.push(if c.numbers.len() == 1 { "a number changed".into() } else { format!("{} numbers changed", c.numbers.len()) });
+        parts.push(if c.numbers.len() == 1 {
+            "a number changed".into()
+        } else {
+            format!("{} numbers changed", c.numbers.len())
+        });
     }
     if parts.is_empty() && c.body.is_some() {
         parts.push("text edited".into());
@@ -95,7 +99,13 @@ fn story_text(s: &StoryAlert) -> String {
         flags.push("developing".into());
     }
     let _ = writeln!(out, "{} [{}]", story_subject(s), flags.join(", "));
-    let _ = writeln!(out, "  feed: {} · watch: {} ({})", e.feed, s.watch, s.trigger.as_str());
+    let _ = writeln!(
+        out,
+        "  feed: {} · watch: {} ({})",
+        e.feed,
+        s.watch,
+        s.trigger.as_str()
+    );
     if !e.link.is_empty() {
         let _ = writeln!(out, "  link: {}", e.link);
     }

@@ -41,7 +41,8 @@ pub fn check_template(source: &str) -> Result<(), String> {
 
 fn compile_template(source: &str) -> Result<minijinja::Environment<'static>, String> {
     let mut env = minijinja::Environment::new();
-    env.add_template_owned("body", source.to_string()).map_err(|e| e.to_string())?;
+    env.add_template_owned("body", source.to_string())
+        .map_err(|e| e.to_string())?;
     Ok(env)
 }
 
@@ -56,11 +57,17 @@ impl WebhookNotifier {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("header name {k:?} is not valid"))?;
-            let value = HeaderValue::from_str(v).map_err(|_| format!("header {k:?} has an invalid value"))?;
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("header name {k:?} is not valid"))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| format!("header {k:?} has an invalid value"))?;
             headers.insert(name, value);
         }
-        let template = config.template.as_deref().map(compile_template).transpose()?;
+        let template = config
+            .template
+            .as_deref()
+            .map(compile_template)
+            .transpose()?;
         Ok(WebhookNotifier {
             config,
             client,
@@ -70,12 +77,18 @@ impl WebhookNotifier {
     }
 
     pub async fn send(&self, alerts: &[Alert]) -> Result<(), SendError> {
-        let Some(first) = alerts.first() else { return Ok(()) };
+        let Some(first) = alerts.first() else {
+            return Ok(());
+        };
         let (body, content_type) = self.body(alerts)?;
         let key = if alerts.len() == 1 {
             first.key.clone()
         } else {
-            alerts.iter().map(|a| a.key.as_str()).collect::<Vec<_>>().join(",")
+            alerts
+                .iter()
+                .map(|a| a.key.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         };
         let mut req = self
             .client
@@ -87,14 +100,30 @@ impl WebhookNotifier {
         }
         if let Some(secret) = &self.config.secret {
             let ts = chrono::Utc::now().timestamp().to_string();
-            req = req
-                .header(TIMESTAMP_HEADER, &ts)
-                .header(SIGNATURE_HEADER, sign(secret.expose().as_bytes(), &ts, &body));
+            req = req.header(TIMESTAMP_HEADER, &ts).header(
+                SIGNATURE_HEADER,
+                sign(secret.expose().as_bytes(), &ts, &body),
+            );
         }
-        let resp = req.headers(self.headers.clone()).body(body).send().await.map_err(|e| {
-            SendError::transient(format!("webhook {} unreachable: {}", self.config.url, error_chain(&e)))
-        })?;
-        classify_status(resp.status().as_u16(), crate::fetch::retry_after(resp.headers(), crate::clock::Clock::now(&crate::clock::SystemClock)))
+        let resp = req
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::transient(format!(
+                    "webhook {} unreachable: {}",
+                    self.config.url,
+                    error_chain(&e)
+                ))
+            })?;
+        classify_status(
+            resp.status().as_u16(),
+            crate::fetch::retry_after(
+                resp.headers(),
+                crate::clock::Clock::now(&crate::clock::SystemClock),
+            ),
+        )
     }
 
     /// The request body and its content type.
@@ -109,10 +138,19 @@ impl WebhookNotifier {
                 .get_template("body")
                 .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
                 .map_err(|e| SendError::permanent(format!("webhook template failed: {e}")))?;
-            let ct = if serde_json::from_str::<Value>(&rendered).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
+            let ct = if serde_json::from_str::<Value>(&rendered).is_ok() {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
             return Ok((rendered.into_bytes(), ct));
         }
-        let json_body = |v: Value| (serde_json::to_vec(&v).unwrap_or_default(), "application/json");
+        let json_body = |v: Value| {
+            (
+                serde_json::to_vec(&v).unwrap_or_default(),
+                "application/json",
+            )
+        };
         Ok(match self.config.preset {
             WebhookPreset::Json if alerts.len() == 1 => json_body(payload(&alerts[0])),
             WebhookPreset::Json => json_body(json!({
@@ -122,9 +160,14 @@ impl WebhookNotifier {
             })),
             WebhookPreset::Slack => json_body(slack(alerts)),
             WebhookPreset::Mattermost => json_body(json!({ "text": chat_text(alerts, 16_000) })),
-            WebhookPreset::Discord => json_body(json!({ "content": chat_text(alerts, 2000), "allowed_mentions": { "parse": [] } })),
+            WebhookPreset::Discord => json_body(
+                json!({ "content": chat_text(alerts, 2000), "allowed_mentions": { "parse": [] } }),
+            ),
             WebhookPreset::Teams => json_body(teams(alerts)),
-            WebhookPreset::Ntfy => (chat_text(alerts, 4000).into_bytes(), "text/plain; charset=utf-8"),
+            WebhookPreset::Ntfy => (
+                chat_text(alerts, 4000).into_bytes(),
+                "text/plain; charset=utf-8",
+            ),
         })
     }
 }
@@ -157,7 +200,8 @@ pub fn classify_status(code: u16, retry_after: Option<Duration>) -> Result<(), S
 
 /// `v1=` + hex HMAC-SHA256 over "timestamp.body".
 pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -166,14 +210,28 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 
 /// Receiver-side check of a signature, in constant time. Also rejects
 /// timestamps older than `max_age` (replays).
-pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now_secs: i64, max_age: Duration) -> bool {
-    let Ok(ts) = timestamp.parse::<i64>() else { return false };
+pub fn verify(
+    secret: &[u8],
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now_secs: i64,
+    max_age: Duration,
+) -> bool {
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return false;
+    };
     if (now_secs - ts).unsigned_abs() > max_age.as_secs() {
         return false;
     }
-    let Some(hex_sig) = signature.strip_prefix("v1=") else { return false };
-    let Ok(given) = hex::decode(hex_sig) else { return false };
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let Some(hex_sig) = signature.strip_prefix("v1=") else {
+        return false;
+    };
+    let Ok(given) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -245,12 +303,20 @@ fn digest_subject(alerts: &[Alert]) -> String {
 }
 
 fn digest_text(alerts: &[Alert]) -> String {
-    alerts.iter().map(render::text).collect::<Vec<_>>().join("\n\n")
+    alerts
+        .iter()
+        .map(render::text)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Plain text for chat services, cut to their message limit.
 fn chat_text(alerts: &[Alert], limit: usize) -> String {
-    let text = if alerts.len() == 1 { render::text(&alerts[0]) } else { format!("{}\n\n{}", digest_subject(alerts), digest_text(alerts)) };
+    let text = if alerts.len() == 1 {
+        render::text(&alerts[0])
+    } else {
+        format!("{}\n\n{}", digest_subject(alerts), digest_text(alerts))
+    };
     if text.chars().count() <= limit {
         text
     } else {
@@ -262,7 +328,11 @@ fn chat_text(alerts: &[Alert], limit: usize) -> String {
 
 /// Slack incoming webhooks: `text` (fallback) plus section blocks.
 fn slack(alerts: &[Alert]) -> Value {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let blocks: Vec<Value> = alerts
         .iter()
         .take(45)
@@ -305,11 +375,26 @@ fn teams(alerts: &[Alert]) -> Value {
 
 /// ntfy takes the message as the body and metadata as headers.
 fn ntfy_headers(req: reqwest::RequestBuilder, alerts: &[Alert]) -> reqwest::RequestBuilder {
-    let title = if alerts.len() == 1 { render::subject(&alerts[0]) } else { digest_subject(alerts) };
+    let title = if alerts.len() == 1 {
+        render::subject(&alerts[0])
+    } else {
+        digest_subject(alerts)
+    };
     // header values must be visible ASCII; ntfy accepts RFC 2047 for the rest
-    let title = if title.is_ascii() { title } else { format!("=?UTF-8?B?{}?=", base64_encode(title.as_bytes())) };
-    let mut req = req.header("Title", render::one_line(&title, 250)).header("Tags", "newspaper");
-    if let Some(link) = alerts.first().and_then(|a| a.story()).map(|s| s.event.link.clone()).filter(|l| !l.is_empty()) {
+    let title = if title.is_ascii() {
+        title
+    } else {
+        format!("=?UTF-8?B?{}?=", base64_encode(title.as_bytes()))
+    };
+    let mut req = req
+        .header("Title", render::one_line(&title, 250))
+        .header("Tags", "newspaper");
+    if let Some(link) = alerts
+        .first()
+        .and_then(|a| a.story())
+        .map(|s| s.event.link.clone())
+        .filter(|l| !l.is_empty())
+    {
         req = req.header("Click", link);
     }
     req
@@ -319,7 +404,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -341,17 +430,45 @@ mod tests {
         let sig = sign(b"k", "1700000000", b"{\"a\":1}");
         assert!(sig.starts_with("v1="));
         let day = Duration::from_secs(300);
-        assert!(verify(b"k", "1700000000", b"{\"a\":1}", &sig, 1_700_000_010, day));
-        assert!(!verify(b"k", "1700000000", b"{\"a\":2}", &sig, 1_700_000_010, day));
-        assert!(!verify(b"other", "1700000000", b"{\"a\":1}", &sig, 1_700_000_010, day));
-        assert!(!verify(b"k", "1700000000", b"{\"a\":1}", &sig, 1_700_009_999, day), "too old");
+        assert!(verify(
+            b"k",
+            "1700000000",
+            b"{\"a\":1}",
+            &sig,
+            1_700_000_010,
+            day
+        ));
+        assert!(!verify(
+            b"k",
+            "1700000000",
+            b"{\"a\":2}",
+            &sig,
+            1_700_000_010,
+            day
+        ));
+        assert!(!verify(
+            b"other",
+            "1700000000",
+            b"{\"a\":1}",
+            &sig,
+            1_700_000_010,
+            day
+        ));
+        assert!(
+            !verify(b"k", "1700000000", b"{\"a\":1}", &sig, 1_700_009_999, day),
+            "too old"
+        );
     }
 
     #[test]
     fn status_classification() {
         assert!(classify_status(204, None).is_ok());
         assert!(!classify_status(500, None).unwrap_err().permanent);
-        assert!(!classify_status(429, Some(Duration::from_secs(5))).unwrap_err().permanent);
+        assert!(
+            !classify_status(429, Some(Duration::from_secs(5)))
+                .unwrap_err()
+                .permanent
+        );
         assert!(!classify_status(408, None).unwrap_err().permanent);
         assert!(classify_status(404, None).unwrap_err().permanent);
         assert!(classify_status(401, None).unwrap_err().permanent);

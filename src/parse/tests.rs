@@ -602,6 +602,31 @@ fn one_huge_item_parses() {
 }
 
 #[test]
+fn deep_nesting_is_bounded() {
+    let depth = 65_000;
+    let nested = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+    let feed = parse(&rss_item(&format!(
+        "<item><title>x</title><x>{nested}</x></item>"
+    )));
+    assert_eq!(only_entry(&feed).title, "x");
+    let too_deep = format!("{}{}", "<a>".repeat(70_000), "</a>".repeat(70_000));
+    let error = parse_err(
+        rss_item(&format!("<item>{too_deep}</item>")).as_bytes(),
+        None,
+    );
+    assert_eq!(error.kind(), "malformed");
+}
+
+#[test]
+fn many_at_signs_stay_linear() {
+    let text = "mail \u{e9}@x.org or @someone ".repeat(100_000);
+    let feed = parse(&rss_item(&format!(
+        "<item><author>a@b.org\u{e9}</author><description><![CDATA[{text}]]></description></item>"
+    )));
+    assert_eq!(only_entry(&feed).summary.len(), text.trim().len());
+}
+
+#[test]
 fn a_hundred_thousand_items_parse() {
     let mut items = String::with_capacity(100_000 * 80);
     for i in 0..100_000 {

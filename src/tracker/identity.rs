@@ -21,12 +21,40 @@ use crate::model::{Entry, Snapshot};
 fn is_tracking_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     const EXACT: &[&str] = &[
-        "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "ocid", "mc_cid",
-        "mc_eid", "_ga", "_gl", "cmpid", "cmp", "wt.mc_id", "smid", "smtyp", "sr_share",
-        "ito", "xtor", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
-        "rss", "rssfeed", "feed", "src",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "ocid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "cmpid",
+        "cmp",
+        "wt.mc_id",
+        "smid",
+        "smtyp",
+        "sr_share",
+        "ito",
+        "xtor",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "rss",
+        "rssfeed",
+        "feed",
+        "src",
     ];
-    n.starts_with("utm_") || n.starts_with("at_") || n.starts_with("pk_") || EXACT.contains(&n.as_str())
+    n.starts_with("utm_")
+        || n.starts_with("at_")
+        || n.starts_with("pk_")
+        || EXACT.contains(&n.as_str())
 }
 
 /// The link as an identity: no scheme, no `www.`, lower-case host, no
@@ -37,7 +65,10 @@ pub fn canonical_link(link: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    let host = url.host_str()?.trim_start_matches("www.").to_ascii_lowercase();
+    let host = url
+        .host_str()?
+        .trim_start_matches("www.")
+        .to_ascii_lowercase();
     let mut out = host;
     if let Some(port) = url.port() {
         out.push(':');
@@ -55,7 +86,13 @@ pub fn canonical_link(link: &str) -> Option<String> {
         out.push('?');
         let query: Vec<String> = params
             .iter()
-            .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") })
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
             .collect();
         out.push_str(&query.join("&"));
     }
@@ -87,7 +124,12 @@ pub fn clean_link(link: &str) -> String {
 /// the entry has neither: then [`text_key`] is its identity.
 pub fn keys_without_text(entry: &Entry) -> Vec<String> {
     let mut keys = Vec::with_capacity(2);
-    if let Some(g) = entry.guid.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+    if let Some(g) = entry
+        .guid
+        .as_deref()
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
         keys.push(format!("g:{g}"));
     }
     if let Some(l) = entry.link.as_deref().and_then(canonical_link) {
@@ -207,7 +249,10 @@ pub fn alias_score(candidate: &Snapshot, fresh: &Snapshot) -> Option<f32> {
             }
         }
     }
-    if title >= 0.6 || (body >= 0.7 && body_len_ok(candidate, fresh)) || (title >= 0.4 && body >= 0.5) {
+    if title >= 0.6
+        || (body >= 0.7 && body_len_ok(candidate, fresh))
+        || (title >= 0.4 && body >= 0.5)
+    {
         return Some(title.max(body));
     }
     None
@@ -244,11 +289,17 @@ mod tests {
 
     #[test]
     fn canonical_link_drops_noise() {
-        let a = canonical_link("HTTPS://WWW.Example.COM/news/story-1/?utm_source=rss&utm_medium=feed&id=7#top");
-        let b = canonical_link("http://example.com/news/story-1?id=7&fbclid=abc&ocid=x&at_medium=rss");
+        let a = canonical_link(
+            "HTTPS://WWW.Example.COM/news/story-1/?utm_source=rss&utm_medium=feed&id=7#top",
+        );
+        let b =
+            canonical_link("http://example.com/news/story-1?id=7&fbclid=abc&ocid=x&at_medium=rss");
         assert_eq!(a.as_deref(), Some("example.com/news/story-1?id=7"));
         assert_eq!(a, b);
-        assert_eq!(canonical_link("https://example.com/").as_deref(), Some("example.com/"));
+        assert_eq!(
+            canonical_link("https://example.com/").as_deref(),
+            Some("example.com/")
+        );
         assert_eq!(canonical_link("not a url"), None);
         assert_eq!(canonical_link("javascript:alert(1)"), None);
         // parameters that select content are kept, in a stable order
@@ -264,7 +315,10 @@ mod tests {
             clean_link("https://www.example.com/a?utm_source=x&p=2#frag"),
             "https://www.example.com/a?p=2"
         );
-        assert_eq!(clean_link("https://example.com/a?utm_source=x"), "https://example.com/a");
+        assert_eq!(
+            clean_link("https://example.com/a?utm_source=x"),
+            "https://example.com/a"
+        );
     }
 
     #[test]
@@ -275,7 +329,10 @@ mod tests {
             link: Some("https://e.com/x?utm_source=a".into()),
             ..Default::default()
         };
-        assert_eq!(keys_without_text(&e), vec!["g:urn:1".to_string(), "l:e.com/x".to_string()]);
+        assert_eq!(
+            keys_without_text(&e),
+            vec!["g:urn:1".to_string(), "l:e.com/x".to_string()]
+        );
         assert!(keys_without_text(&Entry::default()).is_empty());
         let k = text_key(&s);
         assert!(k.starts_with("h:"));
@@ -295,26 +352,62 @@ mod tests {
 
     #[test]
     fn alias_by_article_id_when_slug_changes() {
-        let old = snap("Man seen with weapons on balcony", "Police were called.", "https://www.bbc.co.uk/news/uk-england-kent-58616135");
-        let new = snap("Armed police arrest balcony gunman", "Officers arrested a man.", "https://www.bbc.co.uk/news/uk-england-58616135");
+        let old = snap(
+            "Man seen with weapons on balcony",
+            "Police were called.",
+            "https://www.bbc.co.uk/news/uk-england-kent-58616135",
+        );
+        let new = snap(
+            "Armed police arrest balcony gunman",
+            "Officers arrested a man.",
+            "https://www.bbc.co.uk/news/uk-england-58616135",
+        );
         assert!(alias_score(&old, &new).is_some());
-        let other = snap("Armed police arrest balcony gunman", "x", "https://www.bbc.co.uk/news/uk-england-58616999");
-        assert_eq!(alias_score(&old, &other), None, "a different article id is a different story");
+        let other = snap(
+            "Armed police arrest balcony gunman",
+            "x",
+            "https://www.bbc.co.uk/news/uk-england-58616999",
+        );
+        assert_eq!(
+            alias_score(&old, &other),
+            None,
+            "a different article id is a different story"
+        );
     }
 
     #[test]
     fn alias_by_path_stem_and_title() {
-        let old = snap("Senate passes the budget bill", "", "https://news.example/2024/10/23/politics/senate-passes-budget.html");
-        let new = snap("Senate narrowly passes the budget bill", "", "https://news.example/2024/10/23/politics/senate-narrowly-passes-budget.html");
+        let old = snap(
+            "Senate passes the budget bill",
+            "",
+            "https://news.example/2024/10/23/politics/senate-passes-budget.html",
+        );
+        let new = snap(
+            "Senate narrowly passes the budget bill",
+            "",
+            "https://news.example/2024/10/23/politics/senate-narrowly-passes-budget.html",
+        );
         assert!(alias_score(&old, &new).is_some());
-        let unrelated = snap("Storm hits the coast", "", "https://news.example/2024/10/23/politics/storm-hits-coast.html");
+        let unrelated = snap(
+            "Storm hits the coast",
+            "",
+            "https://news.example/2024/10/23/politics/storm-hits-coast.html",
+        );
         assert_eq!(alias_score(&old, &unrelated), None);
     }
 
     #[test]
     fn alias_by_similar_title_without_links() {
-        let old = snap("North Korean troops may have been sent to front lines", "", "");
-        let new = snap("North Korean troops have been sent to front lines, officials say", "", "");
+        let old = snap(
+            "North Korean troops may have been sent to front lines",
+            "",
+            "",
+        );
+        let new = snap(
+            "North Korean troops have been sent to front lines, officials say",
+            "",
+            "",
+        );
         assert!(alias_score(&old, &new).is_some());
         let unrelated = snap("Local bakery wins national prize", "", "");
         assert_eq!(alias_score(&old, &unrelated), None);

@@ -205,11 +205,19 @@ pub fn snapshot(entry: &Entry, ignore: &[Regex]) -> Snapshot {
         title: normalize::clean(&entry.title, ignore),
         summary: normalize::clean(&entry.summary, ignore),
         content: normalize::clean(&entry.content, ignore),
-        link: entry.link.as_deref().map(identity::clean_link).unwrap_or_default(),
+        link: entry
+            .link
+            .as_deref()
+            .map(identity::clean_link)
+            .unwrap_or_default(),
         authors: clean_list(&entry.authors),
         categories: clean_list(&entry.categories),
         enclosures: {
-            let mut v: Vec<String> = entry.enclosures.iter().map(|e| identity::clean_link(e)).collect();
+            let mut v: Vec<String> = entry
+                .enclosures
+                .iter()
+                .map(|e| identity::clean_link(e))
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -273,7 +281,13 @@ struct Run<'a> {
 impl Run<'_> {
     fn resolve(&mut self, keys: &[String]) -> Result<Option<String>, StoreError> {
         for key in keys {
-            if let Some(id) = self.changes.keys.iter().find(|(k, _)| k == key).map(|(_, id)| id.clone()) {
+            if let Some(id) = self
+                .changes
+                .keys
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, id)| id.clone())
+            {
                 return Ok(Some(id));
             }
             if let Some(id) = self.lookup.story_for_key(self.rules.feed, key)? {
@@ -336,7 +350,12 @@ impl Run<'_> {
 
     /// Compares an entry with the stored story and records what changed.
     /// Returns whether the record must be written.
-    fn apply_entry(&mut self, story: &mut StoryRecord, entry: &Entry, snap: Option<Snapshot>) -> bool {
+    fn apply_entry(
+        &mut self,
+        story: &mut StoryRecord,
+        entry: &Entry,
+        snap: Option<Snapshot>,
+    ) -> bool {
         let mut dirty = false;
         if story.removed_at.take().is_some() {
             dirty = true;
@@ -363,7 +382,8 @@ impl Run<'_> {
             return true;
         }
         let fp = identity::reader_fingerprint(&new);
-        let returning = fp != identity::reader_fingerprint(&story.latest) && story.seen_fps.contains(&fp);
+        let returning =
+            fp != identity::reader_fingerprint(&story.latest) && story.seen_fps.contains(&fp);
         let old = std::mem::replace(&mut story.latest, new);
         story.revision += 1;
         story.last_changed = self.now;
@@ -397,7 +417,13 @@ impl Run<'_> {
         true
     }
 
-    fn emit(&mut self, kind: EventKind, story: &StoryRecord, old: Option<Snapshot>, comparison: Option<Comparison>) {
+    fn emit(
+        &mut self,
+        kind: EventKind,
+        story: &StoryRecord,
+        old: Option<Snapshot>,
+        comparison: Option<Comparison>,
+    ) {
         let old_title = old
             .as_ref()
             .map(|o| o.title.clone())
@@ -432,7 +458,10 @@ impl Run<'_> {
             return Ok(());
         }
         let mut candidates = Vec::new();
-        let gone: Vec<&String> = previous.iter().filter(|id| !self.present.contains(*id)).collect();
+        let gone: Vec<&String> = previous
+            .iter()
+            .filter(|id| !self.present.contains(*id))
+            .collect();
         for id in gone {
             if let Some(story) = self.load(id)? {
                 if story.removed_at.is_none() {
@@ -520,7 +549,9 @@ impl Run<'_> {
             if self.present.contains(id) {
                 continue;
             }
-            let Some(mut story) = self.load(id)? else { continue };
+            let Some(mut story) = self.load(id)? else {
+                continue;
+            };
             if story.removed_at.is_some() {
                 continue;
             }
@@ -535,7 +566,11 @@ impl Run<'_> {
 
 /// Developing: the text says so, or it was edited repeatedly of late.
 fn is_developing(story: &StoryRecord, now: UnixMs) -> bool {
-    let recent = story.edits.iter().filter(|t| now - **t <= DEVELOPING_WINDOW_MS).count();
+    let recent = story
+        .edits
+        .iter()
+        .filter(|t| now - **t <= DEVELOPING_WINDOW_MS)
+        .count();
     recent >= DEVELOPING_EDITS || materiality::has_developing_signal(&story.latest)
 }
 

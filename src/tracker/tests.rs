@@ -1,5 +1,8 @@
 //! Tracker rules, driven through `track_poll` with an in-memory store.
 
+// Entries are cloned into one-element polls throughout, which reads best.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use std::collections::HashMap;
 
 use super::*;
@@ -38,7 +41,10 @@ impl Mem {
         }
         self.versions.extend(changes.versions.iter().cloned());
         self.present = changes.present.clone();
-        (changes.events.into_iter().map(|o| o.event).collect(), changes.stats)
+        (
+            changes.events.into_iter().map(|o| o.event).collect(),
+            changes.stats,
+        )
     }
 }
 
@@ -62,7 +68,12 @@ const MIN: UnixMs = 60_000;
 #[test]
 fn new_then_unchanged_then_edited() {
     let mut m = Mem::default();
-    let a = entry(Some("1"), Some("https://e.com/a"), "Troops massed at the border", "Officials said 2,000 troops were seen.");
+    let a = entry(
+        Some("1"),
+        Some("https://e.com/a"),
+        "Troops massed at the border",
+        "Officials said 2,000 troops were seen.",
+    );
     let (ev, stats) = m.poll(&[a.clone()], T);
     assert_eq!(kinds(&ev), vec![EventKind::New]);
     assert_eq!(stats.new, 1);
@@ -76,7 +87,11 @@ fn new_then_unchanged_then_edited() {
     let (ev, _) = m.poll(&[edited], T + 2 * MIN);
     assert_eq!(kinds(&ev), vec![EventKind::Updated]);
     let c = ev[0].comparison.as_ref().unwrap();
-    assert_eq!(c.class, materiality::ChangeClass::Major, "a number change is major");
+    assert_eq!(
+        c.class,
+        materiality::ChangeClass::Major,
+        "a number change is major"
+    );
     assert_eq!(ev[0].revision, 2);
     assert_eq!(m.versions.len(), 2);
 }
@@ -84,7 +99,12 @@ fn new_then_unchanged_then_edited() {
 #[test]
 fn dates_whitespace_and_tracking_params_are_not_updates() {
     let mut m = Mem::default();
-    let a = entry(Some("1"), Some("https://e.com/a?utm_source=rss"), "Title here", "<p>Body  text.</p>");
+    let a = entry(
+        Some("1"),
+        Some("https://e.com/a?utm_source=rss"),
+        "Title here",
+        "<p>Body  text.</p>",
+    );
     m.poll(&[a.clone()], T);
     let noisy = Entry {
         link: Some("https://e.com/a?utm_source=twitter&fbclid=x".into()),
@@ -102,7 +122,12 @@ fn dates_whitespace_and_tracking_params_are_not_updates() {
 #[test]
 fn entries_without_guid_or_link_keep_their_identity() {
     let mut m = Mem::default();
-    let a = entry(None, None, "Storm warning issued for the coast", "Residents are told to stay indoors tonight.");
+    let a = entry(
+        None,
+        None,
+        "Storm warning issued for the coast",
+        "Residents are told to stay indoors tonight.",
+    );
     let (ev, _) = m.poll(&[a.clone()], T);
     let id = ev[0].story.clone();
     let (ev, _) = m.poll(&[a.clone()], T + MIN);
@@ -121,9 +146,25 @@ fn entries_without_guid_or_link_keep_their_identity() {
 #[test]
 fn new_guid_same_link_is_the_same_story() {
     let mut m = Mem::default();
-    let (ev, _) = m.poll(&[entry(Some("a-1"), Some("https://e.com/story"), "Headline", "Body.")], T);
+    let (ev, _) = m.poll(
+        &[entry(
+            Some("a-1"),
+            Some("https://e.com/story"),
+            "Headline",
+            "Body.",
+        )],
+        T,
+    );
     let id = ev[0].story.clone();
-    let (ev, _) = m.poll(&[entry(Some("a-2"), Some("https://www.e.com/story/#top"), "Headline", "Body.")], T + MIN);
+    let (ev, _) = m.poll(
+        &[entry(
+            Some("a-2"),
+            Some("https://www.e.com/story/#top"),
+            "Headline",
+            "Body.",
+        )],
+        T + MIN,
+    );
     assert!(ev.iter().all(|e| e.story == id), "{ev:?}");
     assert!(ev.iter().all(|e| e.kind != EventKind::New));
 }
@@ -131,14 +172,30 @@ fn new_guid_same_link_is_the_same_story() {
 #[test]
 fn slug_change_with_article_id_is_merged_and_followed_later() {
     let mut m = Mem::default();
-    let (ev, _) = m.poll(&[entry(Some("https://news.example/uk-kent-58616135"), Some("https://news.example/uk-kent-58616135"), "Man seen with weapons on balcony", "Police were called.")], T);
+    let (ev, _) = m.poll(
+        &[entry(
+            Some("https://news.example/uk-kent-58616135"),
+            Some("https://news.example/uk-kent-58616135"),
+            "Man seen with weapons on balcony",
+            "Police were called.",
+        )],
+        T,
+    );
     let id = ev[0].story.clone();
-    let moved = entry(Some("https://news.example/uk-england-58616135"), Some("https://news.example/uk-england-58616135"), "Armed police arrest balcony gunman", "Officers arrested a man after a stand-off.");
+    let moved = entry(
+        Some("https://news.example/uk-england-58616135"),
+        Some("https://news.example/uk-england-58616135"),
+        "Armed police arrest balcony gunman",
+        "Officers arrested a man after a stand-off.",
+    );
     let (ev, stats) = m.poll(&[moved.clone()], T + MIN);
     assert_eq!(stats.merges, 1);
     assert_eq!(kinds(&ev), vec![EventKind::Updated]);
     assert_eq!(ev[0].story, id);
-    assert_eq!(ev[0].old_title.as_deref(), Some("Man seen with weapons on balcony"));
+    assert_eq!(
+        ev[0].old_title.as_deref(),
+        Some("Man seen with weapons on balcony")
+    );
     // the alias is recorded: the next poll finds it by key, no heuristics
     let (ev, stats) = m.poll(&[moved], T + 2 * MIN);
     assert!(ev.is_empty());
@@ -148,7 +205,12 @@ fn slug_change_with_article_id_is_merged_and_followed_later() {
 #[test]
 fn flip_flops_are_recorded_not_alerted_and_reported_once() {
     let mut m = Mem::default();
-    let a = entry(Some("1"), None, "Minister resigns over expenses row", "The minister resigned on Monday.");
+    let a = entry(
+        Some("1"),
+        None,
+        "Minister resigns over expenses row",
+        "The minister resigned on Monday.",
+    );
     let b = Entry {
         title: "Expenses row: minister quits after pressure from MPs".into(),
         ..a.clone()
@@ -163,7 +225,10 @@ fn flip_flops_are_recorded_not_alerted_and_reported_once() {
         all.extend(ev);
     }
     assert_eq!(kinds(&all), vec![EventKind::Oscillating], "{all:?}");
-    assert!(m.versions.iter().filter(|v| v.flipflop).count() >= 8, "every flip is stored");
+    assert!(
+        m.versions.iter().filter(|v| v.flipflop).count() >= 8,
+        "every flip is stored"
+    );
 }
 
 #[test]
@@ -192,16 +257,33 @@ fn duplicate_entries_in_one_poll_are_one_story() {
 #[test]
 fn developing_flag_from_phrases_and_edit_frequency() {
     let mut m = Mem::default();
-    let a = entry(Some("1"), None, "Fire at warehouse", "Crews are at the scene.");
+    let a = entry(
+        Some("1"),
+        None,
+        "Fire at warehouse",
+        "Crews are at the scene.",
+    );
     let (ev, _) = m.poll(&[a.clone()], T);
     assert!(!ev[0].developing);
-    let b = Entry { summary: "Crews are at the scene. Two people were taken to hospital.".into(), ..a.clone() };
-    let c = Entry { summary: "Crews are at the scene. Two people were taken to hospital. The road is closed.".into(), ..a.clone() };
+    let b = Entry {
+        summary: "Crews are at the scene. Two people were taken to hospital.".into(),
+        ..a.clone()
+    };
+    let c = Entry {
+        summary: "Crews are at the scene. Two people were taken to hospital. The road is closed."
+            .into(),
+        ..a.clone()
+    };
     m.poll(&[b], T + MIN);
     let (ev, _) = m.poll(&[c], T + 2 * MIN);
     assert!(ev[0].developing, "edited twice within a day");
     let mut m = Mem::default();
-    let d = entry(Some("9"), None, "Explosion reported downtown", "This is a developing story and will be updated.");
+    let d = entry(
+        Some("9"),
+        None,
+        "Explosion reported downtown",
+        "This is a developing story and will be updated.",
+    );
     let (ev, _) = m.poll(&[d], T);
     assert!(ev[0].developing);
 }
@@ -209,8 +291,17 @@ fn developing_flag_from_phrases_and_edit_frequency() {
 #[test]
 fn feed_threshold_stores_but_silences_small_changes() {
     let mut m = Mem::default();
-    let rules = FeedRules { feed: "f", ignore: &[], min_class: Some(materiality::ChangeClass::Major) };
-    let a = entry(Some("1"), None, "President Zelensky visits Washington", "He met officials.");
+    let rules = FeedRules {
+        feed: "f",
+        ignore: &[],
+        min_class: Some(materiality::ChangeClass::Major),
+    };
+    let a = entry(
+        Some("1"),
+        None,
+        "President Zelensky visits Washington",
+        "He met officials.",
+    );
     let changes = track_poll(&m, &rules, &[a.clone()], &[], T).unwrap();
     for (k, id) in &changes.keys {
         m.keys.insert(("f".into(), k.clone()), id.clone());
@@ -218,7 +309,10 @@ fn feed_threshold_stores_but_silences_small_changes() {
     for (id, s) in changes.stories {
         m.stories.insert(id, s);
     }
-    let typo = Entry { title: "President Zelenskyy visits Washington".into(), ..a };
+    let typo = Entry {
+        title: "President Zelenskyy visits Washington".into(),
+        ..a
+    };
     let changes = track_poll(&m, &rules, &[typo], &[], T + MIN).unwrap();
     assert!(changes.events.is_empty());
     assert_eq!(changes.stats.below_threshold, 1);

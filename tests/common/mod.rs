@@ -52,7 +52,12 @@ async fn feed_handler(State(s): State<Arc<Mutex<FeedState>>>, headers: HeaderMap
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{:x}\"", md5ish(&r.body));
-    if r.status == 200 && headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    if r.status == 200
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(etag.as_str())
+    {
         st.conditional_hits += 1;
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
@@ -63,20 +68,30 @@ async fn feed_handler(State(s): State<Arc<Mutex<FeedState>>>, headers: HeaderMap
         h.insert(header::ETAG, etag.parse().unwrap());
     }
     for (k, v) in &r.headers {
-        h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        h.insert(
+            header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     resp
 }
 
 fn md5ish(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ u64::from(*x)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 impl FeedServer {
     pub async fn start() -> FeedServer {
         let state = Arc::new(Mutex::new(FeedState::default()));
-        let router = Router::new().route("/feed", get(feed_handler)).with_state(state.clone());
-        FeedServer { addr: serve(router).await, state }
+        let router = Router::new()
+            .route("/feed", get(feed_handler))
+            .with_state(state.clone());
+        FeedServer {
+            addr: serve(router).await,
+            state,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -117,7 +132,10 @@ impl Received {
         serde_json::from_slice(&self.body).expect("webhook body is JSON")
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 }
 
@@ -136,7 +154,11 @@ pub struct WebhookReceiver {
     state: Arc<Mutex<HookState>>,
 }
 
-async fn hook_handler(State(s): State<Arc<Mutex<HookState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn hook_handler(
+    State(s): State<Arc<Mutex<HookState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let mut st = s.lock().unwrap();
     st.attempts += 1;
     let status = st.script.pop_front().unwrap_or(200);
@@ -149,8 +171,13 @@ async fn hook_handler(State(s): State<Arc<Mutex<HookState>>>, headers: HeaderMap
 impl WebhookReceiver {
     pub async fn start() -> WebhookReceiver {
         let state = Arc::new(Mutex::new(HookState::default()));
-        let router = Router::new().route("/hook", any(hook_handler)).with_state(state.clone());
-        WebhookReceiver { addr: serve(router).await, state }
+        let router = Router::new()
+            .route("/hook", any(hook_handler))
+            .with_state(state.clone());
+        WebhookReceiver {
+            addr: serve(router).await,
+            state,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -159,7 +186,11 @@ impl WebhookReceiver {
 
     /// Answer the next requests with these statuses.
     pub fn script(&self, statuses: &[u16]) {
-        self.state.lock().unwrap().script.extend(statuses.iter().copied());
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .extend(statuses.iter().copied());
     }
 
     /// Requests accepted (2xx) so far.
