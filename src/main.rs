@@ -58,6 +58,25 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Try a watch query: on a feed file or text (`-` for stdin), or on the
+    /// stories already stored. Exits 0 when something matched, 1 when nothing did.
+    TestWatch {
+        /// A query in the watch language, e.g. '"north korea" AND troops'.
+        #[arg(long, conflicts_with = "watch", required_unless_present = "watch")]
+        query: Option<String>,
+        /// A watch from the config.
+        #[arg(long)]
+        watch: Option<String>,
+        /// Check the stories already stored (latest versions).
+        #[arg(long, conflicts_with = "input")]
+        stored: bool,
+        /// Apply this configured feed's name, tags and ignore patterns.
+        #[arg(long)]
+        feed: Option<String>,
+        /// A feed document or a text file; `-` reads stdin.
+        #[arg(required_unless_present = "stored")]
+        input: Option<PathBuf>,
+    },
     /// Show a stored story's versions (by story id, link or guid).
     History { story: String },
     /// Show what changed between two versions of a story (default: the last two).
@@ -88,10 +107,25 @@ fn main() -> ExitCode {
             eprintln!("storywatch: invalid configuration:\n{e}");
             ExitCode::from(2)
         }
+        Err(Failure::Runtime(e))
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(Failure::Runtime(e)) => {
             eprintln!("storywatch: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Writes command output to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(e.into())),
+        _ => Ok(()),
     }
 }
 
@@ -110,7 +144,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Check => {
             let config = load(&cli.config)?;
-            print_summary(&config);
+            emit(&summary(&config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { state_dir } => {
@@ -143,16 +177,23 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             storywatch::replay::replay(&opts, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::TestWatch {
+            query,
+            watch,
+            stored,
+            feed,
+            input,
+        } => test_watch(&cli.config, query, watch, stored, feed, input),
         Command::History { story } => {
             let config = load(&cli.config)?;
             let store = open_store(&config)?;
-            print!("{}", storywatch::history::history(&store, &story)?);
+            emit(&storywatch::history::history(&store, &story)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { story, rev1, rev2 } => {
             let config = load(&cli.config)?;
             let store = open_store(&config)?;
-            print!("{}", storywatch::history::diff(&store, &story, rev1, rev2)?);
+            emit(&storywatch::history::diff(&store, &story, rev1, rev2)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {
@@ -195,6 +236,98 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
+fn test_watch(
+    config_path: &Path,
+    query: Option<String>,
+    watch: Option<String>,
+    stored: bool,
+    feed: Option<String>,
+    input: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    use storywatch::watch::{dryrun, query as q};
+    let needs_config = watch.is_some() || stored || feed.is_some();
+    let config = if needs_config {
+        Some(load(config_path)?)
+    } else {
+        None
+    };
+    let parsed = match (&query, &watch, &config) {
+        (Some(text), _, _) => q::parse(text).map_err(|e| {
+            Failure::Config(ConfigError {
+                problems: vec![format!("--query: {e}")],
+            })
+        })?,
+        (None, Some(name), Some(c)) => c
+            .watches
+            .iter()
+            .find(|w| &w.name == name)
+            .and_then(|w| w.query.clone())
+            .ok_or_else(|| {
+                Failure::Config(ConfigError {
+                    problems: vec![format!(
+                        "{}: watch {name:?} is not defined",
+                        config_path.display()
+                    )],
+                })
+            })?,
+        _ => unreachable!("clap requires --query or --watch"),
+    };
+    let feed_config = match (&feed, &config) {
+        (Some(name), Some(c)) => c.feed(name).cloned().ok_or_else(|| {
+            Failure::Config(ConfigError {
+                problems: vec![format!(
+                    "{}: feed {name:?} is not defined",
+                    config_path.display()
+                )],
+            })
+        })?,
+        _ => {
+            let mut f = Config::from_toml(
+                Path::new("<test-watch>"),
+                "[[feed]]\nname = \"any\"\nurl = \"http://test.invalid/\"\n",
+            )
+            .map_err(Failure::Config)?
+            .feeds
+            .remove(0);
+            f.name = String::new();
+            f
+        }
+    };
+    let hits = if stored {
+        let Some(c) = &config else {
+            unreachable!("--stored loads the config")
+        };
+        let store = open_store(c)?;
+        dryrun::run(parsed, dryrun::Input::Stored(&store), &feed_config)?
+    } else {
+        let bytes = match input.as_deref() {
+            Some(p) if p == Path::new("-") => {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| Failure::Runtime(e.into()))?;
+                buf
+            }
+            Some(p) => std::fs::read(p).map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            })?,
+            None => unreachable!("clap requires an input without --stored"),
+        };
+        dryrun::run(parsed, dryrun::Input::Bytes(&bytes), &feed_config)?
+    };
+    let bold = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    emit(&dryrun::report(&hits, bold))?;
+    emit(&format!(
+        "{} match{}\n",
+        hits.len(),
+        if hits.len() == 1 { "" } else { "es" }
+    ))?;
+    Ok(if hits.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn open_store(config: &Config) -> Result<storywatch::store::Store, Failure> {
     storywatch::store::Store::open(&config.daemon.state_dir, config.daemon.cache_size)
         .map_err(|e| Failure::Runtime(e.into()))
@@ -222,24 +355,27 @@ fn signal_control() -> anyhow::Result<Control> {
 
 /// What `check` prints: enough to see the config was understood, nothing
 /// secret (webhook URLs often embed tokens, so only their host is shown).
-fn print_summary(config: &Config) {
-    println!("{}: ok", config.path.display());
-    println!("state_dir: {}", config.daemon.state_dir.display());
-    println!("feeds ({}):", config.feeds.len());
+fn summary(config: &Config) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: ok", config.path.display());
+    let _ = writeln!(out, "state_dir: {}", config.daemon.state_dir.display());
+    let _ = writeln!(out, "feeds ({}):", config.feeds.len());
     for f in &config.feeds {
         let tags = if f.tags.is_empty() {
             String::new()
         } else {
             format!(" tags={}", f.tags.join(","))
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<20} every {:>6}  {}{tags}",
             f.name,
             humantime::format_duration(f.interval(&config.daemon)).to_string(),
             f.url
         );
     }
-    println!("watches ({}):", config.watches.len());
+    let _ = writeln!(out, "watches ({}):", config.watches.len());
     for w in &config.watches {
         let query = w.query.as_ref().map(|q| q.to_string()).unwrap_or_default();
         let on: Vec<&str> = w.on.iter().map(|t| t.as_str()).collect();
@@ -248,7 +384,8 @@ fn print_summary(config: &Config) {
         } else {
             w.notify.join(", ")
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<20} {query}\n  {:<20} on {} ≥ {} → {notify}",
             w.name,
             "",
@@ -256,7 +393,7 @@ fn print_summary(config: &Config) {
             w.min_materiality
         );
     }
-    println!("notifiers ({}):", config.notifiers.len());
+    let _ = writeln!(out, "notifiers ({}):", config.notifiers.len());
     for n in &config.notifiers {
         let what = match &n.kind {
             NotifierKind::Stdout => "stdout".to_string(),
@@ -298,6 +435,7 @@ fn print_summary(config: &Config) {
         } else {
             format!(" [{}]", shaping.join(", "))
         };
-        println!("  {:<20} {what}{shaping}", n.name);
+        let _ = writeln!(out, "  {:<20} {what}{shaping}", n.name);
     }
+    out
 }

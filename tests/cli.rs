@@ -78,3 +78,28 @@ fn demo_shows_a_new_story_and_updates_with_diffs() {
     );
     assert!(out.contains("304 Not Modified"), "{out}");
 }
+
+#[test]
+fn test_watch_exit_codes_and_highlights() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(
+        &feed,
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid><title>North-Korean troops reach Kursk</title><description>Officials in Kyïv said so.</description></item></channel></rss>",
+    )
+    .unwrap();
+    let feed = feed.display().to_string();
+    let (code, out, err) =
+        storywatch(&["test-watch", "--query", "\"north korean\" AND kyiv", &feed]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("«North-Korean»") && out.contains("«Kyïv»"),
+        "{out}"
+    );
+    assert!(out.contains("1 match"), "{out}");
+    let (code, out, _) = storywatch(&["test-watch", "--query", "software", &feed]);
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = storywatch(&["test-watch", "--query", "(troops AND Russia", &feed]);
+    assert_eq!(code, 2);
+    assert!(err.contains("col"), "{err}");
+}

@@ -6,6 +6,7 @@
 //! load, and [`matcher`] the triggers (`new`, `update`, `mention`, `removed`)
 //! that turn tracker events into alerts.
 
+pub mod dryrun;
 pub mod fold;
 pub mod index;
 pub mod matcher;
