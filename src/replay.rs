@@ -37,6 +37,7 @@ pub struct ReplaySummary {
     pub merges: u64,
     pub flipflops: u64,
     pub dates_only: u64,
+    pub metadata_only: u64,
     pub noise: u64,
     pub below_threshold: u64,
     /// Parsed captures that produced no event at all (removals aside).
@@ -184,6 +185,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
         summary.merges += u64::from(s.merges);
         summary.flipflops += u64::from(s.flipflops);
         summary.dates_only += u64::from(s.dates_only);
+        summary.metadata_only += u64::from(s.metadata_only);
         summary.noise += u64::from(s.noise);
         summary.below_threshold += u64::from(s.below_threshold);
         let mut events_here = 0;
@@ -245,6 +247,8 @@ fn event_line(seq: usize, file: &str, e: &tracker::Event, watches: &[String]) ->
         "materiality": c.map(|c| c.score),
         "class": c.map(|c| c.class),
         "developing": e.developing,
+        "merged": e.merged,
+        "link": e.link,
         "title": e.title,
         "old_title": e.old_title,
         "title_diff": c.and_then(|c| c.title.as_ref()).map(|d| d.render_text(8)),

@@ -197,26 +197,28 @@ pub fn reader_fingerprint(s: &Snapshot) -> u64 {
     fingerprint(&[&s.title, s.body(), &s.link])
 }
 
-/// The article-id part of a link: the longest run of 5+ digits in the last
-/// path segments (`/news/uk-58616135` → `58616135`), which sites keep when
-/// they rewrite the slug.
-fn article_id(canonical: &str) -> Option<(&str, &str)> {
-    let (host, path) = canonical.split_once('/')?;
-    let path = path.split('?').next().unwrap_or("");
-    let best = path
-        .split(|c: char| !c.is_ascii_digit())
+/// The article-id part of a link: the longest run of 5+ digits in its path
+/// or query (`/news/uk-58616135` → `58616135`, `?p=123456`), which sites keep
+/// when they rewrite the slug.
+fn article_id(canonical: &str) -> Option<&str> {
+    let (_, path) = canonical.split_once('/')?;
+    path.split(|c: char| !c.is_ascii_digit())
         .filter(|run| run.len() >= 5)
-        .max_by_key(|run| run.len())?;
-    Some((host, best))
+        .max_by_key(|run| run.len())
 }
 
-/// The link without its last path segment (the slug), for date-path sites
-/// like `/2024/10/23/world/some-headline-slug.html`.
-fn path_stem(canonical: &str) -> Option<&str> {
-    let without_query = canonical.split('?').next()?;
-    let (stem, last) = without_query.rsplit_once('/')?;
-    // a stem of only the host is too broad to mean anything
-    (stem.contains('/') && last.contains('-')).then_some(stem)
+fn host(canonical: &str) -> &str {
+    canonical.split('/').next().unwrap_or("")
+}
+
+/// The link without its last path segment (the slug): `/2024/10/23/world/`
+/// for `/2024/10/23/world/some-headline-slug.html`.
+fn path_stem(canonical: &str) -> &str {
+    let without_query = canonical.split('?').next().unwrap_or("");
+    without_query
+        .rsplit_once('/')
+        .map(|(stem, _)| stem)
+        .unwrap_or(without_query)
 }
 
 fn words(text: &str) -> std::collections::HashSet<String> {
@@ -229,30 +231,37 @@ fn words(text: &str) -> std::collections::HashSet<String> {
 /// How sure we are that `candidate` (a story that just left the feed) and
 /// `fresh` (an entry we cannot place) are the same story; `None` when they
 /// are not. Higher is surer.
+///
+/// Links on the same site decide first: the same article id is the same
+/// story, a different id or a different path stem (another date, another
+/// section) is a different one, and the same stem with a similar headline
+/// is a slug rewrite. Otherwise (no links, or other hosts) only very similar
+/// text merges, because a daily "Your Wednesday Briefing" must not become
+/// Thursday's.
 pub fn alias_score(candidate: &Snapshot, fresh: &Snapshot) -> Option<f32> {
-    let (ca, cf) = (canonical_link(&candidate.link), canonical_link(&fresh.link));
     let title = dice(&candidate.title, &fresh.title);
-    let body = dice(candidate.body(), fresh.body());
-    if let (Some(a), Some(b)) = (ca.as_deref(), cf.as_deref()) {
-        if let (Some(ia), Some(ib)) = (article_id(a), article_id(b)) {
-            if ia == ib {
-                return Some(2.0 + title);
-            }
-            // different article ids on the same site: different articles
-            if ia.0 == ib.0 {
-                return None;
-            }
-        }
-        if let (Some(sa), Some(sb)) = (path_stem(a), path_stem(b)) {
-            if sa == sb && (title >= 0.3 || body >= 0.5) {
-                return Some(1.5 + title);
-            }
+    let body = if body_len_ok(candidate, fresh) {
+        dice(candidate.body(), fresh.body())
+    } else {
+        0.0
+    };
+    let links = (canonical_link(&candidate.link), canonical_link(&fresh.link));
+    if let (Some(a), Some(b)) = (links.0.as_deref(), links.1.as_deref()) {
+        if host(a) == host(b) {
+            return match (article_id(a), article_id(b)) {
+                (Some(ia), Some(ib)) if ia == ib => Some(2.0 + title),
+                (Some(_), Some(_)) => None,
+                _ if path_stem(a) == path_stem(b)
+                    && path_stem(a).contains('/')
+                    && (title >= 0.3 || body >= 0.5) =>
+                {
+                    Some(1.5 + title)
+                }
+                _ => None,
+            };
         }
     }
-    if title >= 0.6
-        || (body >= 0.7 && body_len_ok(candidate, fresh))
-        || (title >= 0.4 && body >= 0.5)
-    {
+    if title >= 0.6 || body >= 0.7 || (title >= 0.4 && body >= 0.5) {
         return Some(title.max(body));
     }
     None
@@ -394,6 +403,26 @@ mod tests {
             "https://news.example/2024/10/23/politics/storm-hits-coast.html",
         );
         assert_eq!(alias_score(&old, &unrelated), None);
+    }
+
+    #[test]
+    fn daily_briefings_are_not_merged() {
+        let wed = snap(
+            "Coronavirus, Oil, Earth Day: Your Wednesday Briefing",
+            "Here's what you need to know.",
+            "https://www.nytimes.com/2020/04/22/briefing/coronavirus-oil-earth-day.html",
+        );
+        let thu = snap(
+            "Coronavirus, Tornadoes, N.F.L. Draft: Your Thursday Briefing",
+            "Here's what you need to know.",
+            "https://www.nytimes.com/2020/04/23/briefing/coronavirus-tornadoes-nfl-draft.html",
+        );
+        assert_eq!(alias_score(&wed, &thu), None);
+        // without links, a shared one-line boilerplate summary proves nothing either
+        let (mut w, mut t) = (wed.clone(), thu.clone());
+        w.link.clear();
+        t.link.clear();
+        assert_eq!(alias_score(&w, &t), None);
     }
 
     #[test]

@@ -56,7 +56,10 @@ use serde::{Deserialize, Serialize};
 use super::diff::{self, Chunk, SentenceChanges, TextDiff};
 use crate::model::{Field, Snapshot};
 
-/// How much a change matters, least first.
+/// How much a change matters, least first: `typo` is cosmetic (a few
+/// characters, punctuation, or metadata only: link, byline, categories,
+/// images), `minor` a small rewording, `major` what a follower wants to know
+/// (a rewritten headline, a sentence added or removed, any number changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeClass {
@@ -178,9 +181,11 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Option<Comparison> {
     push(Field::Title, title.as_ref().map(|a| a.class));
     push(Field::Summary, summary.as_ref().map(|a| a.class));
     push(Field::Content, content.as_ref().map(|a| a.class));
+    // a new URL for the same story (slug rewrite, tracking cleanup) is
+    // cosmetic too; the headline change that usually comes with it is not
     push(
         Field::Link,
-        (old.link != new.link).then_some(ChangeClass::Minor),
+        (old.link != new.link).then_some(ChangeClass::Typo),
     );
     push(Field::Author, list_change(&old.authors, &new.authors));
     push(
@@ -862,21 +867,11 @@ fn drop_moved(side: RegionNumbers, mut budget: HashMap<String, usize>) -> Vec<Ve
 // Other fields and the score
 // ---------------------------------------------------------------------------
 
-/// A list field (authors, categories, enclosures): a reordering is a typo,
-/// anything else minor.
+/// A list field (authors, categories, enclosures). Metadata (bylines, categories, images) changes are recorded but are
+/// cosmetic to a reader following the story: a re-tagged article is not
+/// news, so they never raise the class above `typo` on their own.
 fn list_change(old: &[String], new: &[String]) -> Option<ChangeClass> {
-    if old == new {
-        return None;
-    }
-    let mut a: Vec<&String> = old.iter().collect();
-    let mut b: Vec<&String> = new.iter().collect();
-    a.sort();
-    b.sort();
-    Some(if a == b {
-        ChangeClass::Typo
-    } else {
-        ChangeClass::Minor
-    })
+    (old != new).then_some(ChangeClass::Typo)
 }
 
 /// How much a title change of a given share counts, relative to 1.0.
@@ -1233,18 +1228,18 @@ mod tests {
     }
 
     #[test]
-    fn link_only_is_minor() {
+    fn link_only_is_typo() {
         let old = story(TITLE, BODY);
         let mut new = old.clone();
         new.link = "https://news.example/a/1-updated".into();
         let c = compare(&old, &new).unwrap_or_else(|| panic!("link differs"));
-        assert_eq!(c.class, ChangeClass::Minor);
+        assert_eq!(c.class, ChangeClass::Typo);
         assert!(!c.dates_only);
         assert_eq!(
             c.fields,
             vec![FieldChange {
                 field: Field::Link,
-                class: ChangeClass::Minor
+                class: ChangeClass::Typo
             }]
         );
     }
@@ -1255,12 +1250,12 @@ mod tests {
         let mut new = old.clone();
         new.categories = vec!["Europe".into()];
         let c = compare(&old, &new).unwrap_or_else(|| panic!("category differs"));
-        assert_eq!(c.class, ChangeClass::Minor);
+        assert_eq!(c.class, ChangeClass::Typo, "metadata alone is cosmetic");
         assert_eq!(
             c.fields,
             vec![FieldChange {
                 field: Field::Category,
-                class: ChangeClass::Minor
+                class: ChangeClass::Typo
             }]
         );
 
@@ -1278,7 +1273,7 @@ mod tests {
             c.fields,
             vec![FieldChange {
                 field: Field::Enclosure,
-                class: ChangeClass::Minor
+                class: ChangeClass::Typo
             }]
         );
     }

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Entry, Snapshot, UnixMs};
+use crate::model::{Entry, Field, Snapshot, UnixMs};
 use crate::store::StoreError;
 use materiality::{ChangeClass, Comparison};
 
@@ -78,6 +78,10 @@ pub struct Event {
     pub developing: bool,
     /// How often the story returned to an earlier version.
     pub flipflops: u32,
+    /// This version was matched to the story by similarity (the site gave it
+    /// a new guid or URL), not by key.
+    #[serde(default)]
+    pub merged: bool,
     /// The version this event is about.
     pub snapshot: Snapshot,
     /// What changed, for `Updated` and `Oscillating`.
@@ -168,6 +172,9 @@ pub struct TrackStats {
     pub noise: u32,
     /// Only dates changed: stored, not an update.
     pub dates_only: u32,
+    /// Only metadata changed (link, byline, categories, images): stored,
+    /// not an update.
+    pub metadata_only: u32,
     /// Changed, but below the feed's `min_materiality`.
     pub below_threshold: u32,
     pub merges: u32,
@@ -243,6 +250,7 @@ pub fn track_poll(
         changes: PollChanges::default(),
         loaded: HashMap::new(),
         present: HashSet::new(),
+        merging: false,
     };
     run.changes.stats.entries = entries.len() as u32;
     let mut unplaced = Vec::new();
@@ -276,6 +284,8 @@ struct Run<'a> {
     /// Stories read during this poll (so each is read once).
     loaded: HashMap<String, Option<StoryRecord>>,
     present: HashSet<String>,
+    /// Set while applying an entry matched by alias heuristics.
+    merging: bool,
 }
 
 impl Run<'_> {
@@ -376,8 +386,18 @@ impl Run<'_> {
             self.changes.stats.noise += 1;
             return true;
         };
-        if cmp.dates_only {
-            self.changes.stats.dates_only += 1;
+        // Dates, links, bylines, categories, images: stored, but a reader
+        // sees the same story, so it is not a revision and not an event.
+        if !cmp
+            .fields
+            .iter()
+            .any(|f| matches!(f.field, Field::Title | Field::Summary | Field::Content))
+        {
+            if cmp.dates_only {
+                self.changes.stats.dates_only += 1;
+            } else {
+                self.changes.stats.metadata_only += 1;
+            }
             story.latest = new;
             return true;
         }
@@ -440,6 +460,7 @@ impl Run<'_> {
                 link: story.latest.link.clone(),
                 developing: story.developing,
                 flipflops: story.flipflops,
+                merged: self.merging,
                 snapshot: story.latest.clone(),
                 comparison,
             },
@@ -489,7 +510,9 @@ impl Run<'_> {
                     self.changes.stats.merges += 1;
                     self.mark_present(&story.id);
                     self.add_keys(&mut story, &keys);
+                    self.merging = true;
                     self.apply_entry(&mut story, entry, Some(snap));
+                    self.merging = false;
                     self.changes.stories.insert(story.id.clone(), story);
                 }
                 None => {

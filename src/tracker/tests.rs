@@ -120,6 +120,34 @@ fn dates_whitespace_and_tracking_params_are_not_updates() {
 }
 
 #[test]
+fn metadata_only_changes_are_stored_silently() {
+    let mut m = Mem::default();
+    let a = entry(
+        Some("1"),
+        Some("https://e.com/a"),
+        "Title here",
+        "Body text.",
+    );
+    m.poll(&[a.clone()], T);
+    let retagged = Entry {
+        categories: vec!["Europe".into()],
+        authors: vec!["A. Reporter".into()],
+        link: Some("https://e.com/a-new-slug".into()),
+        ..a
+    };
+    let (ev, stats) = m.poll(&[retagged], T + MIN);
+    assert!(ev.is_empty(), "{ev:?}");
+    assert_eq!(stats.metadata_only, 1);
+    let story = m.stories.values().next().unwrap();
+    assert_eq!(story.revision, 1, "not a new revision");
+    assert_eq!(
+        story.latest.categories,
+        vec!["Europe".to_string()],
+        "but stored"
+    );
+}
+
+#[test]
 fn entries_without_guid_or_link_keep_their_identity() {
     let mut m = Mem::default();
     let a = entry(
