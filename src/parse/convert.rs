@@ -287,6 +287,11 @@ impl BodyKind {
     fn to_html(self, body: String) -> String {
         match self {
             BodyKind::Html => body,
+            // Publishers often put HTML in fields declared plain (RSS titles
+            // above all); like feedparser, text that carries HTML tags is
+            // taken as HTML, so `<b>` is dropped rather than shown and a
+            // `<script>` never becomes visible text.
+            BodyKind::Text if looks_like_html(&body) => body,
             BodyKind::Text => match html_escape::encode_text(&body) {
                 std::borrow::Cow::Borrowed(_) => body,
                 std::borrow::Cow::Owned(escaped) => escaped,
@@ -294,6 +299,78 @@ impl BodyKind {
             BodyKind::Binary => String::new(),
         }
     }
+}
+
+/// Whether plain text contains HTML elements (a closing tag or a void
+/// element of a known HTML name), as feedparser's `_looks_like_html`.
+fn looks_like_html(text: &str) -> bool {
+    const ELEMENTS: &[&str] = &[
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "cite",
+        "code",
+        "div",
+        "em",
+        "font",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "iframe",
+        "img",
+        "li",
+        "object",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "script",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "style",
+        "sub",
+        "sup",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "u",
+        "ul",
+    ];
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = memchr_lt(&bytes[i..]) {
+        let rest = &text[i + pos + 1..];
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let after = rest[name.len()..].chars().next();
+        if !name.is_empty()
+            && ELEMENTS.contains(&name.as_str())
+            && matches!(after, Some('>' | ' ' | '/' | '\t' | '\n'))
+        {
+            return true;
+        }
+        i += pos + 1;
+    }
+    false
+}
+
+fn memchr_lt(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| *b == b'<')
 }
 
 fn person_label(name: Option<String>, email: Option<String>) -> Option<String> {
@@ -323,4 +400,21 @@ fn format_of(feed_type: &FeedType) -> FeedFormat {
 /// The format a feed-rs feed type maps to (for the caller's converter set-up).
 pub(crate) fn format_from(feed: &Feed) -> FeedFormat {
     format_of(&feed.feed_type)
+}
+
+#[cfg(test)]
+mod looks_like_html_tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_with_tags_is_taken_as_html() {
+        assert!(looks_like_html("<b>Breaking</b> news"));
+        assert!(looks_like_html("Storm warning<script>alert(1)</script>"));
+        assert!(looks_like_html("line<br/>break"));
+        assert!(!looks_like_html("Tom & Jerry"));
+        assert!(!looks_like_html("3 < 4 and x<y"));
+        assert!(!looks_like_html("Use <angle> brackets"));
+        assert_eq!(BodyKind::Text.to_html("a < b".into()), "a &lt; b");
+        assert_eq!(BodyKind::Text.to_html("<b>bold</b>".into()), "<b>bold</b>");
+    }
 }

@@ -264,11 +264,16 @@ fn missing_guid_is_none_and_stable() {
 #[test]
 fn plain_text_is_escaped_and_html_kept() {
     let feed = parse(&rss_item(
-        "<item><title>AT&amp;T &lt;b&gt;not bold&lt;/b&gt;</title><description>&lt;b&gt;bold&lt;/b&gt; &amp;amp;</description></item>",
+        "<item><title>AT&amp;T &lt;3 fans</title><description>&lt;b&gt;bold&lt;/b&gt; &amp;amp;</description></item>",
     ));
     let entry = only_entry(&feed);
-    assert_eq!(entry.title, "AT&amp;T &lt;b&gt;not bold&lt;/b&gt;");
+    assert_eq!(entry.title, "AT&amp;T &lt;3 fans");
     assert_eq!(entry.summary, "<b>bold</b> &amp;");
+    // a "plain" title carrying HTML tags is taken as HTML (like feedparser)
+    let feed = parse(&rss_item(
+        "<item><title>&lt;b&gt;Breaking&lt;/b&gt; news</title></item>",
+    ));
+    assert_eq!(only_entry(&feed).title, "<b>Breaking</b> news");
 }
 
 #[test]

@@ -101,10 +101,17 @@ pub fn canonical_link(link: &str) -> Option<String> {
 
 /// The link a user should click: tracking parameters and fragment removed,
 /// scheme and host kept as published.
+///
+/// Anything but an absolute http(s) URL (`javascript:`, `data:`, a relative
+/// path the parser could not resolve) becomes empty: feed links end up as
+/// clickable links in mails and chat messages, so only web links survive.
 pub fn clean_link(link: &str) -> String {
     let Ok(mut url) = Url::parse(link.trim()) else {
-        return link.trim().to_string();
+        return String::new();
     };
+    if !matches!(url.scheme(), "http" | "https") {
+        return String::new();
+    }
     url.set_fragment(None);
     let kept: Vec<(String, String)> = url
         .query_pairs()

@@ -26,6 +26,10 @@ use crate::model::{Entry, Field, Snapshot, UnixMs};
 use crate::store::StoreError;
 use materiality::{ChangeClass, Comparison};
 
+/// Entries of one document tracked at most (the first ones, which feeds put
+/// newest first). A feed of 100,000 items costs no more than this per poll.
+pub const MAX_ENTRIES_PER_POLL: usize = 5_000;
+
 /// A story version equal to one seen before, this many times, is reported
 /// once as oscillating (A/B headline testing) instead of never.
 pub const FLIPFLOPS_TO_REPORT: u32 = 3;
@@ -252,6 +256,7 @@ pub fn track_poll(
         present: HashSet::new(),
         merging: false,
     };
+    let entries = &entries[..entries.len().min(MAX_ENTRIES_PER_POLL)];
     run.changes.stats.entries = entries.len() as u32;
     let mut unplaced = Vec::new();
     for entry in entries {
