@@ -167,6 +167,7 @@ pub async fn run(
     let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(feeds = timetable.due.len(), "storywatch running");
+    let mut fatal = None;
 
     loop {
         let now = app.now();
@@ -187,6 +188,13 @@ pub async fn run(
                 timetable.running.remove(&feed);
                 match result {
                     Ok(report) => timetable.schedule(&feed, report.next_poll),
+                    // sled refuses all writes after an I/O error (a full disk):
+                    // stop, and let the service manager start us afresh
+                    Err(e @ StoreError::Io(_)) => {
+                        tracing::error!(feed = %feed, "database write failed, stopping so that storywatch restarts with the database reopened: {e}");
+                        fatal = Some(e);
+                        break;
+                    }
                     Err(e) => {
                         tracing::error!(feed = %feed, "database error during poll: {e}");
                         timetable.schedule(&feed, app.now() + 60_000);
@@ -222,6 +230,9 @@ pub async fn run(
         tracing::warn!("stop timeout reached: abandoning unfinished work (it stays in the outbox and is retried on the next start)");
         polls.abort_all();
         workers.abort_all();
+    }
+    if let Some(e) = fatal {
+        return Err(e);
     }
     app.store.flush().await?;
     tracing::info!("stopped cleanly");

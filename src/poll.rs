@@ -88,6 +88,8 @@ pub struct PollReport {
     pub feed: String,
     pub outcome: PollOutcome,
     pub next_poll: UnixMs,
+    /// Alerts of any kind (story and operator) this poll wrote.
+    pub alerts_written: usize,
 }
 
 /// Polls one feed now. Only a database failure is an `Err`.
@@ -101,6 +103,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
                 message: "feed no longer configured".into(),
             },
             next_poll: UnixMs::MAX,
+            alerts_written: 0,
         });
     };
     let mut state = app
@@ -135,7 +138,11 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         tokio::task::spawn_blocking(move || finish_poll(&app2, &shared2, &feed, state, fetched))
             .await
             .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
-    if matches!(report.outcome, PollOutcome::Parsed { alerts, .. } if alerts > 0) {
+    if report.alerts_written > 0 {
+        // An alert leaves the process only once it is durable: a crash or a
+        // full disk between here and the send can then never lose it, nor
+        // make it be re-created and sent a second time.
+        app.store.flush().await?;
         app.delivery_wake.notify_waiters();
     }
     Ok(report)
@@ -256,6 +263,7 @@ fn finish_poll(
         feed: feed.name.clone(),
         outcome,
         next_poll: state.next_poll,
+        alerts_written: alerts.len(),
     })
 }
 

@@ -51,7 +51,7 @@ pub enum StoreError {
 fn io_hint(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
     if m.contains("no space") {
-        " (the disk holding state_dir is full: free some space; storywatch keeps retrying and loses nothing already stored)"
+        " (the disk holding state_dir is full: free some space; nothing already stored is lost, and alerts not yet stored are found again on the next poll)"
     } else if m.contains("read-only") || m.contains("permission denied") {
         " (state_dir is not writable: check its permissions and mount)"
     } else {
