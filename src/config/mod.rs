@@ -631,20 +631,41 @@ fn validate_feeds(
         let span = spanned.span();
         let feed = spanned.into_inner();
         check_name(ctx, &span, "feed", &feed.name, &mut seen, problems);
-        if let Some(i) = feed.interval {
-            if i < Duration::from_secs(10) {
-                problems.push(ctx.at(
-                    Some(span.clone()),
-                    &format!(
-                        "feed {:?}: interval must be at least 10s, to be polite to the publisher",
-                        feed.name
-                    ),
-                ));
-            }
+        let fastest = feed.interval.into_iter().chain(feed.min_interval).min();
+        if fastest.is_some_and(|i| i < Duration::from_secs(60)) && !is_local(&feed.url) {
+            problems.push(ctx.at(
+                Some(span.clone()),
+                &format!(
+                    "feed {:?}: intervals under 1m are only allowed for feeds on this machine or a private network; poll public feeds at most once a minute",
+                    feed.name
+                ),
+            ));
+        }
+        if fastest.is_some_and(|i| i < Duration::from_secs(1)) {
+            problems.push(ctx.at(
+                Some(span.clone()),
+                &format!("feed {:?}: interval must be at least 1s", feed.name),
+            ));
         }
         feeds.push(feed);
     }
     feeds
+}
+
+/// A feed on loopback or a private network (tests, an intranet), where
+/// fast polling hurts nobody.
+fn is_local(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+        Some(url::Host::Domain(d)) => {
+            d == "localhost"
+                || d.ends_with(".localhost")
+                || d.ends_with(".local")
+                || d.ends_with(".internal")
+        }
+        None => false,
+    }
 }
 
 fn validate_watches(

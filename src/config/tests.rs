@@ -184,3 +184,19 @@ fn non_loopback_listen_needs_a_token() {
     );
     assert!(problem(&text).contains("needs a token"));
 }
+
+#[test]
+fn fast_polling_only_for_local_feeds() {
+    let fast = GOOD.replace(
+        "url = \"https://example.com/feed.xml\"",
+        "url = \"https://example.com/feed.xml\"\ninterval = \"5s\"",
+    );
+    assert!(problem(&fast).contains("only allowed for feeds on this machine"));
+    let local = GOOD.replace(
+        "url = \"https://example.com/feed.xml\"",
+        "url = \"http://127.0.0.1:8080/feed.xml\"\ninterval = \"1s\"",
+    );
+    assert!(load(&local).is_ok());
+    let too_fast = local.replace("interval = \"1s\"", "interval = \"100ms\"");
+    assert!(problem(&too_fast).contains("at least 1s"));
+}
