@@ -267,12 +267,16 @@ pub async fn run(
             .unwrap_or(60_000);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
-            Some((feed, result)) = polls.join_next(), if !polls.is_empty() => {
-                let next = match result {
-                    Ok(Some(report)) => Some(report.next_poll),
-                    Ok(None) => None,
-                    Err(e) => {
-                        tracing::error!(feed = %feed, "poll failed: {e}; retrying in a minute");
+            Some((feed, finished)) = polls.join_next(), if !polls.is_empty() => {
+                let next = match finished {
+                    Finished::Polled(report) => Some(report.next_poll),
+                    Finished::Cancelled => None,
+                    Finished::Store(e) => {
+                        tracing::error!(feed = %feed, "database error during poll: {e}; retrying in a minute");
+                        Some(app.now() + DB_RETRY_MS)
+                    }
+                    Finished::Crashed(e) => {
+                        tracing::error!(feed = %feed, "poll crashed: {e}; retrying in a minute");
                         Some(app.now() + DB_RETRY_MS)
                     }
                 };
@@ -347,6 +351,16 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     t
 }
 
+/// How a poll task ended.
+enum Finished {
+    Polled(PollReport),
+    /// The daemon began stopping before the poll could start.
+    Cancelled,
+    Store(StoreError),
+    /// The task panicked (a bug): the feed is retried, the daemon carries on.
+    Crashed(String),
+}
+
 /// Poll tasks under way, each remembered by feed, so a task that panicked
 /// still gives its feed back to the timetable instead of losing it.
 #[derive(Default)]
@@ -372,14 +386,20 @@ impl Polls {
         self.tasks.len()
     }
 
-    /// The next finished poll: its feed and what it returned.
-    async fn join_next(&mut self) -> Option<(String, Result<Option<PollReport>, StoreError>)> {
-        let joined = self.tasks.join_next_with_id().await?;
-        Some(match joined {
-            Ok((id, result)) => (self.feeds.remove(&id).unwrap_or_default(), result),
+    /// The next finished poll: its feed and how it ended.
+    async fn join_next(&mut self) -> Option<(String, Finished)> {
+        Some(match self.tasks.join_next_with_id().await? {
+            Ok((id, result)) => (
+                self.feeds.remove(&id).unwrap_or_default(),
+                match result {
+                    Ok(Some(report)) => Finished::Polled(report),
+                    Ok(None) => Finished::Cancelled,
+                    Err(e) => Finished::Store(e),
+                },
+            ),
             Err(e) => (
                 self.feeds.remove(&e.id()).unwrap_or_default(),
-                Err(StoreError::Io(format!("poll task ended abnormally: {e}"))),
+                Finished::Crashed(e.to_string()),
             ),
         })
     }

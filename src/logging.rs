@@ -42,6 +42,7 @@ pub fn init(format: LogFormat, level: &str) {
                 registry
                     .with(
                         tracing_subscriber::fmt::layer()
+                            .with_target(false)
                             .with_ansi(false)
                             .with_writer(std::io::stderr),
                     )

@@ -51,7 +51,7 @@ impl Default for Metrics {
 const HELP: &[(&str, &str)] = &[
     (
         "storywatch_polls_total",
-        "Feed polls by result (ok, not_modified, unchanged, error).",
+        "Feed polls by result (ok; not_modified: a 304 or a body identical to the last; error).",
     ),
     (
         "storywatch_poll_errors_total",
