@@ -5,9 +5,21 @@
 //! feeds become tasks that wait for a global permit and their host's permit
 //! (plus a minimum delay between requests to one host), poll, and report
 //! their next due time back. Delivery workers (one per notifier) run beside
-//! it. SIGHUP reloads the config (a broken one is refused and the old one
-//! kept); SIGTERM/SIGINT stop polling, let in-flight work finish within
-//! `shutdown_timeout`, flush the database and exit 0.
+//! it, and so does the optional HTTP endpoint.
+//!
+//! Lifecycle, as systemd sees it (`Type=notify`):
+//! - READY=1 once the config is loaded, the database open and the endpoint
+//!   bound; STATUS= every 30 s with feed and alert counts;
+//! - WATCHDOG=1 from the loop itself at half of `WatchdogSec=`, so a hung
+//!   loop stops pinging and systemd restarts the service;
+//! - SIGHUP reloads the config (RELOADING=1 … READY=1); a broken config is
+//!   refused, logged, and the old one kept. Feeds and watches added or
+//!   removed take effect at once; stories and the outbox live in the
+//!   database and are untouched;
+//! - SIGTERM/SIGINT: STOPPING=1, polls not yet started are cancelled, polls
+//!   and deliveries under way get `shutdown_timeout` to finish (anything cut
+//!   off stays in the outbox and is retried on the next start), the database
+//!   is flushed, exit 0.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -24,12 +36,40 @@ use crate::delivery;
 use crate::model::UnixMs;
 use crate::poll::{self, PollOutcome, PollReport};
 use crate::scheduler;
+use crate::status::{self, Health, Phase};
 use crate::store::StoreError;
 
 /// How long newly added feeds are spread over before their first poll.
 const START_SPREAD: Duration = Duration::from_secs(20);
 /// Retention runs this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// systemd's STATUS= line is refreshed this often.
+const STATUS_EVERY: Duration = Duration::from_secs(30);
+/// The loop beats (and pings the watchdog) at least this often.
+const BEAT_EVERY: Duration = Duration::from_secs(5);
+/// A poll that failed on the database is retried after this long.
+const DB_RETRY_MS: UnixMs = 60_000;
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "cannot listen on {addr} ([daemon] listen): {message}; pick a free port or remove `listen`"
+    )]
+    Listen {
+        addr: std::net::SocketAddr,
+        message: String,
+    },
+}
+
+/// Resolves once `stop` says true; never if its sender is gone.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// Politeness: a global limit, and per host a limit plus a minimum gap.
 pub struct Gates {
@@ -37,6 +77,9 @@ pub struct Gates {
     per_host: usize,
     delay: Duration,
     hosts: Mutex<HashMap<String, Arc<HostGate>>>,
+    /// Flips to true when the daemon stops: polls still waiting for a permit
+    /// give up instead of starting.
+    stop: watch::Receiver<bool>,
 }
 
 struct HostGate {
@@ -45,13 +88,20 @@ struct HostGate {
 }
 
 impl Gates {
-    pub fn new(config: &Config) -> Gates {
+    pub fn new(config: &Config, stop: watch::Receiver<bool>) -> Gates {
         Gates {
             global: Arc::new(Semaphore::new(config.daemon.concurrency.max(1))),
             per_host: config.daemon.per_host_concurrency.max(1),
             delay: config.daemon.per_host_delay,
             hosts: Mutex::new(HashMap::new()),
+            stop,
         }
+    }
+
+    /// The settings these gates were built from.
+    fn limits(config: &Config) -> (usize, usize, Duration) {
+        let d = &config.daemon;
+        (d.concurrency, d.per_host_concurrency, d.per_host_delay)
     }
 
     fn host(&self, host: &str) -> Arc<HostGate> {
@@ -71,7 +121,8 @@ impl Gates {
     }
 
     /// Polls `feed` once it may: within the global and per-host limits.
-    pub async fn poll(&self, app: &Arc<App>, feed: &str) -> Result<PollReport, StoreError> {
+    /// `None` when the daemon began stopping before the poll could start.
+    pub async fn poll(&self, app: &Arc<App>, feed: &str) -> Result<Option<PollReport>, StoreError> {
         let host = app
             .shared()
             .config
@@ -79,17 +130,26 @@ impl Gates {
             .and_then(|f| f.url.host_str().map(str::to_string))
             .unwrap_or_default();
         let gate = self.host(&host);
-        let _global = self.global.acquire().await;
-        let _host = gate.permits.acquire().await;
-        {
+        let admitted = async {
+            let global = self.global.acquire().await.ok()?;
+            let host = gate.permits.acquire().await.ok()?;
             let mut next = gate.next_start.lock().await;
             let now = tokio::time::Instant::now();
             if *next > now {
                 tokio::time::sleep_until(*next).await;
             }
             *next = tokio::time::Instant::now() + self.delay;
-        }
-        poll::poll_feed(app, feed).await
+            Some((global, host))
+        };
+        let permits = tokio::select! {
+            biased;
+            _ = stopped(self.stop.clone()) => None,
+            p = admitted => p,
+        };
+        let Some(_permits) = permits else {
+            return Ok(None);
+        };
+        poll::poll_feed(app, feed).await.map(Some)
     }
 }
 
@@ -108,7 +168,9 @@ pub struct OnceSummary {
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
     let shared = app.shared();
-    let gates = Arc::new(Gates::new(&shared.config));
+    // `once` is never stopped half-way: the sender lives until it returns
+    let (_never_stop, stop) = watch::channel(false);
+    let gates = Arc::new(Gates::new(&shared.config, stop));
     let mut tasks = JoinSet::new();
     for feed in &shared.config.feeds {
         let (app, gates, name) = (app.clone(), gates.clone(), feed.name.clone());
@@ -116,7 +178,11 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     }
     let mut summary = OnceSummary::default();
     while let Some(joined) = tasks.join_next().await {
-        let report = joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+        let Some(report) =
+            joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??
+        else {
+            continue;
+        };
         summary.polled += 1;
         match report.outcome {
             PollOutcome::Failed { .. } => summary.failed += 1,
@@ -141,42 +207,60 @@ pub struct Control {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Runs until `control.shutdown` becomes true.
+/// Runs until `control.shutdown` becomes true (or its sender is dropped).
 pub async fn run(
     app: Arc<App>,
     config_path: PathBuf,
     mut control: Control,
-) -> Result<(), StoreError> {
+) -> Result<(), DaemonError> {
+    let health = Arc::new(Health::default());
     let requeued = app.store.requeue_in_flight(app.now())?;
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");
     }
-    let (stop_workers, workers_rx) = watch::channel(false);
+    let http = match app.shared().config.daemon.listen {
+        Some(addr) => {
+            let listener = crate::http::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Listen {
+                    addr,
+                    message: e.to_string(),
+                })?;
+            tracing::info!(%addr, "HTTP endpoint: /healthz /readyz /metrics /api/…");
+            Some(crate::http::serve(listener, app.clone(), health.clone()))
+        }
+        None => None,
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = JoinSet::new();
     let mut worker_names = HashSet::new();
-    spawn_workers(&app, &mut workers, &mut worker_names, &workers_rx);
+    spawn_workers(&app, &mut workers, &mut worker_names, &stop_rx);
 
-    let mut gates = Arc::new(Gates::new(&app.shared().config));
+    let mut gates = Arc::new(Gates::new(&app.shared().config, stop_rx.clone()));
     let mut timetable = Timetable::default();
     timetable.sync(&app)?;
-    let (done_tx, mut done_rx) = mpsc::channel::<(String, Result<PollReport, StoreError>)>(1024);
-    let mut polls = JoinSet::new();
-    let watchdog = watchdog_interval();
-    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-    let mut status_tick = tokio::time::interval(Duration::from_secs(30));
-    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+    let mut polls = Polls::default();
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut beat_tick = ticker(watchdog.map_or(BEAT_EVERY, |w| (w / 2).min(BEAT_EVERY)));
+    let mut status_tick = ticker(STATUS_EVERY);
+    let mut prune_tick = ticker(PRUNE_EVERY);
+    let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
+
+    health.set_phase(Phase::Running);
+    health.beat();
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(feeds = timetable.due.len(), "storywatch running");
+    tracing::info!(
+        feeds = timetable.due.len(),
+        watchdog = ?watchdog,
+        "storywatch running"
+    );
     let mut fatal = None;
 
     loop {
         let now = app.now();
         for feed in timetable.take_due(now) {
-            let (app, gates, tx) = (app.clone(), gates.clone(), done_tx.clone());
-            polls.spawn(async move {
-                let result = gates.poll(&app, &feed).await;
-                let _ = tx.send((feed, result)).await;
-            });
+            polls.spawn(&app, &gates, feed);
         }
         let sleep_ms = timetable
             .next_due()
@@ -184,44 +268,72 @@ pub async fn run(
             .unwrap_or(60_000);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
-            Some((feed, result)) = done_rx.recv() => {
-                timetable.running.remove(&feed);
-                match result {
-                    Ok(report) => timetable.schedule(&feed, report.next_poll),
+            Some((feed, finished)) = polls.join_next(), if !polls.is_empty() => {
+                let next = match finished {
+                    Finished::Polled(report) => Some(report.next_poll),
+                    Finished::Cancelled => None,
                     // sled refuses all writes after an I/O error (a full disk):
                     // stop, and let the service manager start us afresh
-                    Err(e @ StoreError::Io(_)) => {
+                    Finished::Store(e @ StoreError::Io(_)) => {
                         tracing::error!(feed = %feed, "database write failed, stopping so that storywatch restarts with the database reopened: {e}");
                         fatal = Some(e);
                         break;
                     }
-                    Err(e) => {
-                        tracing::error!(feed = %feed, "database error during poll: {e}");
-                        timetable.schedule(&feed, app.now() + 60_000);
+                    Finished::Store(e) => {
+                        tracing::error!(feed = %feed, "database error during poll: {e}; retrying in a minute");
+                        Some(app.now() + DB_RETRY_MS)
                     }
-                }
+                    Finished::Crashed(e) => {
+                        tracing::error!(feed = %feed, "poll crashed: {e}; retrying in a minute");
+                        Some(app.now() + DB_RETRY_MS)
+                    }
+                };
+                timetable.finished(&app, &feed, next);
             }
             Some(()) = control.reload.recv() => {
+                let before = Gates::limits(&app.shared().config);
                 reload(&app, &config_path);
-                gates = Arc::new(Gates::new(&app.shared().config));
-                timetable.sync(&app)?;
-                spawn_workers(&app, &mut workers, &mut worker_names, &workers_rx);
+                let shared = app.shared();
+                if Gates::limits(&shared.config) != before {
+                    gates = Arc::new(Gates::new(&shared.config, stop_rx.clone()));
+                }
+                if let Err(e) = timetable.sync(&app) {
+                    tracing::error!("after reload, the schedule could not be read from the database: {e}; feeds keep their old schedule");
+                }
+                spawn_workers(&app, &mut workers, &mut worker_names, &stop_rx);
+                report_status(&app, &health, timetable.running.len());
             }
-            _ = watchdog_tick.tick(), if watchdog.is_some() => notify_systemd(&[sd_notify::NotifyState::Watchdog]),
-            _ = status_tick.tick() => report_status(&app, &timetable),
-            _ = prune_tick.tick() => prune(&app),
-            _ = control.shutdown.changed() => break,
-            Some(_) = polls.join_next(), if !polls.is_empty() => {}
+            _ = beat_tick.tick() => {
+                health.beat();
+                if watchdog.is_some() {
+                    notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+            _ = status_tick.tick() => report_status(&app, &health, timetable.running.len()),
+            _ = prune_tick.tick() => {
+                if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                    pruning = Some(prune(&app));
+                }
+            }
+            changed = control.shutdown.changed() => {
+                if changed.is_err() || *control.shutdown.borrow() {
+                    break;
+                }
+            }
         }
     }
 
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    health.set_phase(Phase::Stopping);
+    notify_systemd(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping"),
+    ]);
     let deadline = app.shared().config.daemon.shutdown_timeout;
     tracing::info!(
-        running = polls.len(),
-        "stopping: finishing in-flight polls and deliveries (at most {deadline:?})"
+        polls = polls.len(),
+        "stopping: polls not yet started are cancelled; polls and deliveries under way get at most {deadline:?}"
     );
-    let _ = stop_workers.send(true);
+    let _ = stop_tx.send(true);
     let finish = async {
         while polls.join_next().await.is_some() {}
         while workers.join_next().await.is_some() {}
@@ -232,11 +344,80 @@ pub async fn run(
         workers.abort_all();
     }
     if let Some(e) = fatal {
-        return Err(e);
+        return Err(e.into());
     }
     app.store.flush().await?;
+    if let Some(http) = http {
+        http.abort();
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// An interval that, after a stall, resumes its rhythm instead of firing a
+/// burst of missed ticks.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(period.max(Duration::from_millis(10)));
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// How a poll task ended.
+enum Finished {
+    Polled(PollReport),
+    /// The daemon began stopping before the poll could start.
+    Cancelled,
+    Store(StoreError),
+    /// The task panicked (a bug): the feed is retried, the daemon carries on.
+    Crashed(String),
+}
+
+/// Poll tasks under way, each remembered by feed, so a task that panicked
+/// still gives its feed back to the timetable instead of losing it.
+#[derive(Default)]
+struct Polls {
+    tasks: JoinSet<Result<Option<PollReport>, StoreError>>,
+    feeds: HashMap<tokio::task::Id, String>,
+}
+
+impl Polls {
+    fn spawn(&mut self, app: &Arc<App>, gates: &Arc<Gates>, feed: String) {
+        let (app, gates, name) = (app.clone(), gates.clone(), feed.clone());
+        let handle = self
+            .tasks
+            .spawn(async move { gates.poll(&app, &name).await });
+        self.feeds.insert(handle.id(), feed);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The next finished poll: its feed and how it ended.
+    async fn join_next(&mut self) -> Option<(String, Finished)> {
+        Some(match self.tasks.join_next_with_id().await? {
+            Ok((id, result)) => (
+                self.feeds.remove(&id).unwrap_or_default(),
+                match result {
+                    Ok(Some(report)) => Finished::Polled(report),
+                    Ok(None) => Finished::Cancelled,
+                    Err(e) => Finished::Store(e),
+                },
+            ),
+            Err(e) => (
+                self.feeds.remove(&e.id()).unwrap_or_default(),
+                Finished::Crashed(e.to_string()),
+            ),
+        })
+    }
+
+    fn abort_all(&mut self) {
+        self.tasks.abort_all();
+    }
 }
 
 fn spawn_workers(
@@ -258,7 +439,13 @@ fn spawn_workers(
 
 /// Re-reads the config; a broken config is logged and the old one kept.
 fn reload(app: &App, path: &std::path::Path) {
-    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    let mut reloading = vec![sd_notify::NotifyState::Reloading];
+    // systemd ≥ 253 wants the time of the reload with RELOADING=1
+    if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {
+        reloading.push(t);
+    }
+    notify_systemd(&reloading);
+    let old_listen = app.shared().config.daemon.listen;
     match Config::load(path)
         .map_err(|e| e.to_string())
         .and_then(|c| app.reload(c))
@@ -266,7 +453,19 @@ fn reload(app: &App, path: &std::path::Path) {
         Ok(()) => {
             app.metrics
                 .inc("storywatch_reloads_total", &[("result", "ok")]);
-            tracing::info!(config = %path.display(), "config reloaded");
+            let shared = app.shared();
+            tracing::info!(
+                config = %path.display(),
+                feeds = shared.config.feeds.len(),
+                watches = shared.config.watches.len(),
+                notifiers = shared.config.notifiers.len(),
+                "config reloaded"
+            );
+            if shared.config.daemon.listen != old_listen {
+                tracing::warn!(
+                    "[daemon] listen changed: the HTTP endpoint moves only on a restart"
+                );
+            }
         }
         Err(e) => {
             app.metrics
@@ -314,6 +513,18 @@ impl Timetable {
         Ok(())
     }
 
+    /// A poll of `feed` ended; `next` is when it is due again (`None`: it
+    /// was cancelled by the stop). A feed removed from the config meanwhile
+    /// is not rescheduled, so re-adding it later schedules it afresh.
+    fn finished(&mut self, app: &App, feed: &str, next: Option<UnixMs>) {
+        self.running.remove(feed);
+        if let Some(at) = next {
+            if app.shared().config.feed(feed).is_some() {
+                self.schedule(feed, at);
+            }
+        }
+    }
+
     fn schedule(&mut self, feed: &str, at: UnixMs) {
         self.due.insert(feed.to_string(), at);
         self.heap.push(Reverse((at, feed.to_string())));
@@ -343,11 +554,6 @@ impl Timetable {
     }
 }
 
-/// Half the watchdog period systemd set (`WatchdogSec=`), if any.
-fn watchdog_interval() -> Option<Duration> {
-    sd_notify::watchdog_enabled().map(|d| d / 2)
-}
-
 fn notify_systemd(states: &[sd_notify::NotifyState]) {
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
         if let Err(e) = sd_notify::notify(states) {
@@ -356,34 +562,25 @@ fn notify_systemd(states: &[sd_notify::NotifyState]) {
     }
 }
 
-fn report_status(app: &App, timetable: &Timetable) {
-    let failing = app
-        .store
-        .feed_states()
-        .map(|s| s.iter().filter(|(_, f)| f.failing_since.is_some()).count())
-        .unwrap_or(0);
-    let pending: u64 = app
-        .store
-        .outbox_counts()
-        .map(|c| {
-            c.iter()
-                .filter(|((_, s), _)| s.is_open())
-                .map(|(_, n)| *n)
-                .sum()
-        })
-        .unwrap_or(0);
-    let status = format!(
-        "{} feeds ({} polling, {} failing), {} stories, {} alerts pending",
-        timetable.due.len() + timetable.running.len(),
-        timetable.running.len(),
-        failing,
-        app.store.story_count(),
-        pending
-    );
-    notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
+/// Sends systemd the STATUS= line. Reading the database happens on the
+/// blocking pool so the loop (and its watchdog pings) never waits for it.
+fn report_status(app: &Arc<App>, health: &Arc<Health>, polling: usize) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let (app, health) = (app.clone(), health.clone());
+    tokio::task::spawn_blocking(move || {
+        let shared = app.shared();
+        match status::summarise(&app.store, &shared.config, Some(&health), app.now()) {
+            Ok(summary) => notify_systemd(&[sd_notify::NotifyState::Status(
+                &summary.status_line(polling),
+            )]),
+            Err(e) => tracing::debug!("status not available: {e}"),
+        }
+    });
 }
 
-fn prune(app: &Arc<App>) {
+fn prune(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
         let shared = app.shared();
@@ -401,5 +598,76 @@ fn prune(app: &Arc<App>) {
             ),
             Err(e) => tracing::warn!("retention pass failed: {e}"),
         }
-    });
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn config(dir: &std::path::Path, feeds: &[&str], concurrency: usize) -> Config {
+        let mut text = format!(
+            "[daemon]\nstate_dir = \"{}\"\nconcurrency = {concurrency}\n",
+            dir.display()
+        );
+        for f in feeds {
+            // port 9 (discard): never actually fetched by these tests
+            text.push_str(&format!(
+                "[[feed]]\nname = \"{f}\"\nurl = \"http://127.0.0.1:9/{f}\"\n"
+            ));
+        }
+        Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_feed_removed_while_polling_is_dropped_and_a_readded_one_is_scheduled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let app = App::open(config(dir.path(), &["a", "b"], 4), clock).unwrap();
+        let mut t = Timetable::default();
+        t.sync(&app).unwrap();
+        let mut started = t.take_due(i64::MAX / 2);
+        started.sort();
+        assert_eq!(started, ["a", "b"]);
+
+        app.reload(config(dir.path(), &["b"], 4)).unwrap();
+        t.sync(&app).unwrap();
+        // a poll of a feed that is gone reports "never" as its next time
+        t.finished(&app, "a", Some(UnixMs::MAX));
+        t.finished(&app, "b", Some(2_000_000));
+        assert!(!t.due.contains_key("a"), "removed feed not rescheduled");
+        assert_eq!(t.due.get("b"), Some(&2_000_000));
+
+        app.reload(config(dir.path(), &["a", "b"], 4)).unwrap();
+        t.sync(&app).unwrap();
+        let due_a = *t.due.get("a").expect("re-added feed is scheduled");
+        assert!(due_a < 1_000_000 + START_SPREAD.as_millis() as UnixMs);
+        t.finished(&app, "b", None);
+        assert!(t.running.is_empty());
+    }
+
+    #[tokio::test]
+    async fn polls_waiting_for_a_permit_give_up_when_the_daemon_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let app = Arc::new(App::open(config(dir.path(), &["a"], 1), clock).unwrap());
+        let (stop_tx, stop) = watch::channel(false);
+        let gates = Arc::new(Gates::new(&app.shared().config, stop));
+        // another poll holds the only permit
+        let held = gates.global.clone().acquire_owned().await.unwrap();
+        let waiting = {
+            let (app, gates) = (app.clone(), gates.clone());
+            tokio::spawn(async move { gates.poll(&app, "a").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "waits for the permit");
+        stop_tx.send(true).unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("gives up promptly")
+            .unwrap();
+        assert!(matches!(result, Ok(None)), "cancelled, not polled");
+        drop(held);
+    }
 }

@@ -35,6 +35,9 @@ enum Command {
     Once,
     /// Validate the config and print a summary.
     Check,
+    /// Is the daemon up and ready? Asks its HTTP endpoint (`listen`), else
+    /// reads the database. Exit 0 when running and ready, 1 otherwise.
+    Status,
     /// Show what storywatch does, offline, in a few seconds.
     Demo {
         /// Keep the demo's database here instead of a temporary directory.
@@ -147,6 +150,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             emit(&summary(&config))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status => {
+            let config = load(&cli.config)?;
+            let report = runtime()?.block_on(storywatch::status::check(&config));
+            print!("{}", report.text);
+            Ok(if report.healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Demo { state_dir } => {
             storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
             runtime()?.block_on(storywatch::demo::run(state_dir))?;
@@ -222,7 +235,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Run => {
             let config = load(&cli.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
-            runtime()?.block_on(async {
+            let rt = runtime()?;
+            let result = rt.block_on(async {
                 let app = Arc::new(
                     App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
                 );
@@ -230,7 +244,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 daemon::run(app, cli.config.clone(), control)
                     .await
                     .map_err(anyhow::Error::from)
-            })?;
+            });
+            // the database is flushed; a retention pass still running on the
+            // blocking pool must not hold up the exit
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result?;
             Ok(ExitCode::SUCCESS)
         }
     }

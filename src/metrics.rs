@@ -29,17 +29,29 @@ struct Histogram {
     sum: f64,
 }
 
-#[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
     fetch_latency: Mutex<Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            counters: Mutex::new(BTreeMap::new()),
+            fetch_latency: Mutex::new(Histogram::default()),
+        };
+        for (name, labels) in INITIAL {
+            m.add(name, labels, 0);
+        }
+        m
+    }
 }
 
 /// Descriptions of every counter, so `/metrics` is self-documenting.
 const HELP: &[(&str, &str)] = &[
     (
         "storywatch_polls_total",
-        "Feed polls by result (ok, not_modified, unchanged, error).",
+        "Feed polls by result (ok; not_modified: a 304 or a body identical to the last; error).",
     ),
     (
         "storywatch_poll_errors_total",
@@ -62,6 +74,17 @@ const HELP: &[(&str, &str)] = &[
         "Delivery attempts by notifier and result (delivered, failed, dead).",
     ),
     ("storywatch_reloads_total", "Config reloads by result."),
+];
+
+/// Series that exist from the start (at 0), so a dashboard or an alert
+/// rule sees them before the first event and `rate()` counts the first one.
+const INITIAL: &[(&str, &[(&str, &str)])] = &[
+    ("storywatch_polls_total", &[("result", "ok")]),
+    ("storywatch_polls_total", &[("result", "not_modified")]),
+    ("storywatch_polls_total", &[("result", "error")]),
+    ("storywatch_parse_errors_total", &[]),
+    ("storywatch_reloads_total", &[("result", "ok")]),
+    ("storywatch_reloads_total", &[("result", "error")]),
 ];
 
 impl Metrics {

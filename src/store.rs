@@ -74,6 +74,20 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
+/// The still-owed part of the outbox, summarised.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenOutbox {
+    pub counts: BTreeMap<(String, DeliveryState), u64>,
+    /// Creation time of the oldest open delivery.
+    pub oldest_created: Option<UnixMs>,
+}
+
+impl OpenOutbox {
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
 /// The open database.
 #[derive(Clone)]
 pub struct Store {
@@ -149,6 +163,17 @@ fn due_key(d: &Delivery) -> Vec<u8> {
     k
 }
 
+/// The notifier and alert id of a `due` key (`notifier ‖ 0 ‖ at ‖ alert`).
+fn parse_due_key(k: &[u8]) -> Option<(&str, u64)> {
+    let split = k.len().checked_sub(17)?;
+    if k[split] != 0 {
+        return None;
+    }
+    let notifier = std::str::from_utf8(&k[..split]).ok()?;
+    let alert = u64::from_be_bytes(k[split + 9..].try_into().ok()?);
+    Some((notifier, alert))
+}
+
 fn prefix(notifier: &str) -> Vec<u8> {
     let mut p = notifier.as_bytes().to_vec();
     p.push(0);
@@ -215,6 +240,16 @@ impl Store {
         };
         store.check_schema()?;
         Ok(store)
+    }
+
+    /// Whether a database exists in `dir` and a running process holds it.
+    /// Probes sled's lock (a `flock` on its data file) with a shared lock on
+    /// a read-only handle, so nothing is written, whoever we run as.
+    pub fn is_locked(dir: &Path) -> bool {
+        match std::fs::File::open(dir.join("db").join("db")) {
+            Ok(f) => fs2::FileExt::try_lock_shared(&f).is_err(),
+            Err(_) => false,
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -573,6 +608,61 @@ impl Store {
         Ok(existed)
     }
 
+    /// Open deliveries (pending, in flight, failed) in due order, at most
+    /// `limit`. Reads only the due index, so its cost follows the size of the
+    /// open outbox, not of the history kept for `storywatch outbox`.
+    pub fn open_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.due.iter() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = kv?;
+            let Some((notifier, alert)) = parse_due_key(&k) else {
+                continue;
+            };
+            if let Some(d) = self.delivery(notifier, alert)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts of open deliveries by notifier and state, and when the oldest
+    /// of them was created (for `/metrics`, `/readyz` and `storywatch status`).
+    pub fn open_outbox(&self) -> Result<OpenOutbox, StoreError> {
+        let mut open = OpenOutbox::default();
+        for d in self.open_deliveries(usize::MAX)? {
+            *open.counts.entry((d.notifier, d.state)).or_insert(0) += 1;
+            open.oldest_created = Some(open.oldest_created.map_or(d.created, |o| o.min(d.created)));
+        }
+        Ok(open)
+    }
+
+    /// Stories in id order, starting after `after` (a page cursor).
+    pub fn stories_after(
+        &self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.stories
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .map(|kv| {
+                kv.map_err(StoreError::from)
+                    .and_then(|(_, v)| decode("story", &v))
+            })
+    }
+
+    /// A cheap read that proves the database answers (for `/readyz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.meta.get("schema")?;
+        Ok(())
+    }
+
     // ---- retention ----
 
     /// Forgets stories not seen since `story_cutoff` (with their versions and
@@ -666,6 +756,63 @@ mod tests {
             .expect("second open must fail");
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("another storywatch process"));
+    }
+
+    #[test]
+    fn the_lock_is_seen_without_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!Store::is_locked(dir.path()), "no database yet");
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(Store::is_locked(dir.path()));
+        drop(store);
+        assert!(!Store::is_locked(dir.path()));
+    }
+
+    #[test]
+    fn open_outbox_reads_only_open_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let alert = |id: u64, created: UnixMs| Alert {
+            id,
+            key: format!("k{id}"),
+            created,
+            notifiers: vec!["a".into(), "b".into()],
+            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "f".into(),
+                kind: crate::outbox::OpsKind::Failing,
+                message: "m".into(),
+                since: 0,
+            }),
+        };
+        store.put_alerts(&[alert(1, 1000), alert(2, 500)]).unwrap();
+        let d = store.delivery("a", 1).unwrap().unwrap();
+        let mut done = d.clone();
+        done.state = DeliveryState::Delivered;
+        store.update_delivery(&d, &done).unwrap();
+        let open = store.open_outbox().unwrap();
+        assert_eq!(open.total(), 3);
+        assert_eq!(open.counts[&("a".to_string(), DeliveryState::Pending)], 1);
+        assert_eq!(open.counts[&("b".to_string(), DeliveryState::Pending)], 2);
+        assert_eq!(open.oldest_created, Some(500));
+        assert_eq!(store.open_deliveries(2).unwrap().len(), 2);
+        assert_eq!(parse_due_key(b"short"), None);
+    }
+
+    #[test]
+    fn stories_page_after_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        for id in ["a", "b", "c"] {
+            store.stories.insert(id, encode(&StoryRecord {
+                id: id.into(),
+                ..serde_json::from_str(r#"{"id":"","feed":"f","first_seen":0,"last_seen":0,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
+            })).unwrap();
+        }
+        let ids =
+            |after| -> Vec<String> { store.stories_after(after).map(|s| s.unwrap().id).collect() };
+        assert_eq!(ids(None), ["a", "b", "c"]);
+        assert_eq!(ids(Some("a")), ["b", "c"]);
+        assert_eq!(ids(Some("c")), Vec::<String>::new());
     }
 
     #[test]
