@@ -236,12 +236,9 @@ pub async fn test_notify(config: &Config, name: &str, now: UnixMs) -> Result<Str
 fn describe(n: &NotifierConfig) -> String {
     match &n.kind {
         NotifierKind::Stdout => "stdout".into(),
-        NotifierKind::Webhook(w) => format!(
-            "webhook to {}://{}{}/…",
-            w.url.scheme(),
-            w.url.host_str().unwrap_or(""),
-            w.url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
+        NotifierKind::Webhook(w) => {
+            format!("webhook to {}", crate::notify::webhook::redacted(&w.url))
+        }
         NotifierKind::Email(e) => format!("email via {}:{}", e.host, e.port),
     }
 }

@@ -187,7 +187,7 @@ async fn feed_markup_never_reaches_the_mail() {
     let app = open(cfg, &clock);
     let evil = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title><link>http://example.com/</link><description>t</description>
 <item><guid isPermaLink="false">evil-1</guid><link>javascript:alert(4)</link>
-<title>North Korean troops &lt;script&gt;alert(0)&lt;/script&gt; spotted</title>
+<title>North Korean troops &lt;script&gt;alert(0)&lt;/script&gt; spotted near Курск, says Pjöngjang</title>
 <description><![CDATA[<p>North Korean troops <script>alert(1)</script>moved.
 <img src="http://tracker.example/pixel.gif?u=1" width="1" height="1" onerror="alert(2)">
 <a href="javascript:alert(3)">details</a> <a href="http://example.com/ok" onclick="steal()">more</a>
@@ -234,11 +234,13 @@ async fn feed_markup_never_reaches_the_mail() {
     assert!(!raw.contains("javascript:"), "raw message: {raw}");
     // the story itself is still there, escaped
     assert!(html.contains("North Korean"), "{html}");
+    // non-ASCII survives the trip (RFC 2047 subject, UTF-8 bodies)
     assert!(
-        m.subject().contains("North Korean troops"),
+        m.subject().ends_with("spotted near Курск, says Pjöngjang"),
         "{}",
         m.subject()
     );
+    assert!(text.contains("near Курск, says Pjöngjang"), "{text}");
 }
 
 #[tokio::test]

@@ -388,7 +388,7 @@ async fn a_slow_receiver_times_out_and_is_retried() {
     let cfg = config(
         dir.path(),
         "http://127.0.0.1:9/feed",
-        &hook.url(),
+        &format!("{}?token=XXXXSECRET", hook.url()),
         "timeout = \"300ms\"",
     );
     hook.script_answers(&[Answer::status(200).delay(Duration::from_secs(5))]);
@@ -401,6 +401,8 @@ async fn a_slow_receiver_times_out_and_is_retried() {
     );
     assert!(!e.permanent, "{e}");
     assert!(e.message.contains("unreachable"), "{e}");
+    assert!(e.message.contains("raise `timeout`"), "{e}");
+    assert!(!e.message.contains("XXXXSECRET"), "no token in errors: {e}");
 }
 
 /// `storywatch test-notify` through a webhook: success, then a refusal.

@@ -111,10 +111,20 @@ impl WebhookNotifier {
             .send()
             .await
             .map_err(|e| {
+                // webhook URLs often carry their token (Slack, Discord):
+                // errors end up in logs and `outbox list`, so no full URL
+                let what = if e.is_timeout() {
+                    format!(
+                        " (no answer within {:?}; raise `timeout` if the receiver is slow)",
+                        self.config.timeout
+                    )
+                } else {
+                    String::new()
+                };
                 SendError::transient(format!(
-                    "webhook {} unreachable: {}",
-                    self.config.url,
-                    super::error_chain(&e)
+                    "webhook {} unreachable: {}{what}",
+                    redacted(&self.config.url),
+                    super::error_chain(&e.without_url())
                 ))
             })?;
         classify_status(
@@ -170,6 +180,17 @@ impl WebhookNotifier {
             ),
         })
     }
+}
+
+/// `scheme://host:port/…`: where a webhook goes, without the path and query
+/// that often hold its token.
+pub fn redacted(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}/…",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 /// Outbox classification of an HTTP status.
