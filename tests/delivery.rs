@@ -575,3 +575,31 @@ async fn outbox_commands_list_retry_and_drop() {
         .unwrap();
     assert_eq!((d.state, d.attempts), (DeliveryState::Delivered, 1));
 }
+
+/// The daemon's worker: it sends as soon as a poll writes an alert (no
+/// timer to wait for) and stops when told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_wakes_on_new_alerts_and_stops_on_shutdown() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, "")).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(storywatch::delivery::run_worker(
+        app.clone(),
+        "hook".into(),
+        stop_rx,
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await; // the worker is idle now
+    rig.publish(&[NK_V1, UNRELATED]);
+    storywatch::poll::poll_feed(&app, "news").await.unwrap();
+    hook.wait_for_attempts(1, Duration::from_secs(5)).await;
+    assert_eq!(hook.received()[0].json()["kind"], "new");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .expect("the worker stops on shutdown")
+        .unwrap();
+    assert_eq!(deliveries(&app)[0].state, DeliveryState::Delivered);
+}
