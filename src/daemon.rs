@@ -160,7 +160,11 @@ pub struct OnceSummary {
     pub failed: usize,
     pub alerts: usize,
     pub delivered: usize,
+    /// Still owed: failed (retried later) or held by a digest window, quiet
+    /// hours or a rate limit.
     pub undelivered: usize,
+    /// Given up on in this run (permanent error or retries exhausted).
+    pub dead: usize,
 }
 
 /// Polls every feed once (concurrently, politely), then makes one delivery
@@ -190,11 +194,16 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
             PollOutcome::NotModified => {}
         }
     }
-    for name in shared.notifiers.keys() {
-        let report =
-            delivery::deliver_pass(app, name, &mut delivery::RateMemory::default()).await?;
+    // notifiers deliver side by side: a slow one does not delay the others
+    let passes = shared
+        .notifiers
+        .keys()
+        .map(|name| delivery::deliver_pass(app, name));
+    for report in futures_util::future::join_all(passes).await {
+        let report = report?;
         summary.delivered += report.sent;
-        summary.undelivered += report.failed + report.dead;
+        summary.undelivered += report.failed + report.waiting;
+        summary.dead += report.dead;
     }
     app.store.flush().await?;
     Ok(summary)

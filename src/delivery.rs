@@ -8,11 +8,16 @@
 //!   one message grouped by story;
 //! - `max_per_story = "1/15m"`: a story that already had its quota waits;
 //!   when it may send again, everything that piled up goes as one alert
-//!   carrying the cumulative diff (first old version → latest).
+//!   carrying the cumulative diff (first old version → latest). The send
+//!   times live in the store, so a restart does not reset the quota.
 //!
 //! A delivery is marked in flight before the send and delivered (or failed,
 //! or dead) after it, and the database is flushed, so a crash costs at most
 //! one repeated send, which receivers drop by idempotency key.
+//!
+//! When a send fails transiently the receiver is down or asked us to slow
+//! down (429), so the rest of the pass is postponed to the same time instead
+//! of hammering it: one probe per backoff step, not one per alert.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -33,20 +38,23 @@ const PASS_LIMIT: usize = 500;
 /// A worker re-checks at least this often even without a wake-up.
 const IDLE_RECHECK_MS: UnixMs = 30_000;
 
-/// Per-notifier memory of recent sends per story (for `max_per_story`).
-#[derive(Default)]
-pub struct RateMemory {
-    sent: HashMap<String, Vec<UnixMs>>,
-}
-
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
     pub sent: usize,
     pub failed: usize,
     pub dead: usize,
+    /// Due deliveries not tried in this pass: held by quiet hours, a digest
+    /// window or a story's rate limit, or postponed after a failure.
+    pub waiting: usize,
     /// When the worker should look again (None: nothing waiting).
     pub next_wake: Option<UnixMs>,
+}
+
+impl PassReport {
+    fn wake_at(&mut self, at: UnixMs) {
+        self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+    }
 }
 
 /// Runs one notifier's worker until `shutdown` flips to true.
@@ -55,7 +63,6 @@ pub async fn run_worker(
     notifier: String,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut memory = RateMemory::default();
     loop {
         let notified = app.delivery_wake.notified();
         tokio::pin!(notified);
@@ -63,7 +70,7 @@ pub async fn run_worker(
         if *shutdown.borrow() {
             return;
         }
-        let next = match deliver_pass(&app, &notifier, &mut memory).await {
+        let next = match deliver_pass(&app, &notifier).await {
             Ok(report) => report.next_wake,
             Err(e) => {
                 tracing::error!(notifier = %notifier, "outbox unavailable: {e}; retrying in 30s");
@@ -82,11 +89,7 @@ pub async fn run_worker(
 }
 
 /// Sends what is due for `notifier` now.
-pub async fn deliver_pass(
-    app: &App,
-    notifier: &str,
-    memory: &mut RateMemory,
-) -> Result<PassReport, StoreError> {
+pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, StoreError> {
     let shared = app.shared();
     let (Some(sender), Some(config)) = (
         shared.notifiers.get(notifier).cloned(),
@@ -110,7 +113,8 @@ pub async fn deliver_pass(
     }
     if let Some(q) = config.quiet_hours {
         if let Some(end) = quiet_until(&q, now) {
-            report.next_wake = Some(end);
+            report.waiting = due.len();
+            report.wake_at(end);
             return Ok(report);
         }
     }
@@ -118,7 +122,8 @@ pub async fn deliver_pass(
         let oldest = due.iter().map(|d| d.created).min().unwrap_or(now);
         let ready_at = oldest + window.as_millis() as UnixMs;
         if ready_at > now {
-            report.next_wake = Some(ready_at);
+            report.waiting = due.len();
+            report.wake_at(ready_at);
             return Ok(report);
         }
     }
@@ -141,9 +146,32 @@ pub async fn deliver_pass(
         .into_iter()
         .filter(|d| alerts.contains_key(&d.alert))
         .collect();
-    let batches = plan_batches(&config, &due, &alerts, memory, now, &mut report);
-    for batch in batches {
-        send_batch(app, &sender, &config, batch, &alerts, memory, &mut report).await?;
+    let mut sends = HashMap::new();
+    if config.max_per_story.is_some() {
+        for a in alerts.values() {
+            if let Some(s) = a.story() {
+                if !sends.contains_key(&s.event.story) {
+                    let times = app.store.recent_sends(notifier, &s.event.story)?;
+                    sends.insert(s.event.story.clone(), times);
+                }
+            }
+        }
+    }
+    let batches = plan_batches(&config, &due, &alerts, &sends, now, &mut report);
+    let mut batches = batches.into_iter();
+    while let Some(batch) = batches.next() {
+        let outcome = send_batch(app, &sender, &config, batch, &alerts, &mut report).await?;
+        if let Some(retry_at) = outcome {
+            // the receiver is down or asked us to wait: the rest waits too
+            for rest in batches.by_ref() {
+                for d in &rest.deliveries {
+                    let mut later = d.clone();
+                    later.next_attempt = retry_at.max(d.next_attempt);
+                    app.store.update_delivery(d, &later)?;
+                    report.waiting += 1;
+                }
+            }
+        }
     }
     app.store.flush().await?;
     Ok(report)
@@ -153,49 +181,68 @@ pub async fn deliver_pass(
 struct Batch {
     deliveries: Vec<Delivery>,
     message: Vec<Alert>,
-    story: Option<String>,
+    /// Stories the message is about (their send times are recorded).
+    stories: Vec<String>,
 }
 
 fn plan_batches(
     config: &NotifierConfig,
     due: &[Delivery],
     alerts: &BTreeMap<u64, Alert>,
-    memory: &mut RateMemory,
+    sends: &HashMap<String, Vec<UnixMs>>,
     now: UnixMs,
     report: &mut PassReport,
 ) -> Vec<Batch> {
-    // Under a per-story rate limit, alerts of one story travel together.
+    let story_of = |d: &Delivery| {
+        alerts
+            .get(&d.alert)
+            .and_then(|a| a.story())
+            .map(|s| s.event.story.clone())
+    };
     let mut batches: Vec<Batch> = Vec::new();
     if let Some(rate) = config.max_per_story {
-        let mut by_story: BTreeMap<String, Vec<&Delivery>> = BTreeMap::new();
+        // Under a per-story rate limit, alerts of one story travel together.
+        let mut order: Vec<String> = Vec::new();
+        let mut by_story: HashMap<String, Vec<&Delivery>> = HashMap::new();
         let mut others = Vec::new();
         for d in due {
-            match alerts.get(&d.alert).and_then(|a| a.story()) {
-                Some(s) => by_story.entry(s.event.story.clone()).or_default().push(d),
+            match story_of(d) {
+                Some(s) => {
+                    if !by_story.contains_key(&s) {
+                        order.push(s.clone());
+                    }
+                    by_story.entry(s).or_default().push(d);
+                }
                 None => others.push(d),
             }
         }
         let per = rate.per.as_millis() as UnixMs;
-        for (story, ds) in by_story {
-            let recent = memory.sent.entry(story.clone()).or_default();
-            recent.retain(|t| now - *t < per);
+        for story in order {
+            let Some(ds) = by_story.remove(&story) else {
+                continue;
+            };
+            let recent: Vec<UnixMs> = sends
+                .get(&story)
+                .map(|t| t.iter().copied().filter(|t| now - *t < per).collect())
+                .unwrap_or_default();
             if recent.len() >= rate.count as usize {
                 let free_at = recent.iter().min().copied().unwrap_or(now) + per;
-                report.next_wake = Some(report.next_wake.map_or(free_at, |w| w.min(free_at)));
+                report.waiting += ds.len();
+                report.wake_at(free_at);
                 continue;
             }
             let group: Vec<&Alert> = ds.iter().filter_map(|d| alerts.get(&d.alert)).collect();
             batches.push(Batch {
                 deliveries: ds.into_iter().cloned().collect(),
-                message: vec![cumulative(&group)],
-                story: Some(story),
+                message: cumulative(&group).into_iter().collect(),
+                stories: vec![story],
             });
         }
         for d in others {
             batches.push(Batch {
                 deliveries: vec![d.clone()],
                 message: alerts.get(&d.alert).cloned().into_iter().collect(),
-                story: None,
+                stories: Vec::new(),
             });
         }
     } else {
@@ -203,33 +250,55 @@ fn plan_batches(
             batches.push(Batch {
                 deliveries: vec![d.clone()],
                 message: alerts.get(&d.alert).cloned().into_iter().collect(),
-                story: alerts
-                    .get(&d.alert)
-                    .and_then(|a| a.story())
-                    .map(|s| s.event.story.clone()),
+                stories: story_of(d).into_iter().collect(),
             });
         }
     }
     if config.digest.is_some() && batches.len() > 1 {
-        let all = Batch {
+        let mut all = Batch {
             deliveries: batches.iter().flat_map(|b| b.deliveries.clone()).collect(),
             message: batches.iter().flat_map(|b| b.message.clone()).collect(),
-            story: None,
+            stories: batches.iter().flat_map(|b| b.stories.clone()).collect(),
         };
+        all.message = grouped_by_story(all.message);
+        all.stories.sort_unstable();
+        all.stories.dedup();
         return vec![all];
     }
     batches
 }
 
+/// Alerts reordered so those about one story are adjacent (stories in order
+/// of first appearance, alerts in their original order within a story).
+pub fn grouped_by_story(alerts: Vec<Alert>) -> Vec<Alert> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<Alert>> = HashMap::new();
+    for a in alerts {
+        let key = a
+            .story()
+            .map(|s| format!("s:{}", s.event.story))
+            .unwrap_or_else(|| format!("a:{}", a.id));
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(a);
+    }
+    order
+        .into_iter()
+        .flat_map(|k| groups.remove(&k).unwrap_or_default())
+        .collect()
+}
+
+/// Sends one batch and records the outcome. Returns when to try again if
+/// the send failed transiently (the rest of the pass is postponed to then).
 async fn send_batch(
     app: &App,
     sender: &crate::notify::Notifier,
     config: &NotifierConfig,
     batch: Batch,
     alerts: &BTreeMap<u64, Alert>,
-    memory: &mut RateMemory,
     report: &mut PassReport,
-) -> Result<(), StoreError> {
+) -> Result<Option<UnixMs>, StoreError> {
     let mut in_flight = Vec::with_capacity(batch.deliveries.len());
     for d in &batch.deliveries {
         let mut f = d.clone();
@@ -241,6 +310,7 @@ async fn send_batch(
     let now = app.now();
     let policy = app.shared().config.delivery;
     let mut rng = rand::rng();
+    let mut retry_at: Option<UnixMs> = None;
     for f in &in_flight {
         let mut done = f.clone();
         outbox::record_attempt(
@@ -261,21 +331,21 @@ async fn send_batch(
             DeliveryState::Dead => report.dead += 1,
             _ => {
                 report.failed += 1;
-                report.next_wake = Some(
-                    report
-                        .next_wake
-                        .map_or(done.next_attempt, |w| w.min(done.next_attempt)),
-                );
+                report.wake_at(done.next_attempt);
+                retry_at = Some(retry_at.map_or(done.next_attempt, |r| r.min(done.next_attempt)));
             }
         }
     }
     log_result(config, &batch, alerts, &result, &in_flight);
     if result.is_ok() {
-        if let Some(story) = batch.story {
-            memory.sent.entry(story).or_default().push(now);
+        if let Some(rate) = config.max_per_story {
+            let window = rate.per.as_millis() as UnixMs;
+            for story in &batch.stories {
+                app.store.record_send(&config.name, story, now, window)?;
+            }
         }
     }
-    Ok(())
+    Ok(retry_at)
 }
 
 fn log_result(
@@ -304,17 +374,15 @@ fn log_result(
 }
 
 /// Several alerts about one story as one: the latest alert, with the diff
-/// from the version before the first to the latest.
-pub fn cumulative(group: &[&Alert]) -> Alert {
-    let (Some(first), Some(last)) = (group.first(), group.last()) else {
-        unreachable!("a group has at least one alert")
-    };
-    if group.len() == 1 {
-        return (*last).clone();
-    }
+/// from the version before the first to the latest. None for no alerts.
+pub fn cumulative(group: &[&Alert]) -> Option<Alert> {
+    let (first, last) = (group.first()?, group.last()?);
     let mut merged = (*last).clone();
+    if group.len() == 1 {
+        return Some(merged);
+    }
     let (AlertBody::Story(f), AlertBody::Story(l)) = (&first.body, &mut merged.body) else {
-        return merged;
+        return Some(merged);
     };
     let new = &l.event.snapshot;
     let old = match &f.event.comparison {
@@ -356,7 +424,7 @@ pub fn cumulative(group: &[&Alert]) -> Alert {
         }
     }
     l.highlights = highlights;
-    merged
+    Some(merged)
 }
 
 /// The text a diff started from.

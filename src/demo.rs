@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::delivery::{self, RateMemory};
+use crate::delivery;
 use crate::poll::{self, PollOutcome};
 
 /// One story as it stands in one version of the feed.
@@ -209,7 +209,6 @@ pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
 
     println!("storywatch demo: a local news feed at http://{addr}/feed.xml, watched with");
     println!("  query = '(dam OR reservoir) AND (evacuat* OR flood* OR spillway)'\n");
-    let mut memory = RateMemory::default();
     for (i, (what, _)) in steps.iter().enumerate() {
         server.current.store(i, Ordering::SeqCst);
         println!("── poll {}: {what} ──\n", i + 1);
@@ -217,7 +216,7 @@ pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
         if let PollOutcome::Failed { message, .. } = &report.outcome {
             anyhow::bail!("the demo feed failed to poll: {message}");
         }
-        let pass = delivery::deliver_pass(&app, "console", &mut memory).await?;
+        let pass = delivery::deliver_pass(&app, "console").await?;
         if pass.sent == 0 {
             let why = match &report.outcome {
                 PollOutcome::NotModified => "server answered 304 Not Modified".to_string(),

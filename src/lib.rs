@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;
+pub mod outbox_cli;
 pub mod parse;
 pub mod poll;
 pub mod replay;

@@ -88,6 +88,34 @@ enum Command {
         rev1: Option<u32>,
         rev2: Option<u32>,
     },
+    /// Send a realistic test alert through one notifier now; exit 1 if it fails.
+    TestNotify {
+        /// The notifier's name in config.toml.
+        name: String,
+    },
+    /// Show and manage undelivered alerts (default: list).
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Pending, failed and dead deliveries (with --all, delivered ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Make a failed or dead alert due now, with a fresh retry window.
+    Retry {
+        id: u64,
+        /// Only this notifier's delivery.
+        #[arg(long)]
+        notifier: Option<String>,
+    },
+    /// Forget an alert and its deliveries.
+    Drop { id: u64 },
 }
 
 /// A failure and the exit code it maps to.
@@ -209,6 +237,41 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             emit(&storywatch::history::diff(&store, &story, rev1, rev2)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::TestNotify { name } => {
+            let config = load(&cli.config)?;
+            storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
+            let now = storywatch::clock::Clock::now(&SystemClock);
+            match runtime()?.block_on(storywatch::outbox_cli::test_notify(&config, &name, now)) {
+                Ok(msg) => {
+                    print!("{msg}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("storywatch: test alert failed: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Outbox { action } => {
+            use storywatch::outbox_cli as cli_outbox;
+            let config = load(&cli.config)?;
+            let store = cli_outbox::open_store(&config).map_err(anyhow::Error::from)?;
+            let now = storywatch::clock::Clock::now(&SystemClock);
+            let out = match action.unwrap_or(OutboxAction::List { all: false }) {
+                OutboxAction::List { all } => cli_outbox::format_rows(
+                    &cli_outbox::rows(&store, all).map_err(anyhow::Error::from)?,
+                ),
+                OutboxAction::Retry { id, notifier } => {
+                    cli_outbox::retry(&store, id, notifier.as_deref(), now)
+                        .map_err(anyhow::Error::from)?
+                }
+                OutboxAction::Drop { id } => {
+                    cli_outbox::drop_alert(&store, id).map_err(anyhow::Error::from)?
+                }
+            };
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Once => {
             let config = load(&cli.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
@@ -219,12 +282,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 daemon::once(&app).await.map_err(anyhow::Error::from)
             })?;
             eprintln!(
-                "polled {} feeds ({} failed), {} alerts, {} delivered, {} waiting for retry",
+                "polled {} feeds ({} failed), {} alerts, {} delivered, {} waiting (retry, digest, quiet hours or rate limit), {} dead (see `storywatch outbox list`)",
                 summary.polled,
                 summary.failed,
                 summary.alerts,
                 summary.delivered,
-                summary.undelivered
+                summary.undelivered,
+                summary.dead
             );
             Ok(if summary.polled > 0 && summary.failed == summary.polled {
                 ExitCode::from(1)

@@ -9,7 +9,10 @@
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
-//!   so a notifier finds its due work without scanning history.
+//!   so a notifier finds its due work without scanning history;
+//! - `sends`: notifier ‖ 0 ‖ story id → recent send times (JSON list), the
+//!   memory behind `max_per_story`, kept here so a restart does not reset
+//!   a story's quota.
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -100,6 +103,7 @@ pub struct Store {
     alerts: Tree,
     deliveries: Tree,
     due: Tree,
+    sends: Tree,
     instance: String,
     path: PathBuf,
 }
@@ -233,6 +237,7 @@ impl Store {
             alerts: tree("alerts")?,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
+            sends: tree("sends")?,
             instance: instance_id(&meta)?,
             meta,
             db,
@@ -597,6 +602,32 @@ impl Store {
         Ok(counts)
     }
 
+    /// Makes the open or dead deliveries of alert `id` due at `now`, with a
+    /// fresh retry window (`storywatch outbox retry`). `notifier` limits it
+    /// to one notifier. Returns the deliveries changed.
+    pub fn retry_alert(
+        &self,
+        id: u64,
+        notifier: Option<&str>,
+        now: UnixMs,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut changed = Vec::new();
+        for d in self.deliveries_of(id)? {
+            if notifier.is_some_and(|n| n != d.notifier) || d.state == DeliveryState::Delivered {
+                continue;
+            }
+            let mut again = d.clone();
+            again.state = DeliveryState::Pending;
+            again.next_attempt = now;
+            // the give-up window restarts: an operator asked for this retry
+            again.created = now;
+            again.attempts = 0;
+            self.update_delivery(&d, &again)?;
+            changed.push(again);
+        }
+        Ok(changed)
+    }
+
     /// Removes an alert and its deliveries (`storywatch outbox drop`).
     pub fn drop_alert(&self, id: u64) -> Result<bool, StoreError> {
         let ds = self.deliveries_of(id)?;
@@ -663,6 +694,34 @@ impl Store {
         Ok(())
     }
 
+    // ---- per-story send memory (max_per_story) ----
+
+    /// When `notifier` last sent messages about `story` (oldest first).
+    pub fn recent_sends(&self, notifier: &str, story: &str) -> Result<Vec<UnixMs>, StoreError> {
+        self.sends
+            .get(ident_key(notifier, story))?
+            .map(|v| decode("send times", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Records a send about `story` at `at`, forgetting sends older than
+    /// `window` (they no longer count against the quota).
+    pub fn record_send(
+        &self,
+        notifier: &str,
+        story: &str,
+        at: UnixMs,
+        window: UnixMs,
+    ) -> Result<(), StoreError> {
+        let mut times = self.recent_sends(notifier, story)?;
+        times.retain(|t| at - *t < window);
+        times.push(at);
+        self.sends
+            .insert(ident_key(notifier, story), encode(&times))?;
+        Ok(())
+    }
+
     // ---- retention ----
 
     /// Forgets stories not seen since `story_cutoff` (with their versions and
@@ -707,6 +766,15 @@ impl Store {
         for id in closed {
             self.drop_alert(id)?;
             alerts += 1;
+        }
+        // send memories only matter within a rate window; windows longer
+        // than the alert retention are not meaningful
+        for kv in self.sends.iter() {
+            let (k, v) = kv?;
+            let times: Vec<UnixMs> = decode("send times", &v).unwrap_or_default();
+            if times.iter().all(|t| *t < alert_cutoff) {
+                self.sends.remove(k)?;
+            }
         }
         Ok((stories, alerts))
     }

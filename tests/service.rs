@@ -744,7 +744,7 @@ url = "http://{hook}/hook"
     let daemon = Daemon::start(&config, &[("NOTIFY_SOCKET", &notify_path)]);
     daemon
         .wait_for(
-            "both storm alerts to fail against the dead webhook",
+            "a delivery to fail against the dead webhook",
             Duration::from_secs(20),
             || {
                 daemon
@@ -753,7 +753,7 @@ url = "http://{hook}/hook"
                     .unwrap()
                     .matches("delivery failed, will retry")
                     .count()
-                    >= 2
+                    >= 1
             },
         )
         .await;
@@ -768,7 +768,9 @@ url = "http://{hook}/hook"
     let deliveries: Vec<_> = store.deliveries().map(Result::unwrap).collect();
     assert_eq!(deliveries.len(), 2, "{deliveries:?}");
     for d in &deliveries {
-        assert_eq!(d.state, DeliveryState::Failed, "{d:?}");
+        // the first failed; the second was postponed behind it (one probe per
+        // backoff step): both are still owed to the receiver
+        assert!(d.state.is_open(), "{d:?}");
         assert!(store.alert(d.alert).unwrap().is_some(), "alert {d:?} kept");
     }
 }

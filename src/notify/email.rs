@@ -71,24 +71,43 @@ impl EmailNotifier {
             return Ok(());
         }
         let message = self.message(alerts)?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            let text = format!(
-                "SMTP {}:{}: {}",
-                self.config.host,
-                self.config.port,
-                error_chain(&e)
-            );
-            if e.is_permanent() {
-                SendError::permanent(format!(
-                    "{text} (permanent: the server refused; not retried)"
-                ))
-            } else {
-                SendError::transient(text)
-            }
-        })
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(&e))
+    }
+
+    /// SMTP 5xx is permanent (the server refused this message: retrying
+    /// sends the same refusal); everything else — connection refused, 4xx,
+    /// timeouts, TLS trouble — may pass later and is retried.
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> SendError {
+        let text = format!(
+            "SMTP {}:{}: {}",
+            self.config.host,
+            self.config.port,
+            super::error_chain(e)
+        );
+        if e.is_permanent() {
+            SendError::permanent(format!(
+                "{text} (permanent: the server refused; check the addresses and credentials; not retried)"
+            ))
+        } else if e.is_tls() || text.contains("certificate") {
+            SendError::transient(format!(
+                "{text} (TLS failed: check `security` (starttls/tls/none) and, for a private CA, tls_ca_file)"
+            ))
+        } else {
+            SendError::transient(text)
+        }
     }
 
     /// Builds the message for one alert, or a digest for several.
+    ///
+    /// Threading: every message about a story carries `In-Reply-To` and
+    /// `References` naming one root id derived from the story id, so mail
+    /// clients file a developing story as one conversation, and its own
+    /// `Message-ID` derives from the alert's idempotency key, so a re-send
+    /// after a crash is recognisably the same message.
     pub fn message(&self, alerts: &[Alert]) -> Result<Message, SendError> {
         let domain = self.config.from.email.domain().to_string();
         let mut b = Message::builder()
@@ -99,11 +118,14 @@ impl EmailNotifier {
             b = b.to(to.clone());
         }
         let (subject, text, html) = if let [alert] = alerts {
-            b = b.message_id(Some(format!("<{}@{domain}>", alert.key)));
+            b = b
+                .message_id(Some(format!("<{}@{domain}>", alert.key)))
+                .header(raw("X-Storywatch-Alert", &alert.key));
             if let Some(s) = alert.story() {
                 let root = thread_root(&s.event.story, &domain);
-                b = b.in_reply_to(root.clone()).references(root);
                 b = b
+                    .in_reply_to(root.clone())
+                    .references(root)
                     .header(raw("X-Storywatch-Story", &s.event.story))
                     .header(raw("X-Storywatch-Watch", &s.watch));
             }
@@ -113,7 +135,10 @@ impl EmailNotifier {
                 html_document(&[alert]),
             )
         } else {
-            b = b.message_id(None);
+            let key = super::batch_key(alerts);
+            b = b
+                .message_id(Some(format!("<{key}@{domain}>")))
+                .header(raw("X-Storywatch-Alert", &key));
             let refs: Vec<&Alert> = alerts.iter().collect();
             (
                 digest_subject(alerts),
@@ -122,6 +147,9 @@ impl EmailNotifier {
             )
         };
         let subject = format!("{}{}", self.config.subject_prefix, subject);
+        // List-Id lets users filter and lets clients treat these as list
+        // mail; there is no List-Unsubscribe because there is nothing to
+        // unsubscribe from but the config file.
         b = b
             .subject(render::one_line(&subject, 200))
             .header(raw("Auto-Submitted", "auto-generated"))
@@ -188,17 +216,6 @@ fn list_token(name: &str) -> String {
         .collect()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
 /// Alerts grouped by story (ops notices on their own), in first-seen order.
 fn grouped(alerts: &[Alert]) -> Vec<Vec<&Alert>> {
     let mut order: Vec<String> = Vec::new();
@@ -236,10 +253,21 @@ fn digest_text(alerts: &[Alert]) -> String {
     grouped(alerts)
         .iter()
         .map(|g| {
-            g.iter()
+            let heading = match g.first().and_then(|a| a.story()) {
+                Some(s) if g.len() > 1 => format!(
+                    "■ {} ({} alerts)\n\n",
+                    render::one_line(&s.event.title, 140),
+                    g.len()
+                ),
+                Some(s) => format!("■ {}\n\n", render::one_line(&s.event.title, 140)),
+                None => String::new(),
+            };
+            let body = g
+                .iter()
                 .map(|a| render::text(a))
                 .collect::<Vec<_>>()
-                .join("\n\n")
+                .join("\n\n");
+            format!("{heading}{body}")
         })
         .collect::<Vec<_>>()
         .join("\n\n────────\n\n")
@@ -299,10 +327,10 @@ fn alert_html(alert: &Alert) -> String {
         meta.join(" · ")
     ));
     let title = mark_terms(&esc(&e.title), &terms);
-    if e.link.starts_with("https://") || e.link.starts_with("http://") {
+    if let Some(link) = render::safe_link(&e.link) {
         h.push_str(&format!(
             "<h2><a href=\"{}\">{title}</a></h2>",
-            esc_attr(&e.link)
+            esc_attr(link)
         ));
     } else {
         h.push_str(&format!("<h2>{title}</h2>"));

@@ -44,6 +44,34 @@ impl Notifier {
     }
 }
 
+/// The idempotency key of a message carrying several alerts (a digest):
+/// derived from their keys, so the same batch re-sent has the same key.
+pub fn batch_key(alerts: &[Alert]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for a in alerts {
+        h.update(a.key.as_bytes());
+        h.update([0]);
+    }
+    format!("digest.{}", hex::encode(&h.finalize()[..16]))
+}
+
+/// An error with its causes, each said once (some libraries repeat their
+/// source in their own message).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let part = inner.to_string();
+        if !s.contains(&part) {
+            s.push_str(": ");
+            s.push_str(&part);
+        }
+        src = inner.source();
+    }
+    s
+}
+
 /// The stdout notifier: human-readable blocks, one per alert.
 fn print_alerts(alerts: &[Alert]) -> Result<(), SendError> {
     let mut out = std::io::stdout().lock();

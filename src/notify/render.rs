@@ -106,8 +106,8 @@ fn story_text(s: &StoryAlert) -> String {
         s.watch,
         s.trigger.as_str()
     );
-    if !e.link.is_empty() {
-        let _ = writeln!(out, "  link: {}", e.link);
+    if let Some(link) = safe_link(&e.link) {
+        let _ = writeln!(out, "  link: {link}");
     }
     let terms = matched_terms(s);
     if !terms.is_empty() {
@@ -155,6 +155,16 @@ pub fn matched_terms(s: &StoryAlert) -> Vec<String> {
     seen
 }
 
+/// The story's link if it is an http(s) URL. Feed links are untrusted: a
+/// `javascript:` or `data:` link must not become something a reader clicks.
+pub fn safe_link(link: &str) -> Option<&str> {
+    let l = link.trim();
+    let lower = l.get(..8).unwrap_or(l).to_ascii_lowercase();
+    ((lower.starts_with("https://") || lower.starts_with("http://"))
+        && !l.chars().any(|c| c.is_whitespace() || c.is_control()))
+    .then_some(l)
+}
+
 /// Text on one line, cut at a word boundary with an ellipsis.
 pub fn one_line(text: &str, max_chars: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -164,4 +174,25 @@ pub fn one_line(text: &str, max_chars: usize) -> String {
     let cut: String = flat.chars().take(max_chars).collect();
     let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_links_are_shown() {
+        assert_eq!(safe_link("https://e.com/a"), Some("https://e.com/a"));
+        assert_eq!(safe_link("HTTP://e.com/a"), Some("HTTP://e.com/a"));
+        assert_eq!(safe_link("javascript:alert(1)"), None);
+        assert_eq!(safe_link("data:text/html,x"), None);
+        assert_eq!(safe_link("https://e.com/a b"), None);
+        assert_eq!(safe_link(""), None);
+    }
+
+    #[test]
+    fn one_line_cuts_at_a_word() {
+        assert_eq!(one_line("a  b\nc", 10), "a b c");
+        assert_eq!(one_line("alpha beta gamma", 12), "alpha beta…");
+    }
 }

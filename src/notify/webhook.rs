@@ -39,8 +39,12 @@ pub fn check_template(source: &str) -> Result<(), String> {
     compile_template(source).map(|_| ())
 }
 
+/// Rendering budget: a template loop cannot stall a delivery worker.
+const TEMPLATE_FUEL: u64 = 200_000;
+
 fn compile_template(source: &str) -> Result<minijinja::Environment<'static>, String> {
     let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.add_template_owned("body", source.to_string())
         .map_err(|e| e.to_string())?;
     Ok(env)
@@ -84,11 +88,7 @@ impl WebhookNotifier {
         let key = if alerts.len() == 1 {
             first.key.clone()
         } else {
-            alerts
-                .iter()
-                .map(|a| a.key.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
+            super::batch_key(alerts)
         };
         let mut req = self
             .client
@@ -111,10 +111,20 @@ impl WebhookNotifier {
             .send()
             .await
             .map_err(|e| {
+                // webhook URLs often carry their token (Slack, Discord):
+                // errors end up in logs and `outbox list`, so no full URL
+                let what = if e.is_timeout() {
+                    format!(
+                        " (no answer within {:?}; raise `timeout` if the receiver is slow)",
+                        self.config.timeout
+                    )
+                } else {
+                    String::new()
+                };
                 SendError::transient(format!(
-                    "webhook {} unreachable: {}",
-                    self.config.url,
-                    error_chain(&e)
+                    "webhook {} unreachable: {}{what}",
+                    redacted(&self.config.url),
+                    super::error_chain(&e.without_url())
                 ))
             })?;
         classify_status(
@@ -172,15 +182,15 @@ impl WebhookNotifier {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
+/// `scheme://host:port/…`: where a webhook goes, without the path and query
+/// that often hold its token.
+pub fn redacted(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}/…",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 /// Outbox classification of an HTTP status.
@@ -259,13 +269,14 @@ pub fn payload(alert: &Alert) -> Value {
                 "kind": e.kind,
                 "trigger": s.trigger,
                 "watch": s.watch,
+                "terms": render::matched_terms(s),
                 "matched": s.highlights,
                 "story": {
                     "id": e.story,
                     "feed": e.feed,
                     "title": e.title,
                     "old_title": e.old_title,
-                    "link": e.link,
+                    "link": render::safe_link(&e.link).unwrap_or(""),
                     "revision": e.revision,
                     "developing": e.developing,
                     "summary": render::one_line(e.snapshot.body(), 1000),
@@ -338,10 +349,8 @@ fn slack(alerts: &[Alert]) -> Value {
         .take(45)
         .map(|a| {
             let mut text = format!("*{}*", escape(&render::subject(a)));
-            if let Some(s) = a.story() {
-                if !s.event.link.is_empty() {
-                    text = format!("*<{}|{}>*", s.event.link.replace('|', "%7C").replace('>', "%3E"), escape(&render::subject(a)));
-                }
+            if let Some(link) = a.story().and_then(|s| render::safe_link(&s.event.link)) {
+                text = format!("*<{}|{}>*", link.replace('|', "%7C").replace('>', "%3E"), escape(&render::subject(a)));
             }
             let body = render::text(a);
             let rest: String = body.lines().skip(1).collect::<Vec<_>>().join("\n");
@@ -392,8 +401,7 @@ fn ntfy_headers(req: reqwest::RequestBuilder, alerts: &[Alert]) -> reqwest::Requ
     if let Some(link) = alerts
         .first()
         .and_then(|a| a.story())
-        .map(|s| s.event.link.clone())
-        .filter(|l| !l.is_empty())
+        .and_then(|s| render::safe_link(&s.event.link))
     {
         req = req.header("Click", link);
     }

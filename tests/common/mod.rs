@@ -1,12 +1,16 @@
 //! Real local servers for integration tests: a feed server whose content
-//! and status the test scripts, and a webhook receiver that records what it
-//! gets. Both listen on 127.0.0.1 with an OS-chosen port.
+//! and status the test scripts, a webhook receiver that records what it
+//! gets, and (in [`smtp`]) a real SMTP server (Python's aiosmtpd). All
+//! listen on 127.0.0.1 with an OS-chosen port.
 
 #![allow(dead_code)]
+
+pub mod smtp;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -125,6 +129,8 @@ impl FeedServer {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived (for latency measurements).
+    pub at: Instant,
 }
 
 impl Received {
@@ -137,13 +143,45 @@ impl Received {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One scripted answer of the webhook receiver.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Wait this long before answering (the request is recorded first).
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn delay(mut self, d: Duration) -> Answer {
+        self.delay = d;
+        self
+    }
 }
 
 #[derive(Default)]
 struct HookState {
     received: Vec<Received>,
-    /// Statuses to answer with, in order; 200 once exhausted.
-    script: VecDeque<u16>,
+    /// Every request, whatever the answer.
+    all: Vec<Received>,
+    /// Answers, in order; 200 once exhausted.
+    script: VecDeque<Answer>,
     attempts: usize,
 }
 
@@ -158,14 +196,35 @@ async fn hook_handler(
     State(s): State<Arc<Mutex<HookState>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
-    let mut st = s.lock().unwrap();
-    st.attempts += 1;
-    let status = st.script.pop_front().unwrap_or(200);
-    if (200..300).contains(&status) {
-        st.received.push(Received { headers, body });
+) -> Response {
+    let answer = {
+        let mut st = s.lock().unwrap();
+        st.attempts += 1;
+        let answer = st.script.pop_front().unwrap_or(Answer::status(200));
+        let r = Received {
+            headers,
+            body,
+            at: Instant::now(),
+        };
+        // a 2xx counts as received when the request arrived, even if the
+        // answer is delayed (the receiver has processed it by then)
+        if (200..300).contains(&answer.status) {
+            st.received.push(r.clone());
+        }
+        st.all.push(r);
+        answer
+    };
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
     }
-    StatusCode::from_u16(status).unwrap()
+    let mut resp = StatusCode::from_u16(answer.status).unwrap().into_response();
+    for (k, v) in &answer.headers {
+        resp.headers_mut().insert(
+            header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    resp
 }
 
 impl WebhookReceiver {
@@ -190,7 +249,16 @@ impl WebhookReceiver {
             .lock()
             .unwrap()
             .script
-            .extend(statuses.iter().copied());
+            .extend(statuses.iter().map(|s| Answer::status(*s)));
+    }
+
+    /// Answer the next requests like this.
+    pub fn script_answers(&self, answers: &[Answer]) {
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .extend(answers.iter().cloned());
     }
 
     /// Requests accepted (2xx) so far.
@@ -198,8 +266,26 @@ impl WebhookReceiver {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Every request so far, whatever it was answered.
+    pub fn requests(&self) -> Vec<Received> {
+        self.state.lock().unwrap().all.clone()
+    }
+
     pub fn attempts(&self) -> usize {
         self.state.lock().unwrap().attempts
+    }
+
+    /// Waits until `n` requests arrived (whatever the answer), or panics.
+    pub async fn wait_for_attempts(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.attempts() < n {
+            assert!(
+                Instant::now() < deadline,
+                "webhook receiver got {} requests, expected {n}",
+                self.attempts()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
