@@ -309,7 +309,6 @@ async fn send_batch(
     let result = sender.send(&batch.message).await;
     let now = app.now();
     let policy = app.shared().config.delivery;
-    let mut rng = rand::rng();
     let mut retry_at: Option<UnixMs> = None;
     for f in &in_flight {
         let mut done = f.clone();
@@ -318,7 +317,7 @@ async fn send_batch(
             result.as_ref().map(|_| ()),
             &policy,
             now,
-            &mut rng,
+            &mut rand::rng(),
         );
         app.store.update_delivery(f, &done)?;
         let label = done.state.as_str();
@@ -344,6 +343,10 @@ async fn send_batch(
                 app.store.record_send(&config.name, story, now, window)?;
             }
         }
+        // Make "delivered" durable right away: a crash after this point
+        // cannot make the receiver get this message twice. (Waiting for the
+        // end of the pass let a kill during the next sends undo it.)
+        app.store.flush().await?;
     }
     Ok(retry_at)
 }

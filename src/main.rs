@@ -301,10 +301,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let rt = runtime()?;
             let result = rt.block_on(async {
+                // handlers first: a SIGTERM that arrives while the database
+                // opens must still mean a clean stop, not a kill
+                let control = signal_control()?;
                 let app = Arc::new(
                     App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
                 );
-                let control = signal_control()?;
                 daemon::run(app, cli.config.clone(), control)
                     .await
                     .map_err(anyhow::Error::from)

@@ -1,8 +1,9 @@
 //! Crash recovery: the real `storywatch run` against a feed server that keeps
 //! publishing and editing stories, killed with SIGKILL at random moments and
 //! restarted, again and again. At the end every story's latest version must
-//! have reached the webhook receiver at least once, and duplicates (same
-//! Idempotency-Key) are counted and reported.
+//! have reached both the webhook receiver and the SMTP server (aiosmtpd) at
+//! least once, and duplicates (same Idempotency-Key / Message-ID) are
+//! counted and reported.
 //!
 //! `#[ignore]`d because it takes a while; `.ci/run` runs it with
 //! `cargo test --test crash -- --ignored` (50 kills). `CRASH_KILLS=500` for a
@@ -19,6 +20,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use common::smtp::{Options, SmtpServer};
 use common::WebhookReceiver;
 use rand::Rng;
 
@@ -90,7 +92,10 @@ fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
     let child = Command::new(env!("CARGO_BIN_EXE_storywatch"))
         .args(["run", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("CRASH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env_remove("NOTIFY_SOCKET")
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -108,6 +113,7 @@ async fn survives_random_sigkills_without_losing_alerts() {
         .unwrap_or(50);
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start().await;
+    let smtp = SmtpServer::start(&dir.path().join("mail"), &Options::default(), None);
     // long enough for the kills, plus time to settle
     let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
     let stream = Arc::new(Mutex::new(Stream {
@@ -150,9 +156,17 @@ query = 'storm'
 name = "hook"
 type = "webhook"
 url = "{}"
+
+[[notifier]]
+name = "mail"
+type = "email"
+smtp = "smtp+plain://127.0.0.1:{}"
+from = "storywatch <sw@example.com>"
+to = ["reader@example.com"]
 "#,
             dir.path().join("state").display(),
-            hook.url()
+            hook.url(),
+            smtp.port
         ),
     )
     .unwrap();
@@ -176,6 +190,8 @@ url = "{}"
     // let it run undisturbed until the stream is over and everything is delivered
     let final_versions = Stream::versions(events);
     let mut d = start(&config, &log);
+    // let it start properly: this run must end with a clean SIGTERM
+    std::thread::sleep(Duration::from_millis(1500));
     let deadline = Instant::now() + Duration::from_secs(90);
     let latest_seen = |received: &[common::Received]| -> HashMap<usize, usize> {
         let mut seen: HashMap<usize, usize> = HashMap::new();
@@ -198,10 +214,38 @@ url = "{}"
         }
         seen
     };
+    let mail_seen = |mails: &[common::smtp::Mail]| -> HashMap<usize, usize> {
+        let mut seen: HashMap<usize, usize> = HashMap::new();
+        for m in mails {
+            // "Storm report N" in the subject, "Storm update number V" in the body
+            let story: usize = m
+                .subject()
+                .split("Storm report ")
+                .nth(1)
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX);
+            // a new story shows the text, an update its diff: `[-2-]{+3+}`
+            let version: usize = m
+                .text()
+                .split("Storm update number ")
+                .last()
+                .and_then(|t| t.split_whitespace().next())
+                .map(|t| t.rsplit("{+").next().unwrap_or(t).trim_end_matches("+}"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let e = seen.entry(story).or_insert(0);
+            *e = (*e).max(version);
+        }
+        seen
+    };
     loop {
         let seen = latest_seen(&hook.received());
+        let mailed = mail_seen(&smtp.messages());
         let complete = stream.lock().unwrap().published() == events
-            && final_versions.iter().all(|(s, v)| seen.get(s) == Some(v));
+            && final_versions
+                .iter()
+                .all(|(s, v)| seen.get(s) == Some(v) && mailed.get(s) == Some(v));
         if complete || Instant::now() > deadline {
             break;
         }
@@ -211,6 +255,9 @@ url = "{}"
     let status = d.0.wait().unwrap();
     assert!(status.success(), "SIGTERM must exit 0: {status}");
 
+    if let Some(keep) = std::env::var_os("CRASH_LOG_COPY") {
+        let _ = std::fs::copy(&log, keep);
+    }
     let received = hook.received();
     let seen = latest_seen(&received);
     let mut per_key: HashMap<String, usize> = HashMap::new();
@@ -220,18 +267,51 @@ url = "{}"
             .or_insert(0) += 1;
     }
     let duplicates: usize = per_key.values().map(|n| n - 1).sum();
+    let mails = smtp.messages();
+    let mailed = mail_seen(&mails);
+    let mut per_message_id: HashMap<String, usize> = HashMap::new();
+    for m in &mails {
+        *per_message_id
+            .entry(m.header("Message-ID").unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    let mail_duplicates: usize = per_message_id.values().map(|n| n - 1).sum();
+    for (id, n) in per_message_id.iter().filter(|(_, n)| **n > 1) {
+        let times: Vec<f64> = mails
+            .iter()
+            .filter(|m| m.header("Message-ID").as_deref() == Some(id.as_str()))
+            .map(|m| m.received_at())
+            .collect();
+        eprintln!("duplicate mail {id} x{n} at {times:?}");
+    }
+    let mail_missing: Vec<(usize, usize, Option<usize>)> = final_versions
+        .iter()
+        .filter(|(s, v)| mailed.get(s) != Some(v))
+        .map(|(s, v)| (*s, *v, mailed.get(s).copied()))
+        .collect();
     let missing: Vec<(usize, usize, Option<usize>)> = final_versions
         .iter()
         .filter(|(s, v)| seen.get(s) != Some(v))
         .map(|(s, v)| (*s, *v, seen.get(s).copied()))
         .collect();
     eprintln!(
-        "crash harness: {kills} SIGKILLs in {:.1}s, {events} story events ({} stories), {} alerts received, {} distinct, {duplicates} duplicates, {} stories missing their latest version",
+        "crash harness: {kills} SIGKILLs in {:.1}s, {events} story events ({} stories); webhook: {} alerts received, {} distinct, {duplicates} duplicates, {} stories missing their latest version; email: {} mails, {} distinct, {mail_duplicates} duplicates, {} missing",
         started.elapsed().as_secs_f64(),
         final_versions.len(),
         received.len(),
         per_key.len(),
-        missing.len()
+        missing.len(),
+        mails.len(),
+        per_message_id.len(),
+        mail_missing.len()
+    );
+    assert!(
+        mail_missing.is_empty(),
+        "lost mails (story, expected version, last seen): {mail_missing:?}"
+    );
+    assert!(
+        mail_duplicates <= kills,
+        "{mail_duplicates} duplicate mails for {kills} kills"
     );
     assert!(
         missing.is_empty(),
