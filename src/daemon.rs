@@ -2,9 +2,9 @@
 //! (`storywatch once`).
 //!
 //! The scheduler loop owns the timetable: a heap of (due time, feed). Due
-//! feeds become tasks that wait for a global permit and their host's permit
-//! (plus a minimum delay between requests to one host), poll, and report
-//! their next due time back. Delivery workers (one per notifier) run beside
+//! feeds become tasks that poll within the politeness gates of the current
+//! config ([`crate::gates`]: a global limit, per host a limit and a minimum
+//! delay) and report their next due time back. Delivery workers (one per notifier) run beside
 //! it. SIGHUP reloads the config (a broken one is refused and the old one
 //! kept); SIGTERM/SIGINT stop polling, let in-flight work finish within
 //! `shutdown_timeout`, flush the database and exit 0.
@@ -12,10 +12,10 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::app::App;
@@ -26,72 +26,8 @@ use crate::poll::{self, PollOutcome, PollReport};
 use crate::scheduler;
 use crate::store::StoreError;
 
-/// How long newly added feeds are spread over before their first poll.
-const START_SPREAD: Duration = Duration::from_secs(20);
 /// Retention runs this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Politeness: a global limit, and per host a limit plus a minimum gap.
-pub struct Gates {
-    global: Arc<Semaphore>,
-    per_host: usize,
-    delay: Duration,
-    hosts: Mutex<HashMap<String, Arc<HostGate>>>,
-}
-
-struct HostGate {
-    permits: Semaphore,
-    next_start: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Gates {
-    pub fn new(config: &Config) -> Gates {
-        Gates {
-            global: Arc::new(Semaphore::new(config.daemon.concurrency.max(1))),
-            per_host: config.daemon.per_host_concurrency.max(1),
-            delay: config.daemon.per_host_delay,
-            hosts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn host(&self, host: &str) -> Arc<HostGate> {
-        let mut hosts = match self.hosts.lock() {
-            Ok(h) => h,
-            Err(p) => p.into_inner(),
-        };
-        hosts
-            .entry(host.to_string())
-            .or_insert_with(|| {
-                Arc::new(HostGate {
-                    permits: Semaphore::new(self.per_host),
-                    next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-                })
-            })
-            .clone()
-    }
-
-    /// Polls `feed` once it may: within the global and per-host limits.
-    pub async fn poll(&self, app: &Arc<App>, feed: &str) -> Result<PollReport, StoreError> {
-        let host = app
-            .shared()
-            .config
-            .feed(feed)
-            .and_then(|f| f.url.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let gate = self.host(&host);
-        let _global = self.global.acquire().await;
-        let _host = gate.permits.acquire().await;
-        {
-            let mut next = gate.next_start.lock().await;
-            let now = tokio::time::Instant::now();
-            if *next > now {
-                tokio::time::sleep_until(*next).await;
-            }
-            *next = tokio::time::Instant::now() + self.delay;
-        }
-        poll::poll_feed(app, feed).await
-    }
-}
 
 /// What `once` did.
 #[derive(Debug, Default)]
@@ -108,11 +44,10 @@ pub struct OnceSummary {
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
     let shared = app.shared();
-    let gates = Arc::new(Gates::new(&shared.config));
     let mut tasks = JoinSet::new();
     for feed in &shared.config.feeds {
-        let (app, gates, name) = (app.clone(), gates.clone(), feed.name.clone());
-        tasks.spawn(async move { gates.poll(&app, &name).await });
+        let (app, name) = (app.clone(), feed.name.clone());
+        tasks.spawn(async move { poll::poll_feed(&app, &name).await });
     }
     let mut summary = OnceSummary::default();
     while let Some(joined) = tasks.join_next().await {
@@ -156,7 +91,6 @@ pub async fn run(
     let mut worker_names = HashSet::new();
     spawn_workers(&app, &mut workers, &mut worker_names, &workers_rx);
 
-    let mut gates = Arc::new(Gates::new(&app.shared().config));
     let mut timetable = Timetable::default();
     timetable.sync(&app)?;
     let (done_tx, mut done_rx) = mpsc::channel::<(String, Result<PollReport, StoreError>)>(1024);
@@ -171,9 +105,9 @@ pub async fn run(
     loop {
         let now = app.now();
         for feed in timetable.take_due(now) {
-            let (app, gates, tx) = (app.clone(), gates.clone(), done_tx.clone());
+            let (app, tx) = (app.clone(), done_tx.clone());
             polls.spawn(async move {
-                let result = gates.poll(&app, &feed).await;
+                let result = poll::poll_feed(&app, &feed).await;
                 let _ = tx.send((feed, result)).await;
             });
         }
@@ -195,7 +129,6 @@ pub async fn run(
             }
             Some(()) = control.reload.recv() => {
                 reload(&app, &config_path);
-                gates = Arc::new(Gates::new(&app.shared().config));
                 timetable.sync(&app)?;
                 spawn_workers(&app, &mut workers, &mut worker_names, &workers_rx);
             }
@@ -275,7 +208,9 @@ struct Timetable {
 }
 
 impl Timetable {
-    /// Adds feeds new in the config, forgets removed ones.
+    /// Adds feeds new in the config, forgets removed ones. Feeds never
+    /// polled, or overdue (the daemon was down), are spread over a window
+    /// that grows with their number, so 10,000 feeds do not fire at once.
     fn sync(&mut self, app: &App) -> Result<(), StoreError> {
         let shared = app.shared();
         let now = app.now();
@@ -286,19 +221,22 @@ impl Timetable {
             .map(|f| f.name.as_str())
             .collect();
         self.due.retain(|k, _| names.contains(k.as_str()));
+        let mut to_spread = Vec::new();
         for feed in &shared.config.feeds {
             if self.due.contains_key(&feed.name) || self.running.contains(&feed.name) {
                 continue;
             }
-            let at = match app.store.feed_state(&feed.name)? {
-                Some(s) if s.next_poll > 0 && s.config_url == feed.url.as_str() => s.next_poll,
-                _ => scheduler::initial_due(
-                    now,
-                    &feed.name,
-                    START_SPREAD.min(feed.interval(&shared.config.daemon)),
-                ),
-            };
-            self.schedule(&feed.name, at);
+            match app.store.feed_state(&feed.name)? {
+                Some(s) if s.next_poll > now && s.config_url == feed.url.as_str() => {
+                    self.schedule(&feed.name, s.next_poll)
+                }
+                _ => to_spread.push(feed),
+            }
+        }
+        let count = to_spread.len();
+        for feed in to_spread {
+            let spread = scheduler::start_spread(count, feed.interval(&shared.config.daemon));
+            self.schedule(&feed.name, scheduler::initial_due(now, &feed.name, spread));
         }
         Ok(())
     }

@@ -9,12 +9,14 @@
 //! on bundled or recorded feeds.
 
 pub mod app;
+pub mod article;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod demo;
 pub mod fetch;
+pub mod gates;
 pub mod history;
 pub mod logging;
 pub mod metrics;
