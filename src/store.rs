@@ -9,7 +9,10 @@
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
-//!   so a notifier finds its due work without scanning history.
+//!   so a notifier finds its due work without scanning history;
+//! - `articles`: feed ‖ 0 ‖ article URL → [`ArticleRecord`] (full-text feeds:
+//!   validators and the last extracted text; a cache, written outside the
+//!   poll transaction, pruned with the stories).
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -22,6 +25,7 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
+use crate::article::ArticleRecord;
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Delivery, DeliveryState};
 use crate::poll::FeedState;
@@ -86,6 +90,7 @@ pub struct Store {
     alerts: Tree,
     deliveries: Tree,
     due: Tree,
+    articles: Tree,
     instance: String,
     path: PathBuf,
 }
@@ -208,6 +213,7 @@ impl Store {
             alerts: tree("alerts")?,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
+            articles: tree("articles")?,
             instance: instance_id(&meta)?,
             meta,
             db,
@@ -293,6 +299,25 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    // ---- articles (full-text feeds) ----
+
+    pub fn article(&self, feed: &str, url: &str) -> Result<Option<ArticleRecord>, StoreError> {
+        self.articles
+            .get(ident_key(feed, url))?
+            .map(|v| decode("article", &v))
+            .transpose()
+    }
+
+    pub fn put_article(
+        &self,
+        feed: &str,
+        url: &str,
+        record: &ArticleRecord,
+    ) -> Result<(), StoreError> {
+        self.articles.insert(ident_key(feed, url), encode(record))?;
+        Ok(())
     }
 
     // ---- stories ----
@@ -617,6 +642,13 @@ impl Store {
         for id in closed {
             self.drop_alert(id)?;
             alerts += 1;
+        }
+        for kv in self.articles.iter() {
+            let (k, v) = kv?;
+            let seen = decode::<ArticleRecord>("article", &v).map_or(0, |a| a.seen);
+            if seen < story_cutoff {
+                self.articles.remove(k)?;
+            }
         }
         Ok((stories, alerts))
     }
