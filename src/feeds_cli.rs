@@ -67,11 +67,9 @@ fn row(name: &str, state: Option<&FeedState>, config_url: &str, now: UnixMs) -> 
     } else {
         String::new()
     };
-    let rate = if s.polls == 0 {
-        "-".to_string()
-    } else {
-        format!("{}%", s.not_modified * 100 / s.polls)
-    };
+    let rate = (s.not_modified * 100)
+        .checked_div(s.polls)
+        .map_or("-".to_string(), |r| format!("{r}%"));
     [
         name.into(),
         status,
