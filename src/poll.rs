@@ -34,7 +34,11 @@ pub struct FeedState {
     pub body_fp: Option<u64>,
     /// The first successful poll happened (baseline recorded).
     pub baseline_done: bool,
-    /// Story ids in the last successful poll, in feed order.
+    /// Legacy: story ids of the last parsed poll. They now live in the
+    /// store's `present` tree ([`crate::store::Store::present`]), written
+    /// only when a body is parsed, so that a 304 does not decode and
+    /// re-encode fifty ids; this field is read from old databases only.
+    #[serde(default, skip_serializing)]
     pub present: Vec<String>,
     pub title: Option<String>,
     pub last_poll: Option<UnixMs>,
@@ -108,6 +112,11 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         .store
         .feed_state(&feed.name)?
         .unwrap_or_else(|| FeedState::new(&feed));
+    if !state.present.is_empty() {
+        // a database from before the `present` tree: move the list there
+        app.store
+            .put_present(&feed.name, &std::mem::take(&mut state.present))?;
+    }
     if state.config_url != feed.url.as_str() {
         // the user edited the URL: start from it, keep the stories
         state.url = feed.url.to_string();
@@ -134,41 +143,62 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     drop(host_turn);
 
     // Parsing, tracking and committing are CPU and synchronous sled work:
-    // keep them off the async workers.
+    // keep them off the async workers. A full-text feed fetches its
+    // articles between parsing and tracking; any other feed does it all in
+    // one trip to the blocking pool.
     let (app2, shared2, feed2) = (app.clone(), shared.clone(), feed.clone());
-    let examined = blocking(move || {
-        let mut alerts = Vec::new();
-        let now = app2.now();
-        let result = examine(
-            &app2,
-            &shared2,
-            &feed2,
-            &mut state,
-            fetched,
-            &mut alerts,
-            now,
-        )?;
-        Ok((state, result, alerts))
-    })
-    .await?;
-    let (state, mut result, alerts) = examined;
-
-    let work = match &mut result {
-        Ok(Some(parsed)) if feed.full_text => {
-            // Article pages are fetched without holding a work permit (see
-            // gates.rs): a poll never waits for a host while holding one.
-            drop(work);
-            crate::article::enrich(app, &shared, &feed, &mut parsed.entries).await;
-            gates.work().await
-        }
-        _ => work,
+    let (report, work) = if !feed.full_text {
+        let report = blocking(move || {
+            let mut alerts = Vec::new();
+            let now = app2.now();
+            let result = examine(
+                &app2,
+                &shared2,
+                &feed2,
+                &mut state,
+                fetched,
+                &mut alerts,
+                now,
+            )?;
+            conclude(&app2, &shared2, &feed2, state, result, alerts, now)
+        })
+        .await?;
+        (report, work)
+    } else {
+        let (state, mut result, alerts) = blocking(move || {
+            let mut alerts = Vec::new();
+            let now = app2.now();
+            let result = examine(
+                &app2,
+                &shared2,
+                &feed2,
+                &mut state,
+                fetched,
+                &mut alerts,
+                now,
+            )?;
+            Ok((state, result, alerts))
+        })
+        .await?;
+        let work = match &mut result {
+            Ok(Some(parsed)) => {
+                // Article pages are fetched without holding a work permit
+                // (see gates.rs): a poll never waits for a host while
+                // holding one.
+                drop(work);
+                crate::article::enrich(app, &shared, &feed, &mut parsed.entries).await;
+                gates.work().await
+            }
+            _ => work,
+        };
+        let (app2, shared2) = (app.clone(), shared.clone());
+        let report = blocking(move || {
+            let now = app2.now();
+            conclude(&app2, &shared2, &feed, state, result, alerts, now)
+        })
+        .await?;
+        (report, work)
     };
-    let (app2, shared2) = (app.clone(), shared.clone());
-    let report = blocking(move || {
-        let now = app2.now();
-        conclude(&app2, &shared2, &feed, state, result, alerts, now)
-    })
-    .await?;
     drop(work);
     if matches!(report.outcome, PollOutcome::Parsed { alerts, .. } if alerts > 0) {
         app.delivery_wake.notify_waiters();
@@ -387,8 +417,8 @@ fn track_and_match(
         ignore: &feed.ignore,
         min_class: feed.min_materiality,
     };
-    let mut changes =
-        tracker::track_poll(&app.store, &rules, &parsed.entries, &state.present, now)?;
+    let previous = app.store.present(&feed.name)?.unwrap_or_default();
+    let mut changes = tracker::track_poll(&app.store, &rules, &parsed.entries, &previous, now)?;
     let alerting = state.baseline_done || !feed.baseline(&shared.config.daemon);
     if !state.baseline_done {
         tracing::info!(feed = %feed.name, stories = changes.stats.new, alerting, "first poll of this feed: baseline recorded");
@@ -407,7 +437,6 @@ fn track_and_match(
             alerts.push(story_alert(app, &observed.event, draft, now)?);
         }
     }
-    state.present = changes.present.clone();
     state.items = parsed.entries.len() as u32;
     state.title = parsed.title.clone();
     state.baseline_done = true;

@@ -2,7 +2,9 @@
 //!
 //! Trees (all values are JSON except versions, which are lz4-compressed JSON):
 //! - `meta`: schema version and this database's random instance id;
-//! - `feeds`: feed name → [`FeedState`];
+//! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
+//! - `present`: feed name → the story ids of its last parsed poll (written
+//!   only when a body was parsed, so a 304 neither reads nor writes it);
 //! - `stories`: story id → [`StoryRecord`];
 //! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
 //! - `keys`: feed ‖ 0 ‖ identity key → story id;
@@ -91,6 +93,7 @@ pub struct Store {
     deliveries: Tree,
     due: Tree,
     articles: Tree,
+    present: Tree,
     instance: String,
     path: PathBuf,
 }
@@ -214,6 +217,7 @@ impl Store {
             deliveries: tree("deliveries")?,
             due: tree("due")?,
             articles: tree("articles")?,
+            present: tree("present")?,
             instance: instance_id(&meta)?,
             meta,
             db,
@@ -281,6 +285,20 @@ impl Store {
             .get(feed)?
             .map(|v| decode("feed state", &v))
             .transpose()
+    }
+
+    /// Story ids in the feed's last parsed poll, in feed order (`None`
+    /// before the first one; older databases kept them in [`FeedState`]).
+    pub fn present(&self, feed: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.present
+            .get(feed)?
+            .map(|v| decode("present list", &v))
+            .transpose()
+    }
+
+    pub fn put_present(&self, feed: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.present.insert(feed, encode(&ids))?;
+        Ok(())
     }
 
     pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
@@ -365,9 +383,15 @@ impl Store {
         Ok(None)
     }
 
-    /// Writes one poll: stories, versions, identity keys, the feed's state
-    /// and the alerts (with their deliveries), atomically. Versions beyond
-    /// `max_versions` are pruned (the first version is always kept).
+    /// Writes one poll: stories, versions, identity keys, the feed's state,
+    /// its present list (when a body was parsed) and the alerts (with their
+    /// deliveries), atomically. Versions beyond `max_versions` are pruned
+    /// (the first version is always kept).
+    ///
+    /// A poll that changed nothing but the feed's own state (a 304, an
+    /// identical body, most failures) is one plain insert: a single key is
+    /// written atomically without a multi-tree transaction, which is most
+    /// of what a 304 used to cost.
     pub fn commit_poll(
         &self,
         feed: &str,
@@ -376,6 +400,16 @@ impl Store {
         alerts: &[Alert],
         max_versions: u32,
     ) -> Result<(), StoreError> {
+        let parsed = changes.stats.entries > 0;
+        if !parsed
+            && alerts.is_empty()
+            && changes.stories.is_empty()
+            && changes.versions.is_empty()
+            && changes.keys.is_empty()
+        {
+            return self.put_feed_state(feed, state);
+        }
+        let present = parsed.then(|| encode(&changes.present));
         let stories: Vec<(Vec<u8>, Vec<u8>)> = changes
             .stories
             .values()
@@ -412,9 +446,13 @@ impl Store {
             &self.alerts,
             &self.deliveries,
             &self.due,
+            &self.present,
         )
             .transaction(
-                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due)| {
+                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due, present_t)| {
+                    if let Some(p) = &present {
+                        present_t.insert(feed.as_bytes(), p.as_slice())?;
+                    }
                     for (k, v) in &stories {
                         stories_t.insert(k.as_slice(), v.as_slice())?;
                     }
