@@ -317,11 +317,20 @@ fn cpu_seconds() -> f64 {
 }
 
 fn vm_hwm_mib() -> f64 {
+    proc_status_mib("VmHWM:")
+}
+
+fn vm_rss_mib() -> f64 {
+    proc_status_mib("VmRSS:")
+}
+
+/// A `kB` line of /proc/self/status, in MiB.
+fn proc_status_mib(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
         })
         .and_then(|kb| kb.parse::<f64>().ok())
@@ -406,9 +415,10 @@ fn worker(n: u64, port: &str) {
                 _ => "2/3 steady (10% changed, 90% 304)",
             };
             println!(
-                "{label:<34} {wall:>8.2} {cpu:>8.2} {:>10} {:>14.3}   (VmHWM {:.0} MiB)",
+                "{label:<34} {wall:>8.2} {cpu:>8.2} {:>10} {:>14.3}   (VmRSS {:.0} MiB, VmHWM {:.0} MiB)",
                 s.polled,
                 cpu * 1000.0 / s.polled as f64,
+                vm_rss_mib(),
                 vm_hwm_mib()
             );
             match cycle {

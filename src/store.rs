@@ -111,6 +111,34 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+/// Marks an lz4-compressed story record. Story records are a large part
+/// of the database (each carries the story's latest text), so they are
+/// compressed like versions; JSON never starts with a NUL byte, so records
+/// written uncompressed by earlier versions still read.
+const COMPRESSED: u8 = 0;
+
+fn encode_story(s: &StoryRecord) -> Vec<u8> {
+    let json = encode(s);
+    let mut out = Vec::with_capacity(json.len() / 2 + 8);
+    out.push(COMPRESSED);
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
+    out
+}
+
+fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
+    match bytes.split_first() {
+        Some((&COMPRESSED, packed)) => {
+            let raw =
+                lz4_flex::decompress_size_prepended(packed).map_err(|e| StoreError::Corrupt {
+                    what: "story".into(),
+                    message: e.to_string(),
+                })?;
+            decode("story", &raw)
+        }
+        _ => decode("story", bytes),
+    }
+}
+
 fn encode_version(v: &VersionRecord) -> Vec<u8> {
     lz4_flex::compress_prepend_size(&encode(v))
 }
@@ -352,7 +380,7 @@ impl Store {
     pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
         self.stories.iter().map(|kv| {
             kv.map_err(StoreError::from)
-                .and_then(|(_, v)| decode("story", &v))
+                .and_then(|(_, v)| decode_story(&v))
         })
     }
 
@@ -413,7 +441,7 @@ impl Store {
         let stories: Vec<(Vec<u8>, Vec<u8>)> = changes
             .stories
             .values()
-            .map(|s| (s.id.as_bytes().to_vec(), encode(s)))
+            .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
             .collect();
         // (key, value, key of a version to prune)
         type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
@@ -701,10 +729,7 @@ impl StoryLookup for Store {
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
-        self.stories
-            .get(id)?
-            .map(|v| decode("story", &v))
-            .transpose()
+        self.stories.get(id)?.map(|v| decode_story(&v)).transpose()
     }
 }
 
