@@ -148,6 +148,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     // one trip to the blocking pool.
     let (app2, shared2, feed2) = (app.clone(), shared.clone(), feed.clone());
     let (report, work) = if !feed.full_text {
+        let _cpu = gates.cpu().await;
         let report = blocking(move || {
             let mut alerts = Vec::new();
             let now = app2.now();
@@ -165,6 +166,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         .await?;
         (report, work)
     } else {
+        let cpu = gates.cpu().await;
         let (state, mut result, alerts) = blocking(move || {
             let mut alerts = Vec::new();
             let now = app2.now();
@@ -180,6 +182,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
             Ok((state, result, alerts))
         })
         .await?;
+        drop(cpu);
         let work = match &mut result {
             Ok(Some(parsed)) => {
                 // Article pages are fetched without holding a work permit
@@ -192,6 +195,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
             _ => work,
         };
         let (app2, shared2) = (app.clone(), shared.clone());
+        let _cpu = gates.cpu().await;
         let report = blocking(move || {
             let now = app2.now();
             conclude(&app2, &shared2, &feed, state, result, alerts, now)
