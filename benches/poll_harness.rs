@@ -408,10 +408,6 @@ fn worker(n: u64, port: &str) {
             let (cpu0, t0) = (cpu_seconds(), Instant::now());
             let s = storywatch::daemon::once(&app).await.expect("cycle");
             let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
-            if std::env::var_os("HARNESS_TRIM").is_some() {
-                // SAFETY: malloc_trim only returns free heap pages to the OS.
-                unsafe { libc::malloc_trim(0) };
-            }
             assert_eq!(s.failed, 0, "no poll may fail in the harness");
             let label = match cycle {
                 0 => "0 baseline (all new)",

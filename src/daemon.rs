@@ -66,6 +66,7 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
         summary.undelivered += report.failed + report.dead;
     }
     app.store.flush().await?;
+    crate::memory::release_free_heap();
     Ok(summary)
 }
 
@@ -133,7 +134,10 @@ pub async fn run(
                 spawn_workers(&app, &mut workers, &mut worker_names, &workers_rx);
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify_systemd(&[sd_notify::NotifyState::Watchdog]),
-            _ = status_tick.tick() => report_status(&app, &timetable),
+            _ = status_tick.tick() => {
+                report_status(&app, &timetable);
+                crate::memory::release_free_heap();
+            }
             _ = prune_tick.tick() => prune(&app),
             _ = control.shutdown.changed() => break,
             Some(_) = polls.join_next(), if !polls.is_empty() => {}

@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod gates;
 pub mod history;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod notify;
