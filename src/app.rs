@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::gates::Gates;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::store::{Store, StoreError};
@@ -21,6 +22,8 @@ pub struct Shared {
     pub config: Config,
     pub matcher: Matcher,
     pub notifiers: BTreeMap<String, Arc<Notifier>>,
+    /// Concurrency limits and per-host delays for this config's settings.
+    pub gates: Arc<Gates>,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
             notifiers.insert(n.name.clone(), Arc::new(built));
         }
         Ok(Shared {
+            gates: Arc::new(Gates::new(&config.daemon)),
             config,
             matcher,
             notifiers,

@@ -2,10 +2,10 @@
 //! (`storywatch once`).
 //!
 //! The scheduler loop owns the timetable: a heap of (due time, feed). Due
-//! feeds become tasks that wait for a global permit and their host's permit
-//! (plus a minimum delay between requests to one host), poll, and report
-//! their next due time back. Delivery workers (one per notifier) run beside
-//! it, and so does the optional HTTP endpoint.
+//! feeds become tasks that poll within the politeness gates of the current
+//! config ([`crate::gates`]: a global limit, per host a limit and a minimum
+//! delay, a CPU limit) and report their next due time back. Delivery workers
+//! (one per notifier) run beside it, and so does the optional HTTP endpoint.
 //!
 //! Lifecycle, as systemd sees it (`Type=notify`):
 //! - READY=1 once the config is loaded, the database open and the endpoint
@@ -24,10 +24,10 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::app::App;
@@ -39,8 +39,6 @@ use crate::scheduler;
 use crate::status::{self, Health, Phase};
 use crate::store::StoreError;
 
-/// How long newly added feeds are spread over before their first poll.
-const START_SPREAD: Duration = Duration::from_secs(20);
 /// Retention runs this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// systemd's STATUS= line is refreshed this often.
@@ -71,88 +69,6 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Politeness: a global limit, and per host a limit plus a minimum gap.
-pub struct Gates {
-    global: Arc<Semaphore>,
-    per_host: usize,
-    delay: Duration,
-    hosts: Mutex<HashMap<String, Arc<HostGate>>>,
-    /// Flips to true when the daemon stops: polls still waiting for a permit
-    /// give up instead of starting.
-    stop: watch::Receiver<bool>,
-}
-
-struct HostGate {
-    permits: Semaphore,
-    next_start: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Gates {
-    pub fn new(config: &Config, stop: watch::Receiver<bool>) -> Gates {
-        Gates {
-            global: Arc::new(Semaphore::new(config.daemon.concurrency.max(1))),
-            per_host: config.daemon.per_host_concurrency.max(1),
-            delay: config.daemon.per_host_delay,
-            hosts: Mutex::new(HashMap::new()),
-            stop,
-        }
-    }
-
-    /// The settings these gates were built from.
-    fn limits(config: &Config) -> (usize, usize, Duration) {
-        let d = &config.daemon;
-        (d.concurrency, d.per_host_concurrency, d.per_host_delay)
-    }
-
-    fn host(&self, host: &str) -> Arc<HostGate> {
-        let mut hosts = match self.hosts.lock() {
-            Ok(h) => h,
-            Err(p) => p.into_inner(),
-        };
-        hosts
-            .entry(host.to_string())
-            .or_insert_with(|| {
-                Arc::new(HostGate {
-                    permits: Semaphore::new(self.per_host),
-                    next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-                })
-            })
-            .clone()
-    }
-
-    /// Polls `feed` once it may: within the global and per-host limits.
-    /// `None` when the daemon began stopping before the poll could start.
-    pub async fn poll(&self, app: &Arc<App>, feed: &str) -> Result<Option<PollReport>, StoreError> {
-        let host = app
-            .shared()
-            .config
-            .feed(feed)
-            .and_then(|f| f.url.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let gate = self.host(&host);
-        let admitted = async {
-            let global = self.global.acquire().await.ok()?;
-            let host = gate.permits.acquire().await.ok()?;
-            let mut next = gate.next_start.lock().await;
-            let now = tokio::time::Instant::now();
-            if *next > now {
-                tokio::time::sleep_until(*next).await;
-            }
-            *next = tokio::time::Instant::now() + self.delay;
-            Some((global, host))
-        };
-        let permits = tokio::select! {
-            biased;
-            _ = stopped(self.stop.clone()) => None,
-            p = admitted => p,
-        };
-        let Some(_permits) = permits else {
-            return Ok(None);
-        };
-        poll::poll_feed(app, feed).await.map(Some)
-    }
-}
-
 /// What `once` did.
 #[derive(Debug, Default)]
 pub struct OnceSummary {
@@ -172,21 +88,14 @@ pub struct OnceSummary {
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
     let shared = app.shared();
-    // `once` is never stopped half-way: the sender lives until it returns
-    let (_never_stop, stop) = watch::channel(false);
-    let gates = Arc::new(Gates::new(&shared.config, stop));
     let mut tasks = JoinSet::new();
     for feed in &shared.config.feeds {
-        let (app, gates, name) = (app.clone(), gates.clone(), feed.name.clone());
-        tasks.spawn(async move { gates.poll(&app, &name).await });
+        let (app, name) = (app.clone(), feed.name.clone());
+        tasks.spawn(async move { poll::poll_feed(&app, &name).await });
     }
     let mut summary = OnceSummary::default();
     while let Some(joined) = tasks.join_next().await {
-        let Some(report) =
-            joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??
-        else {
-            continue;
-        };
+        let report = joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
         summary.polled += 1;
         match report.outcome {
             PollOutcome::Failed { .. } => summary.failed += 1,
@@ -206,6 +115,7 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
         summary.dead += report.dead;
     }
     app.store.flush().await?;
+    crate::memory::release_free_heap();
     Ok(summary)
 }
 
@@ -246,7 +156,6 @@ pub async fn run(
     let mut worker_names = HashSet::new();
     spawn_workers(&app, &mut workers, &mut worker_names, &stop_rx);
 
-    let mut gates = Arc::new(Gates::new(&app.shared().config, stop_rx.clone()));
     let mut timetable = Timetable::default();
     timetable.sync(&app)?;
     let mut polls = Polls::default();
@@ -269,7 +178,7 @@ pub async fn run(
     loop {
         let now = app.now();
         for feed in timetable.take_due(now) {
-            polls.spawn(&app, &gates, feed);
+            polls.spawn(&app, &stop_rx, feed);
         }
         let sleep_ms = timetable
             .next_due()
@@ -300,12 +209,7 @@ pub async fn run(
                 timetable.finished(&app, &feed, next);
             }
             Some(()) = control.reload.recv() => {
-                let before = Gates::limits(&app.shared().config);
                 reload(&app, &config_path);
-                let shared = app.shared();
-                if Gates::limits(&shared.config) != before {
-                    gates = Arc::new(Gates::new(&shared.config, stop_rx.clone()));
-                }
                 if let Err(e) = timetable.sync(&app) {
                     tracing::error!("after reload, the schedule could not be read from the database: {e}; feeds keep their old schedule");
                 }
@@ -390,11 +294,17 @@ struct Polls {
 }
 
 impl Polls {
-    fn spawn(&mut self, app: &Arc<App>, gates: &Arc<Gates>, feed: String) {
-        let (app, gates, name) = (app.clone(), gates.clone(), feed.clone());
-        let handle = self
-            .tasks
-            .spawn(async move { gates.poll(&app, &name).await });
+    /// Polls `feed` in a task; `None` when the daemon began stopping before
+    /// the poll finished (it is simply done again on the next start).
+    fn spawn(&mut self, app: &Arc<App>, stop: &watch::Receiver<bool>, feed: String) {
+        let (app, stop, name) = (app.clone(), stop.clone(), feed.clone());
+        let handle = self.tasks.spawn(async move {
+            tokio::select! {
+                biased;
+                _ = stopped(stop) => Ok(None),
+                report = poll::poll_feed(&app, &name) => report.map(Some),
+            }
+        });
         self.feeds.insert(handle.id(), feed);
     }
 
@@ -494,7 +404,9 @@ struct Timetable {
 }
 
 impl Timetable {
-    /// Adds feeds new in the config, forgets removed ones.
+    /// Adds feeds new in the config, forgets removed ones. Feeds never
+    /// polled, or overdue (the daemon was down), are spread over a window
+    /// that grows with their number, so 10,000 feeds do not fire at once.
     fn sync(&mut self, app: &App) -> Result<(), StoreError> {
         let shared = app.shared();
         let now = app.now();
@@ -505,19 +417,22 @@ impl Timetable {
             .map(|f| f.name.as_str())
             .collect();
         self.due.retain(|k, _| names.contains(k.as_str()));
+        let mut to_spread = Vec::new();
         for feed in &shared.config.feeds {
             if self.due.contains_key(&feed.name) || self.running.contains(&feed.name) {
                 continue;
             }
-            let at = match app.store.feed_state(&feed.name)? {
-                Some(s) if s.next_poll > 0 && s.config_url == feed.url.as_str() => s.next_poll,
-                _ => scheduler::initial_due(
-                    now,
-                    &feed.name,
-                    START_SPREAD.min(feed.interval(&shared.config.daemon)),
-                ),
-            };
-            self.schedule(&feed.name, at);
+            match app.store.feed_state(&feed.name)? {
+                Some(s) if s.next_poll > now && s.config_url == feed.url.as_str() => {
+                    self.schedule(&feed.name, s.next_poll)
+                }
+                _ => to_spread.push(feed),
+            }
+        }
+        let count = to_spread.len();
+        for feed in to_spread {
+            let spread = scheduler::start_spread(count, feed.interval(&shared.config.daemon));
+            self.schedule(&feed.name, scheduler::initial_due(now, &feed.name, spread));
         }
         Ok(())
     }
@@ -651,7 +566,8 @@ mod tests {
         app.reload(config(dir.path(), &["a", "b"], 4)).unwrap();
         t.sync(&app).unwrap();
         let due_a = *t.due.get("a").expect("re-added feed is scheduled");
-        assert!(due_a < 1_000_000 + START_SPREAD.as_millis() as UnixMs);
+        let interval = app.shared().config.daemon.interval.as_millis() as UnixMs;
+        assert!(due_a <= 1_000_000 + interval, "spread within one interval");
         t.finished(&app, "b", None);
         assert!(t.running.is_empty());
     }
@@ -662,21 +578,22 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1_000_000));
         let app = Arc::new(App::open(config(dir.path(), &["a"], 1), clock).unwrap());
         let (stop_tx, stop) = watch::channel(false);
-        let gates = Arc::new(Gates::new(&app.shared().config, stop));
-        // another poll holds the only permit
-        let held = gates.global.clone().acquire_owned().await.unwrap();
-        let waiting = {
-            let (app, gates) = (app.clone(), gates.clone());
-            tokio::spawn(async move { gates.poll(&app, "a").await })
-        };
+        // another poll holds the only work permit
+        let held = app.shared().gates.work().await;
+        let mut polls = Polls::default();
+        polls.spawn(&app, &stop, "a".to_string());
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "waits for the permit");
+        assert_eq!(polls.len(), 1, "waits for the permit");
         stop_tx.send(true).unwrap();
-        let result = tokio::time::timeout(Duration::from_secs(2), waiting)
+        let (feed, finished) = tokio::time::timeout(Duration::from_secs(2), polls.join_next())
             .await
             .expect("gives up promptly")
             .unwrap();
-        assert!(matches!(result, Ok(None)), "cancelled, not polled");
+        assert_eq!(feed, "a");
+        assert!(
+            matches!(finished, Finished::Cancelled),
+            "cancelled, not polled"
+        );
         drop(held);
     }
 }

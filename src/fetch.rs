@@ -24,6 +24,12 @@ use crate::model::UnixMs;
 
 pub const MAX_REDIRECTS: usize = 10;
 
+/// What the feed fetcher accepts: feeds first, anything as a last resort
+/// (many servers label feeds `text/html` or `application/octet-stream`).
+pub const ACCEPT_FEED: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5";
+/// What the article fetcher (full-text feeds) accepts.
+pub const ACCEPT_HTML: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5";
+
 /// Settings shared by every fetch.
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -45,6 +51,8 @@ pub struct FetchRequest<'a> {
     pub etag: Option<&'a str>,
     pub last_modified: Option<&'a str>,
     pub max_body: u64,
+    /// The `Accept` header ([`ACCEPT_FEED`] or [`ACCEPT_HTML`]).
+    pub accept: &'static str,
 }
 
 /// Validators and hints from the response.
@@ -89,7 +97,7 @@ pub enum FetchError {
     ForbiddenRedirect(String),
     #[error("response larger than {limit} bytes (after decompression); raise max_body for this feed if it is legitimate")]
     TooLarge { limit: u64 },
-    #[error("timed out after {0:?}: the server is too slow or not answering")]
+    #[error("timed out after {}s: the server is too slow or not answering (raise [daemon] timeout if it is just slow)", .0.as_secs_f32())]
     Timeout(Duration),
     #[error("cannot connect: {0}")]
     Connect(String),
@@ -157,30 +165,32 @@ impl Fetcher {
         &self.client
     }
 
-    /// Fetches a feed, following redirects by hand.
+    /// Fetches a feed (or an article page), following redirects by hand.
+    /// `timeout` bounds the whole exchange, redirects and body included, so
+    /// a server that drips one byte a second cannot hold a task.
     pub async fn fetch(
         &self,
         req: &FetchRequest<'_>,
         timeout: Duration,
     ) -> Result<FetchOutcome, FetchError> {
-        match tokio::time::timeout(timeout, self.fetch_inner(req)).await {
+        match tokio::time::timeout(timeout, self.fetch_inner(req, timeout)).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(timeout)),
         }
     }
 
-    async fn fetch_inner(&self, req: &FetchRequest<'_>) -> Result<FetchOutcome, FetchError> {
+    async fn fetch_inner(
+        &self,
+        req: &FetchRequest<'_>,
+        timeout: Duration,
+    ) -> Result<FetchOutcome, FetchError> {
+        let classify = |e| classify(e, timeout);
         let mut url = req.url.clone();
         let mut visited = vec![url.clone()];
         let mut all_permanent = true;
         for _ in 0..=MAX_REDIRECTS {
             let mut headers = HeaderMap::new();
-            headers.insert(
-                header::ACCEPT,
-                HeaderValue::from_static(
-                    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5",
-                ),
-            );
+            headers.insert(header::ACCEPT, HeaderValue::from_static(req.accept));
             if let Some(v) = req.etag.and_then(|e| HeaderValue::from_str(e).ok()) {
                 headers.insert(header::IF_NONE_MATCH, v);
             }
@@ -233,7 +243,7 @@ impl Fetcher {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = read_capped(resp, req.max_body).await?;
+            let body = read_capped(resp, req.max_body, timeout).await?;
             return Ok(FetchOutcome::Body {
                 body,
                 content_type,
@@ -248,14 +258,22 @@ fn now_ms() -> UnixMs {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Reads the body chunk by chunk and stops at `limit` bytes.
-async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, FetchError> {
+/// Reads the body chunk by chunk and stops at `limit` bytes. The chunks are
+/// already decompressed (reqwest decodes gzip, deflate and brotli as a
+/// stream), so a gzip bomb stops here after `limit` bytes, not after
+/// gigabytes. A `Content-Length` over the limit is refused before reading;
+/// one that lies is only a hint (the capacity is capped at 1 MiB up front).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
     if resp.content_length().is_some_and(|n| n > limit) {
         return Err(FetchError::TooLarge { limit });
     }
-    let mut body =
-        Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(limit) as usize);
-    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+    let hint = resp.content_length().unwrap_or(16 * 1024).min(limit);
+    let mut body = Vec::with_capacity(hint.min(1 << 20) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(e, timeout))? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(FetchError::TooLarge { limit });
         }
@@ -264,9 +282,9 @@ async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>,
     Ok(body)
 }
 
-fn classify(e: reqwest::Error) -> FetchError {
+fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
     if e.is_timeout() {
-        return FetchError::Timeout(Duration::ZERO);
+        return FetchError::Timeout(timeout);
     }
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);

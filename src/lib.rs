@@ -9,18 +9,23 @@
 //! on bundled or recorded feeds.
 
 pub mod app;
+pub mod article;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod demo;
+pub mod feeds_cli;
 pub mod fetch;
+pub mod gates;
 pub mod history;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod opml;
 pub mod outbox;
 pub mod outbox_cli;
 pub mod parse;

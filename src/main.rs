@@ -98,6 +98,14 @@ enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
+    /// List feeds with their status: last success, last error, next poll,
+    /// how often a conditional GET saved the download, items.
+    Feeds,
+    /// Append the feeds of an OPML file to the config file (comments and
+    /// layout are kept; URLs already configured are skipped).
+    ImportOpml { file: PathBuf },
+    /// Print the configured feeds as OPML 2.0.
+    ExportOpml,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +278,47 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             };
             print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Feeds => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            print!(
+                "{}",
+                storywatch::feeds_cli::feeds_report(&config, &store, now)
+                    .map_err(anyhow::Error::from)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportOpml { file } => {
+            use storywatch::feeds_cli::{import_opml, ImportError};
+            let report = match import_opml(&cli.config, &file) {
+                Ok(r) => r,
+                Err(ImportError::Config(e)) => return Err(Failure::Config(e)),
+                Err(e) => return Err(Failure::Runtime(e.into())),
+            };
+            for (name, url) in &report.added {
+                println!("added   {name:<24} {url}");
+            }
+            for (url, why) in &report.skipped {
+                println!("skipped {url}: {why}");
+            }
+            println!(
+                "{} feeds added to {}{}",
+                report.added.len(),
+                cli.config.display(),
+                if report.added.is_empty() {
+                    ""
+                } else {
+                    " (reload a running daemon with SIGHUP: systemctl reload storywatch)"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ExportOpml => {
+            let config = load(&cli.config)?;
+            print!("{}", storywatch::opml::render(&config, "storywatch feeds"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{App, Shared};
 use crate::config::FeedConfig;
-use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta};
+use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta, ACCEPT_FEED};
 use crate::model::{ParsedFeed, UnixMs};
 use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
 use crate::scheduler::{self, Intervals, PollSignal};
@@ -34,7 +34,11 @@ pub struct FeedState {
     pub body_fp: Option<u64>,
     /// The first successful poll happened (baseline recorded).
     pub baseline_done: bool,
-    /// Story ids in the last successful poll, in feed order.
+    /// Legacy: story ids of the last parsed poll. They now live in the
+    /// store's `present` tree ([`crate::store::Store::present`]), written
+    /// only when a body is parsed, so that a 304 does not decode and
+    /// re-encode fifty ids; this field is read from old databases only.
+    #[serde(default, skip_serializing)]
     pub present: Vec<String>,
     pub title: Option<String>,
     pub last_poll: Option<UnixMs>,
@@ -92,7 +96,8 @@ pub struct PollReport {
     pub alerts_written: usize,
 }
 
-/// Polls one feed now. Only a database failure is an `Err`.
+/// Polls one feed now, within the politeness gates of the current config.
+/// Only a database failure is an `Err`.
 pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, StoreError> {
     let shared = app.shared();
     let Some(feed) = shared.config.feed(feed_name).cloned() else {
@@ -110,34 +115,98 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         .store
         .feed_state(&feed.name)?
         .unwrap_or_else(|| FeedState::new(&feed));
+    if !state.present.is_empty() {
+        // a database from before the `present` tree: move the list there
+        app.store
+            .put_present(&feed.name, &std::mem::take(&mut state.present))?;
+    }
     if state.config_url != feed.url.as_str() {
         // the user edited the URL: start from it, keep the stories
         state.url = feed.url.to_string();
         state.config_url = feed.url.to_string();
         state.etag = None;
         state.last_modified = None;
+        state.body_fp = None;
         state.gone = false;
     }
     let url = url::Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+    let gates = shared.gates.clone();
+    let (host_turn, work) = gates.feed_turn(url.host_str().unwrap_or("")).await;
     let daemon = &shared.config.daemon;
     let request = FetchRequest {
         url: &url,
         etag: state.etag.as_deref(),
         last_modified: state.last_modified.as_deref(),
         max_body: feed.max_body(daemon),
+        accept: ACCEPT_FEED,
     };
     let started = Instant::now();
     let fetched = app.fetcher.fetch(&request, daemon.timeout).await;
     app.metrics.observe_fetch(started.elapsed().as_secs_f64());
+    drop(host_turn);
 
-    let app2 = app.clone();
-    let shared2 = shared.clone();
     // Parsing, tracking and committing are CPU and synchronous sled work:
-    // keep them off the async workers.
-    let report =
-        tokio::task::spawn_blocking(move || finish_poll(&app2, &shared2, &feed, state, fetched))
-            .await
-            .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+    // keep them off the async workers. A full-text feed fetches its
+    // articles between parsing and tracking; any other feed does it all in
+    // one trip to the blocking pool.
+    let (app2, shared2, feed2) = (app.clone(), shared.clone(), feed.clone());
+    let (report, work) = if !feed.full_text {
+        let _cpu = gates.cpu().await;
+        let report = blocking(move || {
+            let mut alerts = Vec::new();
+            let now = app2.now();
+            let result = examine(
+                &app2,
+                &shared2,
+                &feed2,
+                &mut state,
+                fetched,
+                &mut alerts,
+                now,
+            )?;
+            conclude(&app2, &shared2, &feed2, state, result, alerts, now)
+        })
+        .await?;
+        (report, work)
+    } else {
+        let cpu = gates.cpu().await;
+        let (state, mut result, alerts) = blocking(move || {
+            let mut alerts = Vec::new();
+            let now = app2.now();
+            let result = examine(
+                &app2,
+                &shared2,
+                &feed2,
+                &mut state,
+                fetched,
+                &mut alerts,
+                now,
+            )?;
+            Ok((state, result, alerts))
+        })
+        .await?;
+        drop(cpu);
+        let work = match &mut result {
+            Ok(Some(parsed)) => {
+                // Article pages are fetched without holding a work permit
+                // (see gates.rs): a poll never waits for a host while
+                // holding one.
+                drop(work);
+                crate::article::enrich(app, &shared, &feed, &mut parsed.entries).await;
+                gates.work().await
+            }
+            _ => work,
+        };
+        let (app2, shared2) = (app.clone(), shared.clone());
+        let _cpu = gates.cpu().await;
+        let report = blocking(move || {
+            let now = app2.now();
+            conclude(&app2, &shared2, &feed, state, result, alerts, now)
+        })
+        .await?;
+        (report, work)
+    };
+    drop(work);
     if report.alerts_written > 0 {
         // An alert leaves the process only once it is durable: a crash or a
         // full disk between here and the send can then never lose it, nor
@@ -146,6 +215,16 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         app.delivery_wake.notify_waiters();
     }
     Ok(report)
+}
+
+/// Runs synchronous work on the blocking pool; a panic there is a failed
+/// poll, not a dead daemon.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))?
 }
 
 /// Why a poll failed, in the terms the scheduler and the operator need.
@@ -167,20 +246,27 @@ impl From<FetchError> for Failure {
     }
 }
 
-fn finish_poll(
+/// What a poll found before tracking: nothing new (`Ok(None)`), a parsed
+/// document, or a failure.
+type Examined = Result<Option<ParsedFeed>, Failure>;
+
+/// The first half of a poll, after the HTTP exchange: validators, hints and
+/// moves are noted, an unchanged body is recognised by its fingerprint, and
+/// a changed one is parsed.
+fn examine(
     app: &App,
     shared: &Shared,
     feed: &FeedConfig,
-    mut state: FeedState,
+    state: &mut FeedState,
     fetched: Result<FetchOutcome, FetchError>,
-) -> Result<PollReport, StoreError> {
-    let now = app.now();
+    alerts: &mut Vec<Alert>,
+    now: UnixMs,
+) -> Result<Examined, StoreError> {
     state.last_poll = Some(now);
     state.polls += 1;
-    let mut alerts = Vec::new();
-    let result: Result<Option<ParsedFeed>, Failure> = match fetched {
+    Ok(match fetched {
         Ok(FetchOutcome::NotModified(meta)) => {
-            note_response(app, shared, feed, &mut state, &meta, &mut alerts, now)?;
+            note_response(app, shared, feed, state, &meta, false, alerts, now)?;
             state.not_modified += 1;
             Ok(None)
         }
@@ -189,8 +275,8 @@ fn finish_poll(
             content_type,
             meta,
         }) => {
-            note_response(app, shared, feed, &mut state, &meta, &mut alerts, now)?;
-            let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
+            note_response(app, shared, feed, state, &meta, true, alerts, now)?;
+            let fp = body_fingerprint(&body);
             if state.baseline_done && state.body_fp == Some(fp) {
                 state.not_modified += 1;
                 Ok(None)
@@ -217,8 +303,27 @@ fn finish_poll(
             }
         }
         Err(e) => Err(e.into()),
-    };
+    })
+}
 
+/// FNV-1a over the raw bytes: a byte-identical body is not parsed again.
+pub fn body_fingerprint(body: &[u8]) -> u64 {
+    body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The second half: track and match a parsed document, schedule the next
+/// poll (or the retry), and commit everything in one transaction.
+fn conclude(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    mut state: FeedState,
+    result: Examined,
+    mut alerts: Vec<Alert>,
+    now: UnixMs,
+) -> Result<PollReport, StoreError> {
     let mut changes = PollChanges::default();
     let outcome = match result {
         Ok(parsed) => {
@@ -267,19 +372,31 @@ fn finish_poll(
     })
 }
 
-/// Validators, hints and moves from a successful HTTP exchange.
+/// Validators, hints and moves from a successful HTTP exchange. A 200
+/// replaces the validators (a server that stopped sending an ETag must not
+/// be sent a stale one for ever); a 304 may omit them, so it only updates
+/// those it carries.
+#[allow(clippy::too_many_arguments)]
 fn note_response(
     app: &App,
     shared: &Shared,
     feed: &FeedConfig,
     state: &mut FeedState,
     meta: &ResponseMeta,
+    full_response: bool,
     alerts: &mut Vec<Alert>,
     now: UnixMs,
 ) -> Result<(), StoreError> {
-    if meta.etag.is_some() || meta.last_modified.is_some() {
+    if full_response {
         state.etag = meta.etag.clone();
         state.last_modified = meta.last_modified.clone();
+    } else {
+        if meta.etag.is_some() {
+            state.etag = meta.etag.clone();
+        }
+        if meta.last_modified.is_some() {
+            state.last_modified = meta.last_modified.clone();
+        }
     }
     state.http_hint_ms = meta.fresh_for.map(|d| d.as_millis() as u64);
     if let Some(moved) = &meta.moved_to {
@@ -312,8 +429,8 @@ fn track_and_match(
         ignore: &feed.ignore,
         min_class: feed.min_materiality,
     };
-    let mut changes =
-        tracker::track_poll(&app.store, &rules, &parsed.entries, &state.present, now)?;
+    let previous = app.store.present(&feed.name)?.unwrap_or_default();
+    let mut changes = tracker::track_poll(&app.store, &rules, &parsed.entries, &previous, now)?;
     let alerting = state.baseline_done || !feed.baseline(&shared.config.daemon);
     if !state.baseline_done {
         tracing::info!(feed = %feed.name, stories = changes.stats.new, alerting, "first poll of this feed: baseline recorded");
@@ -332,7 +449,6 @@ fn track_and_match(
             alerts.push(story_alert(app, &observed.event, draft, now)?);
         }
     }
-    state.present = changes.present.clone();
     state.items = parsed.entries.len() as u32;
     state.title = parsed.title.clone();
     state.baseline_done = true;

@@ -2,17 +2,21 @@
 //!
 //! - a feed is polled every `interval`, ±10 % jitter so feeds configured
 //!   alike drift apart instead of firing together;
-//! - adaptive: a feed carrying developing stories is polled twice as often
-//!   (down to `min_interval`); a feed that did not change for a while is
-//!   polled less often (up to `max_interval`); any change brings it back;
+//! - adaptive: a feed carrying developing stories is polled more often, its
+//!   interval halved on each such poll down to `min_interval`; a feed that
+//!   did not change for a while is polled less often (a quarter longer each
+//!   quiet poll, up to `max_interval`); any other change brings it back to
+//!   the configured interval;
 //! - publisher hints (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`,
 //!   `sy:updatePeriod`) are lower bounds, capped at `max_interval` so a bad
 //!   hint can never stop polling;
 //! - failures back off exponentially with jitter up to `max_interval` and
 //!   keep retrying forever; `Retry-After` is honoured. A feed is never
 //!   disabled: a gone (410) feed is still tried every `max_interval`.
-//! - on start, feeds never polled are spread over the first seconds instead
-//!   of all starting at once.
+//! - on start, feeds never polled (or overdue after a downtime) are spread
+//!   over a window that grows with their number ([`start_spread`]) instead of
+//!   all starting at once; from then on each feed keeps its own phase, and
+//!   the jitter keeps feeds from re-aligning.
 
 use std::time::Duration;
 
@@ -47,7 +51,7 @@ pub fn adapt_interval(iv: &Intervals, current_ms: u64, signal: &PollSignal) -> u
     let (min, max) = (iv.min.as_millis() as u64, iv.max.as_millis() as u64);
     let current = if current_ms == 0 { base } else { current_ms };
     let next = if signal.developing {
-        (base / 2).max(min)
+        (current.min(base) / 2).max(min)
     } else if signal.changed {
         base
     } else {
@@ -81,6 +85,19 @@ pub fn backoff(
     let asked = retry_after.map(|d| d.as_millis() as u64).unwrap_or(0);
     // a server may ask for a day; we honour up to a day, never "forever"
     jittered(capped, rng).max(asked.min(24 * 3600 * 1000))
+}
+
+/// First polls start at most this many per second (10,000 feeds: 500 s).
+pub const START_RATE_PER_SEC: u64 = 20;
+/// ...but a handful of feeds need not wait for long.
+pub const MIN_START_SPREAD: Duration = Duration::from_secs(20);
+
+/// The window over which `feeds` first polls are spread: long enough to
+/// keep to [`START_RATE_PER_SEC`], at least [`MIN_START_SPREAD`], never
+/// longer than the poll interval (by then the feed would be due anyway).
+pub fn start_spread(feeds: usize, interval: Duration) -> Duration {
+    let by_rate = Duration::from_millis(feeds as u64 * 1000 / START_RATE_PER_SEC);
+    by_rate.max(MIN_START_SPREAD).min(interval)
 }
 
 /// First due time for a feed never polled: spread over the first

@@ -2,7 +2,9 @@
 //!
 //! Trees (all values are JSON except versions, which are lz4-compressed JSON):
 //! - `meta`: schema version and this database's random instance id;
-//! - `feeds`: feed name → [`FeedState`];
+//! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
+//! - `present`: feed name → the story ids of its last parsed poll (written
+//!   only when a body was parsed, so a 304 neither reads nor writes it);
 //! - `stories`: story id → [`StoryRecord`];
 //! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
 //! - `keys`: feed ‖ 0 ‖ identity key → story id;
@@ -13,6 +15,9 @@
 //! - `sends`: notifier ‖ 0 ‖ story id → recent send times (JSON list), the
 //!   memory behind `max_per_story`, kept here so a restart does not reset
 //!   a story's quota.
+//! - `articles`: feed ‖ 0 ‖ article URL → [`ArticleRecord`] (full-text feeds:
+//!   validators and the last extracted text; a cache, written outside the
+//!   poll transaction, pruned with the stories).
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -25,6 +30,7 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
+use crate::article::ArticleRecord;
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Delivery, DeliveryState};
 use crate::poll::FeedState;
@@ -104,6 +110,8 @@ pub struct Store {
     deliveries: Tree,
     due: Tree,
     sends: Tree,
+    articles: Tree,
+    present: Tree,
     instance: String,
     path: PathBuf,
 }
@@ -119,6 +127,34 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
         what: what.to_string(),
         message: e.to_string(),
     })
+}
+
+/// Marks an lz4-compressed story record. Story records are a large part
+/// of the database (each carries the story's latest text), so they are
+/// compressed like versions; JSON never starts with a NUL byte, so records
+/// written uncompressed by earlier versions still read.
+const COMPRESSED: u8 = 0;
+
+fn encode_story(s: &StoryRecord) -> Vec<u8> {
+    let json = encode(s);
+    let mut out = Vec::with_capacity(json.len() / 2 + 8);
+    out.push(COMPRESSED);
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
+    out
+}
+
+fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
+    match bytes.split_first() {
+        Some((&COMPRESSED, packed)) => {
+            let raw =
+                lz4_flex::decompress_size_prepended(packed).map_err(|e| StoreError::Corrupt {
+                    what: "story".into(),
+                    message: e.to_string(),
+                })?;
+            decode("story", &raw)
+        }
+        _ => decode("story", bytes),
+    }
 }
 
 fn encode_version(v: &VersionRecord) -> Vec<u8> {
@@ -238,6 +274,8 @@ impl Store {
             deliveries: tree("deliveries")?,
             due: tree("due")?,
             sends: tree("sends")?,
+            articles: tree("articles")?,
+            present: tree("present")?,
             instance: instance_id(&meta)?,
             meta,
             db,
@@ -317,6 +355,20 @@ impl Store {
             .transpose()
     }
 
+    /// Story ids in the feed's last parsed poll, in feed order (`None`
+    /// before the first one; older databases kept them in [`FeedState`]).
+    pub fn present(&self, feed: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.present
+            .get(feed)?
+            .map(|v| decode("present list", &v))
+            .transpose()
+    }
+
+    pub fn put_present(&self, feed: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.present.insert(feed, encode(&ids))?;
+        Ok(())
+    }
+
     pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
         self.feeds.insert(feed, encode(state))?;
         Ok(())
@@ -335,6 +387,25 @@ impl Store {
             .collect()
     }
 
+    // ---- articles (full-text feeds) ----
+
+    pub fn article(&self, feed: &str, url: &str) -> Result<Option<ArticleRecord>, StoreError> {
+        self.articles
+            .get(ident_key(feed, url))?
+            .map(|v| decode("article", &v))
+            .transpose()
+    }
+
+    pub fn put_article(
+        &self,
+        feed: &str,
+        url: &str,
+        record: &ArticleRecord,
+    ) -> Result<(), StoreError> {
+        self.articles.insert(ident_key(feed, url), encode(record))?;
+        Ok(())
+    }
+
     // ---- stories ----
 
     pub fn versions(&self, story: &str) -> Result<Vec<VersionRecord>, StoreError> {
@@ -349,7 +420,7 @@ impl Store {
     pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
         self.stories.iter().map(|kv| {
             kv.map_err(StoreError::from)
-                .and_then(|(_, v)| decode("story", &v))
+                .and_then(|(_, v)| decode_story(&v))
         })
     }
 
@@ -380,9 +451,15 @@ impl Store {
         Ok(None)
     }
 
-    /// Writes one poll: stories, versions, identity keys, the feed's state
-    /// and the alerts (with their deliveries), atomically. Versions beyond
-    /// `max_versions` are pruned (the first version is always kept).
+    /// Writes one poll: stories, versions, identity keys, the feed's state,
+    /// its present list (when a body was parsed) and the alerts (with their
+    /// deliveries), atomically. Versions beyond `max_versions` are pruned
+    /// (the first version is always kept).
+    ///
+    /// A poll that changed nothing but the feed's own state (a 304, an
+    /// identical body, most failures) is one plain insert: a single key is
+    /// written atomically without a multi-tree transaction, which is most
+    /// of what a 304 used to cost.
     pub fn commit_poll(
         &self,
         feed: &str,
@@ -391,10 +468,20 @@ impl Store {
         alerts: &[Alert],
         max_versions: u32,
     ) -> Result<(), StoreError> {
+        let parsed = changes.stats.entries > 0;
+        if !parsed
+            && alerts.is_empty()
+            && changes.stories.is_empty()
+            && changes.versions.is_empty()
+            && changes.keys.is_empty()
+        {
+            return self.put_feed_state(feed, state);
+        }
+        let present = parsed.then(|| encode(&changes.present));
         let stories: Vec<(Vec<u8>, Vec<u8>)> = changes
             .stories
             .values()
-            .map(|s| (s.id.as_bytes().to_vec(), encode(s)))
+            .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
             .collect();
         // (key, value, key of a version to prune)
         type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
@@ -427,9 +514,13 @@ impl Store {
             &self.alerts,
             &self.deliveries,
             &self.due,
+            &self.present,
         )
             .transaction(
-                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due)| {
+                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due, present_t)| {
+                    if let Some(p) = &present {
+                        present_t.insert(feed.as_bytes(), p.as_slice())?;
+                    }
                     for (k, v) in &stories {
                         stories_t.insert(k.as_slice(), v.as_slice())?;
                     }
@@ -684,7 +775,7 @@ impl Store {
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .map(|kv| {
                 kv.map_err(StoreError::from)
-                    .and_then(|(_, v)| decode("story", &v))
+                    .and_then(|(_, v)| decode_story(&v))
             })
     }
 
@@ -776,6 +867,13 @@ impl Store {
                 self.sends.remove(k)?;
             }
         }
+        for kv in self.articles.iter() {
+            let (k, v) = kv?;
+            let seen = decode::<ArticleRecord>("article", &v).map_or(0, |a| a.seen);
+            if seen < story_cutoff {
+                self.articles.remove(k)?;
+            }
+        }
         Ok((stories, alerts))
     }
 }
@@ -789,10 +887,7 @@ impl StoryLookup for Store {
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
-        self.stories
-            .get(id)?
-            .map(|v| decode("story", &v))
-            .transpose()
+        self.stories.get(id)?.map(|v| decode_story(&v)).transpose()
     }
 }
 
@@ -881,6 +976,37 @@ mod tests {
         assert_eq!(ids(None), ["a", "b", "c"]);
         assert_eq!(ids(Some("a")), ["b", "c"]);
         assert_eq!(ids(Some("c")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn story_records_compress_and_old_json_records_still_read() {
+        let story = StoryRecord {
+            id: "s".into(),
+            feed: "f".into(),
+            first_seen: 1,
+            last_seen: 2,
+            last_changed: 2,
+            revision: 1,
+            latest: crate::model::Snapshot {
+                title: "Title".into(),
+                summary: "word ".repeat(200),
+                ..Default::default()
+            },
+            raw_fp: 7,
+            seen_fps: vec![7],
+            flipflops: 0,
+            oscillation_reported: false,
+            edits: vec![],
+            developing: false,
+            removed_at: None,
+            keys: vec!["g:s".into()],
+            followers: vec![],
+        };
+        let packed = encode_story(&story);
+        assert!(packed.len() < encode(&story).len() / 2);
+        assert_eq!(decode_story(&packed).unwrap(), story);
+        assert_eq!(decode_story(&encode(&story)).unwrap(), story, "legacy JSON");
+        assert!(decode_story(&[COMPRESSED, 1, 2]).is_err());
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub watches: Vec<WatchConfig>,
     pub notifiers: Vec<NotifierConfig>,
+    /// Feed name → position in `feeds`.
+    pub feed_index: std::collections::HashMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -491,8 +493,15 @@ impl Config {
         }
     }
 
+    /// The feed called `name`. Every poll asks, so with 10,000 feeds this
+    /// is an index lookup (the linear scan is the fallback for a config
+    /// whose feed list was edited in code after validation).
     pub fn feed(&self, name: &str) -> Option<&FeedConfig> {
-        self.feeds.iter().find(|f| f.name == name)
+        self.feed_index
+            .get(name)
+            .and_then(|i| self.feeds.get(*i))
+            .filter(|f| f.name == name)
+            .or_else(|| self.feeds.iter().find(|f| f.name == name))
     }
 }
 
@@ -577,6 +586,11 @@ fn validate(ctx: &Ctx, path: &Path, raw: RawConfig, problems: &mut Vec<String>) 
         daemon,
         retention: raw.retention,
         delivery: raw.delivery,
+        feed_index: feeds
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect(),
         feeds,
         watches,
         notifiers,

@@ -18,6 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -320,4 +321,234 @@ pub fn json_feed(items: &[(&str, &str, &str)]) -> String {
         .map(|(id, title, text)| serde_json::json!({"id": id, "url": format!("http://example.com/{id}"), "title": title, "content_text": text}))
         .collect();
     serde_json::json!({"version": "https://jsonfeed.org/version/1.1", "title": "Test", "items": items}).to_string()
+}
+
+// ---------------------------------------------------------------------------
+// A raw, scriptable HTTP/1.1 server for hostile cases that a well-behaved
+// framework cannot produce: slow drip, truncated bodies, lying
+// Content-Length, enormous headers, endless bodies. It speaks just enough
+// HTTP: one request per connection, answered with the bytes a script says,
+// then the connection is closed. Every request is logged with its arrival
+// and completion time (for politeness tests) and the bytes actually written
+// (for "stopped reading early" checks).
+
+/// One step of a scripted reply.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Write(Vec<u8>),
+    Sleep(Duration),
+    /// Write `chunk` `times` times (an endless-looking body without holding
+    /// it in memory).
+    Repeat {
+        chunk: Vec<u8>,
+        times: usize,
+    },
+    /// Write `bytes` one byte at a time, pausing `every` between bytes.
+    Drip {
+        bytes: Vec<u8>,
+        every: Duration,
+    },
+}
+
+/// A request as the raw server saw it.
+#[derive(Clone, Debug)]
+pub struct RawRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub started: Instant,
+    pub finished: Option<Instant>,
+    pub bytes_sent: u64,
+}
+
+impl RawRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub type Script = Arc<dyn Fn(&RawRequest) -> Vec<Step> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct RawServer {
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<RawRequest>>>,
+    script: Arc<Mutex<Script>>,
+}
+
+/// A complete response: status line, headers, `Content-Length` and body.
+pub fn http_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = http_head(status, headers, Some(body.len()));
+    out.extend_from_slice(body);
+    out
+}
+
+/// Status line and headers only; `content_length` adds that header.
+pub fn http_head(status: u16, headers: &[(&str, &str)], content_length: Option<usize>) -> Vec<u8> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Whatever");
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(n) = content_length {
+        out.push_str(&format!("Content-Length: {n}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// The usual case: one complete response.
+pub fn reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<Step> {
+    vec![Step::Write(http_response(status, headers, body))]
+}
+
+impl RawServer {
+    pub async fn start(script: Script) -> RawServer {
+        RawServer::start_on("127.0.0.1:0", script).await
+    }
+
+    pub async fn start_on(bind: &str, script: Script) -> RawServer {
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = RawServer {
+            addr,
+            log: Arc::new(Mutex::new(Vec::new())),
+            script: Arc::new(Mutex::new(script)),
+        };
+        let s = server.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let s = s.clone();
+                tokio::spawn(async move { s.handle(sock).await });
+            }
+        });
+        server
+    }
+
+    /// Replaces the script (for the next requests).
+    pub fn set_script(&self, script: Script) {
+        *self.script.lock().unwrap() = script;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<RawRequest> {
+        self.log.lock().unwrap().clone()
+    }
+
+    async fn handle(&self, mut sock: tokio::net::TcpStream) {
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            if buf.len() > 64 * 1024 {
+                return;
+            }
+            match sock.read(&mut tmp).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or("/")
+            .to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let request = RawRequest {
+            path,
+            headers,
+            started: Instant::now(),
+            finished: None,
+            bytes_sent: 0,
+        };
+        let index = {
+            let mut log = self.log.lock().unwrap();
+            log.push(request.clone());
+            log.len() - 1
+        };
+        let script = self.script.lock().unwrap().clone();
+        let steps = script(&request);
+        let mut sent = 0u64;
+        'steps: for step in steps {
+            match step {
+                Step::Write(bytes) => {
+                    if sock.write_all(&bytes).await.is_err() {
+                        break 'steps;
+                    }
+                    sent += bytes.len() as u64;
+                }
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Repeat { chunk, times } => {
+                    for _ in 0..times {
+                        if sock.write_all(&chunk).await.is_err() {
+                            break 'steps;
+                        }
+                        sent += chunk.len() as u64;
+                    }
+                }
+                Step::Drip { bytes, every } => {
+                    for b in bytes {
+                        if sock.write_all(&[b]).await.is_err() {
+                            break 'steps;
+                        }
+                        sent += 1;
+                        tokio::time::sleep(every).await;
+                    }
+                }
+            }
+        }
+        let _ = sock.shutdown().await;
+        let mut log = self.log.lock().unwrap();
+        log[index].finished = Some(Instant::now());
+        log[index].bytes_sent = sent;
+    }
+}
+
+/// The most requests that were in flight at the same moment.
+pub fn max_in_flight(requests: &[RawRequest]) -> usize {
+    let mut events: Vec<(Instant, i32)> = Vec::new();
+    for r in requests {
+        events.push((r.started, 1));
+        events.push((r.finished.unwrap_or_else(Instant::now), -1));
+    }
+    // ends sort before starts at the same instant
+    events.sort_by_key(|(t, d)| (*t, *d));
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+/// A realistic RSS 2.0 document with `n` items of about `item_bytes` each.
+pub fn big_rss(n: usize, item_bytes: usize, version: usize) -> String {
+    let filler = "The council met on Tuesday to discuss the budget for the coming year, and members raised questions about road repairs. ";
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Big</title><link>http://example.com/</link><description>t</description>");
+    for i in 0..n {
+        let mut desc = format!("Story {i} version {version}. ");
+        while desc.len() < item_bytes {
+            desc.push_str(filler);
+        }
+        s.push_str(&format!(
+            "<item><guid>story-{i}</guid><link>http://example.com/s/{i}</link><title>Story number {i}</title><description>{desc}</description></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
 }

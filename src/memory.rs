@@ -1,0 +1,19 @@
+//! Giving freed heap back to the operating system.
+//!
+//! glibc keeps memory freed by worker threads in per-thread arenas instead
+//! of returning it, so after a burst (the first poll of thousands of feeds,
+//! a big full-text fetch) a long-running daemon's resident size stays near
+//! its peak for good. Measured with the poll harness at 10,000 feeds: 60–70
+//! MiB of the resident size was such free heap. `malloc_trim` returns it;
+//! it costs a few milliseconds, so the daemon calls it on its 30-second
+//! status tick and `once` calls it at the end.
+
+/// Returns free heap pages to the OS (glibc only; elsewhere a no-op).
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists and
+    // unmaps pages no allocation uses; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
