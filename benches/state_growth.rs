@@ -10,7 +10,8 @@
 //!
 //! Sizes are sled's own `size_on_disk` after a flush and the allocated bytes
 //! of the directory (like `du`). Run: `cargo bench --bench state_growth`;
-//! `STATE_GROWTH_STORIES=10000` for a quick run.
+//! `STATE_GROWTH_STORIES=10000 STATE_GROWTH_VERSIONS=50` for fewer stories
+//! with more versions each (does the size level off under retention?).
 
 #[path = "common/records.rs"]
 mod records;
@@ -150,7 +151,7 @@ fn synthetic(stories: u64, versions: u32, max_versions: u32) {
                 .commit_poll(&feed, &state, &changes, &[], max_versions)
                 .expect("commit");
         }
-        if rev == 1 || rev == versions / 2 || rev == versions {
+        if rev == 1 || rev % (versions / 5).max(1) == 0 {
             store.flush_blocking().expect("flush");
             checkpoints.push((rev, store.size_on_disk(), du(dir.path())));
         }
@@ -179,14 +180,18 @@ fn synthetic(stories: u64, versions: u32, max_versions: u32) {
 fn main() {
     // `cargo bench` passes --bench; any filter argument is ignored.
     real_history();
-    let stories = std::env::var("STATE_GROWTH_STORIES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000u64);
-    println!("## Synthetic: {stories} stories × 10 versions, 50 stories per commit\n");
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let stories = env("STATE_GROWTH_STORIES", 100_000);
+    let versions = env("STATE_GROWTH_VERSIONS", 10) as u32;
+    println!("## Synthetic: {stories} stories × {versions} versions, 50 stories per commit\n");
     println!("| max_versions | versions written | sled size_on_disk | du |");
     println!("|---:|---:|---:|---:|");
     for max_versions in [5, 100] {
-        synthetic(stories, 10, max_versions);
+        synthetic(stories, versions, max_versions);
     }
 }

@@ -179,6 +179,12 @@ def run_measured(argv, cwd, env, timeout, logpath):
 
         def kill():
             timed_out.set()
+            if os.path.basename(argv[0]) == "storywatch" and shutil.which("gdb"):
+                # a storywatch that hangs is a bug: keep its thread stacks
+                subprocess.run(
+                    ["gdb", "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt 30"],
+                    stdout=out, stderr=subprocess.DEVNULL, timeout=120,
+                )
             try:
                 os.killpg(proc.pid, signal.SIGKILL)  # only the group we started
             except ProcessLookupError:
@@ -629,6 +635,8 @@ def write_out(path, block):
 
 
 def main():
+    # a SIGTERM'd driver still stops its helper processes (finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", default="100,1000", help="feed counts, comma-separated (default 100,1000)")
     p.add_argument("--cycles", type=int, default=3, help="cycles per tool: cold, warm…, idle (default 3)")
