@@ -256,21 +256,22 @@ class SyntheticFeed:
             '<feed xmlns="http://www.w3.org/2005/Atom">\n'
             "<title>News %d: Top stories</title>\n"
             '<link rel="alternate" href="https://%s/"/>\n'
-            "<id>tag:%s,2024:feed</id>\n<updated>%s</updated>\n"
-            % (self.no, self.host, self.host, rfc3339(BASE_TIME + self.version * 3600))
+            "<id>tag:%s,2024:feed-%d</id>\n<updated>%s</updated>\n"
+            % (self.no, self.host, self.host, self.no, rfc3339(BASE_TIME + self.version * 3600))
         ]
         for it in self.items:
             cats = "".join('<category term="%s"/>' % c for c in it.cats)
             out.append(
                 "<entry>\n<title>%s</title>\n"
                 '<link rel="alternate" href="%s"/>\n'
-                "<id>tag:%s,2024:story-%d</id>\n<published>%s</published>\n"
+                "<id>tag:%s,2024:feed-%d:story-%d</id>\n<published>%s</published>\n"
                 "<updated>%s</updated>\n<author><name>%s</name></author>%s\n"
                 '<summary type="%s">%s</summary>\n</entry>\n'
                 % (
                     escape(it.title),
                     self.link(it),
                     self.host,
+                    self.no,
                     it.uid,
                     rfc3339(it.published),
                     rfc3339(it.updated),
