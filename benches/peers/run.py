@@ -191,10 +191,21 @@ def run_measured(argv, cwd, env, timeout, logpath):
                 pass
 
         timer = threading.Timer(timeout, kill)
+        timer.daemon = True  # never keeps an interrupted driver alive
         timer.start()
-        _, status, ru = os.wait4(proc.pid, 0)
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        except BaseException:
+            # the driver is being stopped: take the tool down with it
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+        finally:
+            timer.cancel()
         wall = time.monotonic() - start
-        timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         if timed_out.is_set():
             # the group may still have stragglers: make sure they are gone
