@@ -24,6 +24,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -114,6 +116,13 @@ pub struct Store {
     present: Tree,
     instance: String,
     path: PathBuf,
+    /// Our transactions share this gate; a flush takes it alone (see
+    /// [`Store::flush`]).
+    gate: Arc<RwLock<()>>,
+    /// Group commit: flushes asked for, and how many of those requests the
+    /// last completed flush covered.
+    flush_requests: Arc<AtomicU64>,
+    flushed_upto: Arc<AtomicU64>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -280,6 +289,9 @@ impl Store {
             meta,
             db,
             path: dir.to_path_buf(),
+            gate: Arc::default(),
+            flush_requests: Arc::default(),
+            flushed_upto: Arc::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -331,14 +343,39 @@ impl Store {
     }
 
     /// Makes everything written so far durable (fsync).
+    ///
+    /// sled 0.34 deadlocks when a flush overlaps a transaction: its flush
+    /// holds sled's shared concurrency lock while it waits for the log to
+    /// become durable, a transaction queues for the exclusive lock, and from
+    /// then on the log writers' own requests for the shared lock wait behind
+    /// the transaction, which waits for the flush. `storywatch once` on
+    /// 10,000 feeds hung that way for good (many polls flushing their alerts
+    /// while others commit). So a flush never overlaps one of our
+    /// transactions: they share `gate`, a flush takes it alone, and
+    /// concurrent flush requests are served by one fsync (group commit).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| StoreError::Io(format!("flush task failed: {e}")))?
     }
 
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let ticket = self.flush_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        if self.flushed_upto.load(Ordering::SeqCst) >= ticket {
+            // a flush that started after this request already covered it
+            return Ok(());
+        }
+        let upto = self.flush_requests.load(Ordering::SeqCst);
         self.db.flush()?;
+        self.flushed_upto.store(upto, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Held for the duration of each transaction (see [`Store::flush`]).
+    fn transaction_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Bytes the database occupies on disk.
@@ -495,6 +532,7 @@ impl Store {
             })
             .collect();
         let state_bytes = encode(state);
+        let _shared = self.transaction_gate();
         let alert_rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
             .iter()
             .map(|a| {
@@ -566,6 +604,7 @@ impl Store {
                 (a.id, encode(a), ds)
             })
             .collect();
+        let _shared = self.transaction_gate();
         (&self.alerts, &self.deliveries, &self.due).transaction(
             |(alerts_t, deliveries, due)| {
                 for (id, bytes, ds) in &rows {
@@ -639,6 +678,7 @@ impl Store {
 
     /// Replaces a delivery record (keeping the due index right).
     pub fn update_delivery(&self, old: &Delivery, new: &Delivery) -> Result<(), StoreError> {
+        let _shared = self.transaction_gate();
         (&self.deliveries, &self.due)
             .transaction(|(deliveries, due)| tx_put_delivery(deliveries, due, Some(old), new))?;
         Ok(())
