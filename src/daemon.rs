@@ -83,8 +83,8 @@ pub struct OnceSummary {
     pub dead: usize,
 }
 
-/// Polls every feed once (concurrently, politely), then makes one delivery
-/// pass per notifier.
+/// Polls every feed once (concurrently, politely), then delivers everything
+/// due, notifiers side by side.
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
     let shared = app.shared();
@@ -107,7 +107,7 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     let passes = shared
         .notifiers
         .keys()
-        .map(|name| delivery::deliver_pass(app, name));
+        .map(|name| delivery::deliver_due(app, name));
     for report in futures_util::future::join_all(passes).await {
         let report = report?;
         summary.delivered += report.sent;

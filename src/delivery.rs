@@ -49,6 +49,9 @@ pub struct PassReport {
     pub waiting: usize,
     /// When the worker should look again (None: nothing waiting).
     pub next_wake: Option<UnixMs>,
+    /// The pass took a full page and settled some of it: more may be due
+    /// right now, so the caller should run another pass at once.
+    pub more: bool,
 }
 
 impl PassReport {
@@ -71,6 +74,8 @@ pub async fn run_worker(
             return;
         }
         let next = match deliver_pass(&app, &notifier).await {
+            // a backlog drains page after page, not one page per wake-up
+            Ok(report) if report.more => Some(app.now()),
             Ok(report) => report.next_wake,
             Err(e) => {
                 tracing::error!(notifier = %notifier, "outbox unavailable: {e}; retrying in 30s");
@@ -88,7 +93,23 @@ pub async fn run_worker(
     }
 }
 
-/// Sends what is due for `notifier` now.
+/// Sends everything due for `notifier` now, page after page (`once`).
+pub async fn deliver_due(app: &App, notifier: &str) -> Result<PassReport, StoreError> {
+    let mut total = PassReport::default();
+    loop {
+        let pass = deliver_pass(app, notifier).await?;
+        total.sent += pass.sent;
+        total.failed += pass.failed;
+        total.dead += pass.dead;
+        total.next_wake = pass.next_wake;
+        if !pass.more {
+            total.waiting = pass.waiting;
+            return Ok(total);
+        }
+    }
+}
+
+/// Sends what is due for `notifier` now, at most one page of `PASS_LIMIT`.
 pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, StoreError> {
     let shared = app.shared();
     let (Some(sender), Some(config)) = (
@@ -174,6 +195,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
         }
     }
     app.store.flush().await?;
+    report.more = due.len() == PASS_LIMIT && report.sent + report.failed + report.dead > 0;
     Ok(report)
 }
 

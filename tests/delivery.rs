@@ -603,3 +603,41 @@ async fn the_worker_wakes_on_new_alerts_and_stops_on_shutdown() {
         .unwrap();
     assert_eq!(deliveries(&app)[0].state, DeliveryState::Delivered);
 }
+
+/// A backlog bigger than one delivery page (500) all goes in one `once`
+/// run, not 500 per run (or per 30 s in the daemon).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_drains_a_backlog_larger_than_one_page() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, "")).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let stories: Vec<(String, String, String)> = (0..620)
+        .map(|i| {
+            (
+                format!("nk-{i}"),
+                format!("North Korean troops report {i}"),
+                format!("Dispatch number {i} on troops near the front."),
+            )
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str)> = stories
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    rig.publish(&items);
+    let summary = daemon::once(&app).await.unwrap();
+    assert_eq!(summary.alerts, 620);
+    assert_eq!(summary.delivered, 620, "{summary:?}");
+    assert_eq!(summary.undelivered, 0);
+    let keys: HashSet<String> = hook
+        .received()
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap())
+        .collect();
+    assert_eq!(keys.len(), 620, "each alert sent once");
+    assert!(deliveries(&app)
+        .iter()
+        .all(|d| d.state == DeliveryState::Delivered));
+}
