@@ -103,6 +103,11 @@ async fn starttls_auth_threaded_multipart_alerts() {
     let mails = smtp.wait_for(2, WAIT).await;
     assert_eq!(mails.len(), 2);
     let (new, upd) = (&mails[0], &mails[1]);
+    assert_eq!(
+        new.peer(),
+        upd.peer(),
+        "the connection is kept for the next mail"
+    );
     for m in [new, upd] {
         assert!(m.tls(), "sent over STARTTLS");
         assert_eq!(m.auth_user().as_deref(), Some("alerts"), "authenticated");
@@ -280,6 +285,33 @@ async fn smtp_server_down_then_up_is_retried_and_sent_once() {
     assert_eq!(smtp.wait_for(1, WAIT).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(smtp.messages().len(), 1, "sent exactly once");
+}
+
+/// The server goes away between two mails (a restart, an idle timeout):
+/// the kept connection is found dead and the next mail goes on a new one.
+#[tokio::test]
+async fn a_dropped_smtp_connection_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let feeds = FeedServer::start().await;
+    let notifier = format!("smtp = \"smtp+plain://127.0.0.1:{port}\"");
+    let clock = Arc::new(ManualClock::new(T0));
+    let app = open(config(dir.path(), &feeds.url(), &notifier), &clock);
+    let mail_dir = dir.path().join("mail");
+    let smtp = SmtpServer::start_on(port, &mail_dir, &Options::default(), None);
+    feeds.set("application/rss+xml", rss(&[UNRELATED]));
+    daemon::once(&app).await.unwrap();
+    clock.advance(600_000);
+    feeds.set("application/rss+xml", rss(&[NK_V1, UNRELATED]));
+    assert_eq!(daemon::once(&app).await.unwrap().delivered, 1);
+    drop(smtp);
+    let smtp = SmtpServer::start_on(port, &mail_dir, &Options::default(), None);
+    clock.advance(600_000);
+    feeds.set("application/rss+xml", rss(&[NK_V2, UNRELATED]));
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!((s.delivered, s.undelivered), (1, 0), "{s:?}");
+    let mails = smtp.wait_for(2, WAIT).await;
+    assert_ne!(mails[0].peer(), mails[1].peer(), "a new connection");
 }
 
 fn clock_now(c: &ManualClock) -> i64 {

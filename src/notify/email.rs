@@ -13,19 +13,20 @@ use std::time::Duration;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::Message;
 
 use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::EventKind;
 
 use super::render;
+use super::smtp::{Security, SmtpClient, SmtpError};
 
 pub struct EmailNotifier {
     name: String,
     config: EmailConfig,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    smtp: SmtpClient,
 }
 
 impl EmailNotifier {
@@ -45,23 +46,27 @@ impl EmailNotifier {
             }
             b.build().map_err(|e| format!("TLS setup failed: {e}"))
         };
-        let tls = match config.security {
-            SmtpSecurity::Starttls => Tls::Required(tls_params()?),
-            SmtpSecurity::Tls => Tls::Wrapper(tls_params()?),
-            SmtpSecurity::None => Tls::None,
+        let security = match config.security {
+            SmtpSecurity::Starttls => Security::Starttls(tls_params()?),
+            SmtpSecurity::Tls => Security::Tls(tls_params()?),
+            SmtpSecurity::None => Security::None,
         };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
-                .port(config.port)
-                .tls(tls)
-                .timeout(Some(Duration::from_secs(30)));
-        if let (Some(user), Some(pass)) = (&config.username, &config.password) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
-        }
+        let credentials = match (&config.username, &config.password) {
+            (Some(user), Some(pass)) => {
+                Some(Credentials::new(user.clone(), pass.expose().to_string()))
+            }
+            _ => None,
+        };
+        let smtp = SmtpClient::new(
+            config.host.clone(),
+            config.port,
+            security,
+            credentials,
+            Duration::from_secs(30),
+        );
         Ok(EmailNotifier {
             name: name.to_string(),
-            transport: builder.build(),
+            smtp,
             config,
         })
     }
@@ -71,23 +76,24 @@ impl EmailNotifier {
             return Ok(());
         }
         let message = self.message(alerts)?;
-        self.transport
-            .send(message)
+        self.smtp
+            .send(message.envelope(), &message.formatted())
             .await
-            .map(|_| ())
             .map_err(|e| self.classify(&e))
     }
 
     /// SMTP 5xx is permanent (the server refused this message: retrying
     /// sends the same refusal); everything else — connection refused, 4xx,
     /// timeouts, TLS trouble — may pass later and is retried.
-    fn classify(&self, e: &lettre::transport::smtp::Error) -> SendError {
-        let text = format!(
-            "SMTP {}:{}: {}",
-            self.config.host,
-            self.config.port,
-            super::error_chain(e)
-        );
+    fn classify(&self, e: &SmtpError) -> SendError {
+        let (host, port) = (&self.config.host, self.config.port);
+        let e = match e {
+            SmtpError::Io(text) => {
+                return SendError::transient(format!("SMTP {host}:{port}: {text}"))
+            }
+            SmtpError::Smtp(e) => e,
+        };
+        let text = format!("SMTP {host}:{port}: {}", super::error_chain(e));
         if e.is_permanent() {
             SendError::permanent(format!(
                 "{text} (permanent: the server refused; check the addresses and credentials; not retried)"

@@ -6,6 +6,7 @@
 
 pub mod email;
 pub mod render;
+mod smtp;
 pub mod webhook;
 
 use std::io::Write;

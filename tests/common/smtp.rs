@@ -43,6 +43,7 @@ class Handler:
             "rcpt_tos": envelope.rcpt_tos,
             "auth_user": session.auth_data if session.authenticated else None,
             "tls": server.transport.get_extra_info("ssl_object") is not None,
+            "peer": list(session.peer),
             "headers": [[k, str(v)] for k, v in msg.items()],
             "parts": parts,
             "raw": raw.decode("utf-8", "replace"),
@@ -351,6 +352,11 @@ impl Mail {
 
     pub fn tls(&self) -> bool {
         self.0["tls"].as_bool().unwrap()
+    }
+
+    /// The client's address and port: one value per SMTP connection.
+    pub fn peer(&self) -> String {
+        self.0["peer"].to_string()
     }
 
     /// Unix seconds when the handler saved it.
