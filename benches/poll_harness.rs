@@ -31,7 +31,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-const ITEMS: u64 = 50;
+/// Items per feed: 50, or `HARNESS_ITEMS` (small feeds make a run with
+/// 100,000 feeds, for memory per idle feed, take minutes instead of hours).
+fn items() -> u64 {
+    static ITEMS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ITEMS.get_or_init(|| {
+        std::env::var("HARNESS_ITEMS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50)
+    })
+}
 const WORDS: &[&str] = &[
     "council",
     "river",
@@ -234,9 +244,9 @@ fn rng_text(seed: u64, words: usize) -> String {
 fn feed_body(i: u64, v: u64) -> String {
     let mut s = String::with_capacity(80_000);
     s.push_str(&format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>Feed {i}</title><link>http://news{i}.example/</link><description>Harness feed {i}</description>\n"));
-    for j in (v..v + ITEMS).rev() {
+    for j in (v..v + items()).rev() {
         let mut desc = rng_text(i * 1_000_003 + j, 220);
-        if v + ITEMS / 2 >= j {
+        if v + items() / 2 >= j {
             desc.push_str(&format!(
                 ". Update: officials confirmed {} casualties late on Tuesday.",
                 j % 97
@@ -378,7 +388,7 @@ fn worker(n: u64, port: &str) {
             storywatch::app::App::open(config, Arc::new(storywatch::clock::SystemClock))
                 .expect("open app"),
         );
-        println!("\nN = {n} feeds, {ITEMS} items each");
+        println!("\nN = {n} feeds, {} items each", items());
         println!(
             "{:<34} {:>8} {:>8} {:>10} {:>14}",
             "cycle", "wall s", "CPU s", "polls", "CPU ms/poll"
@@ -422,7 +432,16 @@ fn worker(n: u64, port: &str) {
                 vm_hwm_mib()
             );
             match cycle {
-                1 => per_304 = cpu / n as f64,
+                1 => {
+                    per_304 = cpu / n as f64;
+                    // `once` returned freed heap to the OS: this is what
+                    // N idle feeds keep resident
+                    println!(
+                        "{:<34} {:.0} bytes per feed (VmRSS / N)",
+                        "  resident after the idle cycle",
+                        vm_rss_mib() * (1u64 << 20) as f64 / n as f64
+                    );
+                }
                 2 | 3 => mixed.push(cpu),
                 _ => {}
             }

@@ -139,6 +139,7 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    storywatch::memory::limit_arenas();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -239,8 +239,11 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Option<Comparison> {
 }
 
 /// Phrases with which publishers mark a story that is still changing.
+/// ASCII mode (the phrases are ASCII) keeps the regex on its DFA engines:
+/// a Unicode `\b` sends every search to the much slower PikeVM, and this
+/// runs on every new story.
 static DEVELOPING: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
+    regex::RegexBuilder::new(
         r"(?x)
         (?i:
             \bdeveloping\ story\b | \bstory\ is\ developing\b | \bdeveloping:
@@ -251,6 +254,8 @@ static DEVELOPING: LazyLock<Option<Regex>> = LazyLock::new(|| {
         )
         | \bBREAKING\b | \bLIVE\b | \bUPDATED?\b",
     )
+    .unicode(false)
+    .build()
     .ok()
 });
 
