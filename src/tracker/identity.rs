@@ -156,12 +156,23 @@ pub fn text_key(s: &Snapshot) -> String {
 }
 
 /// The story id for a new story: short, printable, stable.
+///
+/// It starts with a hash of the feed alone, so a feed's stories (and,
+/// keyed by story id, their versions) sit next to each other in the store:
+/// a poll then reads and rewrites a few neighbouring pages instead of fifty
+/// pages scattered over the whole database, most of them not in the cache
+/// (a first poll of 1,000 feeds: ~12 % of its CPU was sled pulling pages
+/// back from disk). Ids minted before this were 16 hex digits; they stay
+/// valid, ids are opaque.
 pub fn story_id(feed: &str, first_key: &str) -> String {
+    let feed_part = Sha256::digest(feed.as_bytes());
     let mut h = Sha256::new();
     h.update(feed.as_bytes());
     h.update([0]);
     h.update(first_key.as_bytes());
-    hex::encode(&h.finalize()[..8])
+    let mut id = hex::encode(&feed_part[..4]);
+    id.push_str(&hex::encode(&h.finalize()[..8]));
+    id
 }
 
 /// A fast, stable (FNV-1a 64) fingerprint used to skip unchanged entries and
@@ -361,7 +372,10 @@ mod tests {
     fn ids_and_fingerprints_are_stable_constants() {
         // These values must never change: they are stored on disk.
         assert_eq!(story_id("feed", "g:1"), story_id("feed", "g:1"));
-        assert_eq!(story_id("feed", "g:1").len(), 16);
+        assert_eq!(story_id("feed", "g:1").len(), 24);
+        // a feed's stories share a prefix (they sit together in the store)
+        assert_eq!(story_id("feed", "g:1")[..8], story_id("feed", "g:2")[..8]);
+        assert_ne!(story_id("feed", "g:1")[..8], story_id("other", "g:1")[..8]);
         assert_eq!(fingerprint(&["a"]), 0x89bc907b544c769);
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
     }
