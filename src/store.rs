@@ -178,9 +178,6 @@ fn decode_version(bytes: &[u8]) -> Result<VersionRecord, StoreError> {
     decode("version", &raw)
 }
 
-/// A version to write: (key, value, key of an old version to prune).
-type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
-
 fn version_key(story: &str, revision: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(story.len() + 5);
     k.extend_from_slice(story.as_bytes());
@@ -523,6 +520,8 @@ impl Store {
             .values()
             .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
             .collect();
+        // (key, value, key of a version to prune)
+        type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
         let versions: Vec<VersionRow> = changes
             .versions
             .iter()
@@ -534,9 +533,6 @@ impl Store {
             .collect();
         let state_bytes = encode(state);
         let _shared = self.transaction_gate();
-        if alerts.is_empty() {
-            return self.write_in_order(feed, &state_bytes, &stories, &versions, changes, present);
-        }
         let alert_rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
             .iter()
             .map(|a| {
@@ -585,64 +581,6 @@ impl Store {
                     Ok(())
                 },
             )?;
-        Ok(())
-    }
-
-    /// Commits a poll that carries no alert without a transaction: one
-    /// batch per tree, in an order that makes a crash between any two of
-    /// them harmless, and the feed's state last.
-    ///
-    /// Why: a sled transaction reads every key before writing it and
-    /// descends the tree again to commit, so the ~200 writes of a feed's
-    /// first poll cost two descents each; a batch costs one. A first poll
-    /// of 1,000 feeds spent ~38 % of its CPU in that transaction.
-    ///
-    /// Why it is safe: until the feed's state is written, the next poll
-    /// fetches and tracks the same document again (no ETag, no body
-    /// fingerprint, baseline not yet recorded). Versions go first, then
-    /// story records, then identity keys, then the present list: a story
-    /// whose record is written but not its keys is minted again with the
-    /// same id (ids derive from the feed and the key) or merged back by
-    /// alias; a record already at the new version compares equal and makes
-    /// no event. Alerts are never written here, so nothing can be sent
-    /// twice or lost: a poll that drafts one commits in a transaction.
-    fn write_in_order(
-        &self,
-        feed: &str,
-        state: &[u8],
-        stories: &[(Vec<u8>, Vec<u8>)],
-        versions: &[VersionRow],
-        changes: &PollChanges,
-        present: Option<Vec<u8>>,
-    ) -> Result<(), StoreError> {
-        if !versions.is_empty() {
-            let mut batch = sled::Batch::default();
-            for (k, v, prune) in versions {
-                batch.insert(k.as_slice(), v.as_slice());
-                if let Some(p) = prune {
-                    batch.remove(p.as_slice());
-                }
-            }
-            self.versions.apply_batch(batch)?;
-        }
-        if !stories.is_empty() {
-            let mut batch = sled::Batch::default();
-            for (k, v) in stories {
-                batch.insert(k.as_slice(), v.as_slice());
-            }
-            self.stories.apply_batch(batch)?;
-        }
-        if !changes.keys.is_empty() {
-            let mut batch = sled::Batch::default();
-            for (key, id) in &changes.keys {
-                batch.insert(ident_key(feed, key), id.as_bytes());
-            }
-            self.keys.apply_batch(batch)?;
-        }
-        if let Some(p) = present {
-            self.present.insert(feed.as_bytes(), p)?;
-        }
-        self.feeds.insert(feed.as_bytes(), state)?;
         Ok(())
     }
 
