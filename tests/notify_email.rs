@@ -249,8 +249,15 @@ async fn feed_markup_never_reaches_the_mail() {
     assert!(text.contains("near Курск, says Pjöngjang"), "{text}");
 }
 
-#[tokio::test]
-async fn smtp_server_down_then_up_is_retried_and_sent_once() {
+/// A plain-SMTP notifier on a free port (no server yet) and a feed that
+/// serves one unrelated story: the baseline.
+async fn plain_smtp_rig() -> (
+    tempfile::TempDir,
+    u16,
+    FeedServer,
+    Arc<ManualClock>,
+    Arc<App>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let feeds = FeedServer::start().await;
@@ -258,6 +265,12 @@ async fn smtp_server_down_then_up_is_retried_and_sent_once() {
     let clock = Arc::new(ManualClock::new(T0));
     let app = open(config(dir.path(), &feeds.url(), &notifier), &clock);
     feeds.set("application/rss+xml", rss(&[UNRELATED]));
+    (dir, port, feeds, clock, app)
+}
+
+#[tokio::test]
+async fn smtp_server_down_then_up_is_retried_and_sent_once() {
+    let (dir, port, feeds, clock, app) = plain_smtp_rig().await;
     daemon::once(&app).await.unwrap();
     clock.advance(600_000);
     feeds.set("application/rss+xml", rss(&[NK_V1, UNRELATED]));
@@ -291,15 +304,9 @@ async fn smtp_server_down_then_up_is_retried_and_sent_once() {
 /// the kept connection is found dead and the next mail goes on a new one.
 #[tokio::test]
 async fn a_dropped_smtp_connection_is_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let feeds = FeedServer::start().await;
-    let notifier = format!("smtp = \"smtp+plain://127.0.0.1:{port}\"");
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = open(config(dir.path(), &feeds.url(), &notifier), &clock);
+    let (dir, port, feeds, clock, app) = plain_smtp_rig().await;
     let mail_dir = dir.path().join("mail");
     let smtp = SmtpServer::start_on(port, &mail_dir, &Options::default(), None);
-    feeds.set("application/rss+xml", rss(&[UNRELATED]));
     daemon::once(&app).await.unwrap();
     clock.advance(600_000);
     feeds.set("application/rss+xml", rss(&[NK_V1, UNRELATED]));
