@@ -88,13 +88,23 @@ pub struct OnceSummary {
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
     let shared = app.shared();
+    // A window of polls in flight, not one task per feed up front: each
+    // waiting poll holds a few KB, and with 100,000 feeds spawning them all
+    // made a 500 MB peak. Feeds are taken host by host in turn, so the
+    // window never fills with one slow host's feeds.
+    let window = shared.config.daemon.concurrency.max(1) * 4;
+    let mut order = interleave_hosts(&shared.config).into_iter();
     let mut tasks = JoinSet::new();
-    for feed in &shared.config.feeds {
-        let (app, name) = (app.clone(), feed.name.clone());
-        tasks.spawn(async move { poll::poll_feed(&app, &name).await });
-    }
     let mut summary = OnceSummary::default();
-    while let Some(joined) = tasks.join_next().await {
+    loop {
+        while tasks.len() < window {
+            let Some(name) = order.next() else { break };
+            let app = app.clone();
+            tasks.spawn(async move { poll::poll_feed(&app, &name).await });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let report = joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
         summary.polled += 1;
         match report.outcome {
@@ -117,6 +127,29 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     app.store.flush().await?;
     crate::memory::release_free_heap();
     Ok(summary)
+}
+
+/// Feed names, one per host in turn (the config's order within a host).
+fn interleave_hosts(config: &Config) -> Vec<String> {
+    let mut hosts: Vec<std::collections::VecDeque<&str>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for feed in &config.feeds {
+        let host = feed.url.host_str().unwrap_or("");
+        let i = *index.entry(host).or_insert_with(|| {
+            hosts.push(Default::default());
+            hosts.len() - 1
+        });
+        hosts[i].push_back(&feed.name);
+    }
+    let mut out = Vec::with_capacity(config.feeds.len());
+    while out.len() < config.feeds.len() {
+        for feeds in hosts.iter_mut() {
+            if let Some(name) = feeds.pop_front() {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// How the daemon is told to stop or reload (signals in production,
@@ -542,6 +575,28 @@ mod tests {
             ));
         }
         Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn once_takes_feeds_host_by_host_in_turn() {
+        let mut text = String::from("[daemon]\nstate_dir = \"/tmp/unused\"\n");
+        for (name, host) in [
+            ("a1", "a"),
+            ("a2", "a"),
+            ("a3", "a"),
+            ("b1", "b"),
+            ("c1", "c"),
+            ("b2", "b"),
+        ] {
+            text.push_str(&format!(
+                "[[feed]]\nname = \"{name}\"\nurl = \"http://{host}.example/{name}\"\n"
+            ));
+        }
+        let config = Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap();
+        assert_eq!(
+            interleave_hosts(&config),
+            ["a1", "b1", "c1", "a2", "b2", "a3"]
+        );
     }
 
     #[test]
