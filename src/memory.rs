@@ -24,8 +24,8 @@ pub fn release_free_heap() {
 /// arena, up to 8 per core, and each keeps its own free memory. Polls run
 /// their CPU phase on tokio's blocking threads, so a burst (a first poll of
 /// 1,000 feeds) touched many arenas: with two, the peak resident size of
-/// that burst fell from 170 to 127 MB in the peers benchmark at the same
-/// CPU. Call it first thing in `main`, before other threads exist.
+/// that burst fell from 88 to 72 MB in the peers benchmark at the same CPU.
+/// Call it first thing in `main`, before other threads exist.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator tunable; M_ARENA_MAX is valid
