@@ -153,38 +153,16 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     let (report, work) = if !feed.full_text {
         let _cpu = gates.cpu().await;
         let report = blocking(move || {
-            let mut alerts = Vec::new();
-            let now = app2.now();
-            let result = examine(
-                &app2,
-                &shared2,
-                &feed2,
-                &mut state,
-                fetched,
-                &mut alerts,
-                now,
-            )?;
+            let (state, result, alerts, now) =
+                examine_now(&app2, &shared2, &feed2, state, fetched)?;
             conclude(&app2, &shared2, &feed2, state, result, alerts, now)
         })
         .await?;
         (report, work)
     } else {
         let cpu = gates.cpu().await;
-        let (state, mut result, alerts) = blocking(move || {
-            let mut alerts = Vec::new();
-            let now = app2.now();
-            let result = examine(
-                &app2,
-                &shared2,
-                &feed2,
-                &mut state,
-                fetched,
-                &mut alerts,
-                now,
-            )?;
-            Ok((state, result, alerts))
-        })
-        .await?;
+        let (state, mut result, alerts, _) =
+            blocking(move || examine_now(&app2, &shared2, &feed2, state, fetched)).await?;
         drop(cpu);
         let work = match &mut result {
             Ok(Some(parsed)) => {
@@ -253,6 +231,21 @@ type Examined = Result<Option<ParsedFeed>, Failure>;
 /// The first half of a poll, after the HTTP exchange: validators, hints and
 /// moves are noted, an unchanged body is recognised by its fingerprint, and
 /// a changed one is parsed.
+/// [`examine`] at the clock's current time, returning what [`conclude`]
+/// needs (on the blocking pool, like both of them).
+fn examine_now(
+    app: &App,
+    shared: &Shared,
+    feed: &FeedConfig,
+    mut state: FeedState,
+    fetched: Result<FetchOutcome, FetchError>,
+) -> Result<(FeedState, Examined, Vec<Alert>, UnixMs), StoreError> {
+    let mut alerts = Vec::new();
+    let now = app.now();
+    let result = examine(app, shared, feed, &mut state, fetched, &mut alerts, now)?;
+    Ok((state, result, alerts, now))
+}
+
 fn examine(
     app: &App,
     shared: &Shared,
