@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Timelike;
-use common::{rss, Answer, FeedServer, WebhookReceiver};
+use common::{nk_config, rss, Answer, FeedServer, WebhookReceiver, NK_V1, T0, UNRELATED};
 use storywatch::app::App;
 use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
@@ -22,37 +22,11 @@ use storywatch::daemon;
 use storywatch::delivery::deliver_pass;
 use storywatch::outbox::{Delivery, DeliveryState};
 
-const T0: i64 = 1_790_000_000_000;
 const MIN: i64 = 60_000;
-
-const UNRELATED: (&str, &str, &str) = ("s1", "Council approves cycle lanes", "The vote was 9-2.");
-const NK_V1: (&str, &str, &str) = (
-    "nk",
-    "North Korean troops seen near front",
-    "About 3,000 North Korean troops may have been sent to the front lines.",
-);
 
 /// One feed, the NK watch, and `notifiers` (TOML `[[notifier]]` tables).
 fn config(dir: &Path, feed: &str, notifiers: &str) -> Config {
-    let text = format!(
-        r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-
-[[feed]]
-name = "news"
-url = "{feed}"
-
-[[watch]]
-name = "nk"
-query = '("north korea" OR "north korean") AND (troops OR soldiers)'
-
-{notifiers}
-"#,
-        dir.join("state").display()
-    );
-    Config::from_toml(Path::new("test.toml"), &text).unwrap()
+    nk_config(&dir.join("state"), feed, notifiers)
 }
 
 fn hook_notifier(name: &str, url: &str, extra: &str) -> String {

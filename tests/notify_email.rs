@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::smtp::{free_port, Options, SmtpServer, TestCert, Tls};
-use common::{rss, FeedServer};
+use common::{nk_config, rss, FeedServer, NK_V1, NK_V2, T0, UNRELATED};
 use storywatch::app::App;
 use storywatch::clock::ManualClock;
 use storywatch::config::Config;
@@ -20,43 +20,15 @@ use storywatch::notify::Notifier;
 use storywatch::outbox::DeliveryState;
 use storywatch::outbox_cli::test_alert;
 
-const T0: i64 = 1_790_000_000_000;
 const WAIT: Duration = Duration::from_secs(10);
 
-const UNRELATED: (&str, &str, &str) = ("s1", "Council approves cycle lanes", "The vote was 9-2.");
-const NK_V1: (&str, &str, &str) = (
-    "nk",
-    "North Korean troops seen near front",
-    "About 3,000 North Korean troops may have been sent to the front lines.",
-);
-const NK_V2: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 5,000 North Korean troops have been sent to the front lines. Officials expect them in combat within weeks.");
-
-/// A config with one feed, the NK watch and the given `[[notifier]]` body.
+/// A config with one feed, the NK watch and one email notifier "mail"
+/// whose extra keys are `notifier`.
 fn config(dir: &Path, feed: &str, notifier: &str) -> Config {
-    let text = format!(
-        r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-
-[[feed]]
-name = "news"
-url = "{feed}"
-
-[[watch]]
-name = "nk"
-query = '("north korea" OR "north korean") AND (troops OR soldiers)'
-
-[[notifier]]
-name = "mail"
-type = "email"
-from = "storywatch <alerts@example.com>"
-to = ["reader@example.org"]
-{notifier}
-"#,
-        dir.join("state").display()
+    let mail = format!(
+        "[[notifier]]\nname = \"mail\"\ntype = \"email\"\nfrom = \"storywatch <alerts@example.com>\"\nto = [\"reader@example.org\"]\n{notifier}"
     );
-    Config::from_toml(Path::new("test.toml"), &text).unwrap()
+    nk_config(&dir.join("state"), feed, &mail)
 }
 
 fn open(cfg: Config, clock: &Arc<ManualClock>) -> Arc<App> {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{rss, Answer, FeedServer, WebhookReceiver};
+use common::{nk_config, rss, Answer, FeedServer, WebhookReceiver, NK_V1, NK_V2, T0, UNRELATED};
 use storywatch::app::App;
 use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
@@ -19,43 +19,14 @@ use storywatch::notify::Notifier;
 use storywatch::outbox::DeliveryState;
 use storywatch::outbox_cli::test_alert;
 
-const T0: i64 = 1_790_000_000_000;
 const SECRET: &str = "whsec-test-0123456789";
-
-const UNRELATED: (&str, &str, &str) = ("s1", "Council approves cycle lanes", "The vote was 9-2.");
-const NK_V1: (&str, &str, &str) = (
-    "nk",
-    "North Korean troops seen near front",
-    "About 3,000 North Korean troops may have been sent to the front lines.",
-);
-const NK_V2: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 5,000 North Korean troops have been sent to the front lines. Officials expect them in combat within weeks.");
 
 /// A config with one feed, the NK watch and one webhook notifier "hook"
 /// whose extra keys are `notifier`.
 fn config(dir: &Path, feed: &str, url: &str, notifier: &str) -> Config {
-    let text = format!(
-        r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-
-[[feed]]
-name = "news"
-url = "{feed}"
-
-[[watch]]
-name = "nk"
-query = '("north korea" OR "north korean") AND (troops OR soldiers)'
-
-[[notifier]]
-name = "hook"
-type = "webhook"
-url = "{url}"
-{notifier}
-"#,
-        dir.join("state").display()
-    );
-    Config::from_toml(Path::new("test.toml"), &text).unwrap()
+    let hook =
+        format!("[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\n{notifier}");
+    nk_config(&dir.join("state"), feed, &hook)
 }
 
 fn now_secs() -> i64 {

@@ -7,38 +7,18 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{atom, json_feed, rss, FeedServer, WebhookReceiver};
+use common::{
+    atom, json_feed, nk_config, rss, FeedServer, WebhookReceiver, NK_V1, NK_V2, T0, UNRELATED,
+};
 use storywatch::app::App;
 use storywatch::clock::ManualClock;
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::outbox::DeliveryState;
 
-const T0: i64 = 1_790_000_000_000;
-
 fn config(dir: &Path, feed: &str, hook: &str) -> Config {
-    let text = format!(
-        r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-
-[[feed]]
-name = "news"
-url = "{feed}"
-
-[[watch]]
-name = "nk"
-query = '("north korea" OR "north korean") AND (troops OR soldiers)'
-
-[[notifier]]
-name = "hook"
-type = "webhook"
-url = "{hook}"
-"#,
-        dir.display()
-    );
-    Config::from_toml(Path::new("test.toml"), &text).unwrap()
+    let hook = format!("[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"");
+    nk_config(dir, feed, &hook)
 }
 
 fn open(
@@ -52,14 +32,7 @@ fn open(
 
 type Render = fn(&[(&str, &str, &str)]) -> String;
 
-const UNRELATED: (&str, &str, &str) = ("s1", "Council approves cycle lanes", "The vote was 9-2.");
 const OTHER: (&str, &str, &str) = ("s2", "Bakery wins award", "For the third year.");
-const NK_V1: (&str, &str, &str) = (
-    "nk",
-    "North Korean troops seen near front",
-    "About 3,000 North Korean troops may have been sent to the front lines.",
-);
-const NK_V2: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 5,000 North Korean troops have been sent to the front lines. Officials expect them in combat within weeks.");
 
 async fn full_story(content_type: &str, render: Render) {
     let dir = tempfile::tempdir().unwrap();

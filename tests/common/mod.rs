@@ -291,6 +291,48 @@ impl WebhookReceiver {
 }
 
 /// A minimal RSS 2.0 document.
+/// The manual clock's start in the tests (a date in 2026).
+pub const T0: i64 = 1_790_000_000_000;
+
+/// Stories the notifier and pipeline tests publish: one no watch matches,
+/// and two versions of the developing story the "nk" watch follows.
+pub const UNRELATED: (&str, &str, &str) =
+    ("s1", "Council approves cycle lanes", "The vote was 9-2.");
+pub const NK_V1: (&str, &str, &str) = (
+    "nk",
+    "North Korean troops seen near front",
+    "About 3,000 North Korean troops may have been sent to the front lines.",
+);
+pub const NK_V2: (&str, &str, &str) = ("nk", "North Korean troops seen near front", "About 5,000 North Korean troops have been sent to the front lines. Officials expect them in combat within weeks.");
+
+/// A config with state in `state_dir`, one feed "news" at `feed`, the "nk"
+/// watch and `notifiers` (TOML `[[notifier]]` tables, verbatim).
+pub fn nk_config(
+    state_dir: &std::path::Path,
+    feed: &str,
+    notifiers: &str,
+) -> storywatch::config::Config {
+    let text = format!(
+        r#"
+[daemon]
+state_dir = "{}"
+per_host_delay = "0s"
+
+[[feed]]
+name = "news"
+url = "{feed}"
+
+[[watch]]
+name = "nk"
+query = '("north korea" OR "north korean") AND (troops OR soldiers)'
+
+{notifiers}
+"#,
+        state_dir.display()
+    );
+    storywatch::config::Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap()
+}
+
 pub fn rss(items: &[(&str, &str, &str)]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Test</title><link>http://example.com/</link><description>t</description>");
     for (guid, title, desc) in items {
