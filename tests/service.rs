@@ -237,6 +237,38 @@ shutdown_timeout = "5s"
     s
 }
 
+/// One feed that alerts from its first poll, a "storms" watch and one
+/// webhook notifier at `hook` (with `hook_extra` keys).
+fn storm_hook_config(
+    state: &Path,
+    feeds: &FeedServer,
+    hook: impl std::fmt::Display,
+    hook_extra: &str,
+) -> String {
+    let name = quick_feed_name("news");
+    config_text(
+        state,
+        &[Feed {
+            name: &name,
+            url: feeds.url(),
+        }],
+        "baseline = false",
+        &format!(
+            r#"
+[[watch]]
+name = "storms"
+any = ["storm"]
+
+[[notifier]]
+name = "hook"
+type = "webhook"
+url = "http://{hook}/hook"
+{hook_extra}
+"#
+        ),
+    )
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -716,30 +748,7 @@ async fn sigterm_exits_zero_and_keeps_undelivered_alerts() {
     let notify = NotifySocket::bind(dir.path());
     let hook = dead_port();
     let config = dir.path().join("config.toml");
-    let name = quick_feed_name("news");
-    write(
-        &config,
-        &config_text(
-            &state,
-            &[Feed {
-                name: &name,
-                url: feeds.url(),
-            }],
-            "baseline = false",
-            &format!(
-                r#"
-[[watch]]
-name = "storms"
-any = ["storm"]
-
-[[notifier]]
-name = "hook"
-type = "webhook"
-url = "http://{hook}/hook"
-"#
-            ),
-        ),
-    );
+    write(&config, &storm_hook_config(&state, &feeds, hook, ""));
     let notify_path = notify.path.display().to_string();
     let daemon = Daemon::start(&config, &[("NOTIFY_SOCKET", &notify_path)]);
     daemon
@@ -796,31 +805,10 @@ async fn stop_is_bounded_and_an_interrupted_delivery_is_retried_on_the_next_star
         }
     });
     let config = dir.path().join("config.toml");
-    let name = quick_feed_name("news");
     write(
         &config,
-        &config_text(
-            &state,
-            &[Feed {
-                name: &name,
-                url: feeds.url(),
-            }],
-            "baseline = false",
-            &format!(
-                r#"
-[[watch]]
-name = "storms"
-any = ["storm"]
-
-[[notifier]]
-name = "hook"
-type = "webhook"
-url = "http://{hook}/hook"
-timeout = "60s"
-"#
-            ),
-        )
-        .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"2s\""),
+        &storm_hook_config(&state, &feeds, hook, "timeout = \"60s\"")
+            .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"2s\""),
     );
     let daemon = Daemon::start(&config, &[]);
     daemon
