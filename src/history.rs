@@ -45,15 +45,28 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
     if !s.followers.is_empty() {
         writeln!(out, "  followed by: {}", s.followers.join(", "))?;
     }
+    for m in &s.merges {
+        writeln!(
+            out,
+            "  r{:<3} merged from {} → {}: {}",
+            m.revision,
+            m.from,
+            m.to,
+            m.reason()
+        )?;
+    }
     for v in &versions {
         let class = v
             .class
             .map(|c| c.to_string())
             .unwrap_or_else(|| "first".into());
         let flip = if v.flipflop {
-            " (returns to an earlier version)"
+            " (returns to an earlier version)".to_string()
+        } else if !v.reverted.is_empty() {
+            let fields: Vec<&str> = v.reverted.iter().map(|f| f.as_str()).collect();
+            format!(" ({} reverted to an earlier version)", fields.join(", "))
         } else {
-            ""
+            String::new()
         };
         writeln!(
             out,
@@ -149,4 +162,68 @@ pub fn diff(
         )?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Entry;
+    use crate::poll::FeedState;
+    use crate::tracker::{track_poll, FeedRules};
+
+    fn poll(store: &Store, state: &mut FeedState, entry: Entry, now: i64) {
+        let rules = FeedRules {
+            feed: "f",
+            ignore: &[],
+            min_class: None,
+        };
+        let changes = track_poll(store, &rules, &[entry], &state.present, now).unwrap();
+        state.present = changes.present.clone();
+        store.commit_poll("f", state, &changes, &[], 10).unwrap();
+    }
+
+    #[test]
+    fn history_shows_merges_with_their_evidence_and_reverts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let mut state = FeedState::default();
+        let entry = |link: &str, title: &str| Entry {
+            guid: Some(link.into()),
+            link: Some(link.into()),
+            title: title.into(),
+            summary: "Police were called to the flats.".into(),
+            ..Default::default()
+        };
+        let old = "https://news.example/uk-kent-58616135";
+        let new = "https://news.example/uk-england-58616135";
+        poll(
+            &store,
+            &mut state,
+            entry(old, "Man seen with weapons on balcony"),
+            1_000,
+        );
+        poll(
+            &store,
+            &mut state,
+            entry(new, "Armed police arrest balcony gunman"),
+            2_000,
+        );
+        poll(
+            &store,
+            &mut state,
+            entry(new, "Man seen with weapons on balcony"),
+            3_000,
+        );
+        let text = history(&store, new).unwrap();
+        assert!(
+            text.contains(&format!(
+                "r2   merged from {old} → {new}: same article id 58616135"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("(title reverted to an earlier version)"),
+            "{text}"
+        );
+    }
 }

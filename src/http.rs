@@ -446,11 +446,13 @@ async fn api_story(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
                 "class": v.class,
                 "score": v.score,
                 "flipflop": v.flipflop,
+                "reverted": v.reverted,
                 "snapshot": v.snapshot,
                 "diff": diff,
             }));
         }
         let mut body = story_json(&story);
+        body["merges"] = json!(story.merges);
         body["versions"] = Value::Array(out);
         Ok(Some(body))
     })

@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod demo;
+pub mod detection;
 pub mod feeds_cli;
 pub mod fetch;
 pub mod gates;

@@ -180,6 +180,7 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
         developing: true,
         flipflops: 0,
         merged: false,
+        merge: None,
         snapshot: new,
         comparison,
     };

@@ -19,7 +19,7 @@ use crate::model::UnixMs;
 use crate::poll::FeedState;
 use crate::store::Store;
 use crate::tracker::materiality::ChangeClass;
-use crate::tracker::{self, EventKind, FeedRules};
+use crate::tracker::{self, EventKind, FeedRules, StoryLookup};
 use crate::watch::Matcher;
 
 /// Totals over a replay.
@@ -35,7 +35,14 @@ pub struct ReplaySummary {
     pub removed: u64,
     pub oscillating: u64,
     pub merges: u64,
+    /// Merges by the rule that decided them (`same_article_id`, …).
+    pub merges_by_rule: BTreeMap<String, u64>,
+    /// Merges with low title and body similarity and no id or URL behind
+    /// them (see [`crate::tracker::alias::Merge::is_suspicious`]): there should be none.
+    pub suspicious_merges: u64,
     pub flipflops: u64,
+    /// Updates that took a field back to an earlier value.
+    pub reverts: u64,
     pub dates_only: u64,
     pub metadata_only: u64,
     pub noise: u64,
@@ -114,8 +121,61 @@ fn default_feed() -> FeedConfig {
         .unwrap_or_else(|e| unreachable!("built-in replay config: {e}"))
 }
 
+/// What a replay reports as it goes.
+pub enum ReplayItem<'a> {
+    Event(ReplayEvent<'a>),
+    /// A capture that did not parse.
+    Error {
+        seq: usize,
+        file: &'a str,
+        message: String,
+    },
+}
+
+/// One event with the capture and the feed entry it came from.
+pub struct ReplayEvent<'a> {
+    /// 1-based position of the capture in name order.
+    pub seq: usize,
+    pub file: &'a str,
+    /// The entry's guid and link exactly as the feed gave them (what a
+    /// hand-made label names); `None` for removals and absent fields.
+    pub guid: Option<&'a str>,
+    pub entry_link: Option<&'a str>,
+    /// The feed's first poll: its `new` events alert nobody.
+    pub baseline: bool,
+    pub event: &'a tracker::Event,
+    /// `watch:trigger` for every alert the event raised.
+    pub watches: Vec<String>,
+}
+
 /// Replays, writing JSON lines to `out`; returns the summary (also printed).
 pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<ReplaySummary> {
+    let summary = replay_with(opts, &mut |item| match item {
+        ReplayItem::Error { seq, file, message } => writeln!(
+            out,
+            "{}",
+            json!({"kind": "error", "seq": seq, "file": file, "message": message})
+        ),
+        ReplayItem::Event(r) => {
+            let kind = r.event.kind;
+            if (r.baseline && kind == EventKind::New)
+                || (kind == EventKind::Removed && !opts.show_removed)
+            {
+                return Ok(());
+            }
+            writeln!(out, "{}", event_line(&r))
+        }
+    })?;
+    writeln!(out, "{}", json!({ "summary": summary }))?;
+    Ok(summary)
+}
+
+/// Replays, handing every event (baseline and removals included) to
+/// `on_item`; returns the summary.
+pub fn replay_with(
+    opts: &ReplayOptions,
+    on_item: &mut dyn FnMut(ReplayItem) -> std::io::Result<()>,
+) -> anyhow::Result<ReplaySummary> {
     let files = capture_files(opts.dir)
         .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", opts.dir.display()))?;
     let times = opts
@@ -146,7 +206,8 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
     };
     let mut last_fp = None;
     let mut clock: UnixMs = 0;
-    for (seq, path) in files.iter().enumerate() {
+    for (i, path) in files.iter().enumerate() {
+        let seq = i + 1;
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -167,11 +228,11 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
             Ok(p) => p,
             Err(e) => {
                 summary.parse_errors += 1;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"kind": "error", "seq": seq + 1, "file": name, "message": e.to_string()})
-                )?;
+                on_item(ReplayItem::Error {
+                    seq,
+                    file: &name,
+                    message: e.to_string(),
+                })?;
                 continue;
             }
         };
@@ -184,12 +245,23 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
         let s = &changes.stats;
         summary.merges += u64::from(s.merges);
         summary.flipflops += u64::from(s.flipflops);
+        summary.reverts += u64::from(s.reverts);
         summary.dates_only += u64::from(s.dates_only);
         summary.metadata_only += u64::from(s.metadata_only);
         summary.noise += u64::from(s.noise);
         summary.below_threshold += u64::from(s.below_threshold);
+        let entries = entries_by_story(&store, &rules, &parsed.entries, &changes)?;
+        for story in changes.stories.values() {
+            for m in story.merges.iter().filter(|m| m.at == clock) {
+                *summary
+                    .merges_by_rule
+                    .entry(m.rule.to_string())
+                    .or_insert(0) += 1;
+                summary.suspicious_merges += u64::from(m.is_suspicious());
+            }
+        }
         let mut events_here = 0;
-        let crate::tracker::PollChanges {
+        let tracker::PollChanges {
             events, stories, ..
         } = &mut changes;
         for o in events.iter() {
@@ -215,12 +287,16 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
             if e.kind != EventKind::Removed {
                 events_here += 1;
             }
-            if baseline && e.kind == EventKind::New
-                || (e.kind == EventKind::Removed && !opts.show_removed)
-            {
-                continue;
-            }
-            writeln!(out, "{}", event_line(seq + 1, &name, e, &watches))?;
+            let entry = entries.get(e.story.as_str());
+            on_item(ReplayItem::Event(ReplayEvent {
+                seq,
+                file: &name,
+                guid: entry.and_then(|en| en.guid.as_deref()),
+                entry_link: entry.and_then(|en| en.link.as_deref()),
+                baseline,
+                event: e,
+                watches,
+            }))?;
         }
         if events_here == 0 {
             summary.zero_event_polls += 1;
@@ -230,24 +306,65 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> anyhow::Result<Repla
     summary.stories = store.story_count();
     store.flush_blocking()?;
     summary.db_bytes = store.size_on_disk();
-    writeln!(out, "{}", json!({ "summary": summary }))?;
     Ok(summary)
 }
 
-fn event_line(seq: usize, file: &str, e: &tracker::Event, watches: &[String]) -> serde_json::Value {
+/// Which entry of the poll each story id came from (the first, when a
+/// feed repeats an item), found through the same identity keys the
+/// tracker used: those it added in this poll, else those already stored.
+fn entries_by_story<'e>(
+    store: &Store,
+    rules: &FeedRules,
+    entries: &'e [crate::model::Entry],
+    changes: &tracker::PollChanges,
+) -> anyhow::Result<HashMap<String, &'e crate::model::Entry>> {
+    let added: HashMap<&str, &str> = changes
+        .keys
+        .iter()
+        .map(|(k, id)| (k.as_str(), id.as_str()))
+        .collect();
+    let mut out = HashMap::new();
+    for entry in entries.iter().take(tracker::MAX_ENTRIES_PER_POLL) {
+        let mut keys = tracker::identity::keys_without_text(entry);
+        if keys.is_empty() {
+            keys.push(tracker::identity::text_key(&tracker::snapshot(
+                entry,
+                rules.ignore,
+            )));
+        }
+        for key in &keys {
+            let id = match added.get(key.as_str()) {
+                Some(id) => Some(id.to_string()),
+                None => store.story_for_key(rules.feed, key)?,
+            };
+            if let Some(id) = id {
+                out.entry(id).or_insert(entry);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn event_line(r: &ReplayEvent) -> serde_json::Value {
+    let e = r.event;
     let c = e.comparison.as_ref();
     json!({
-        "seq": seq,
-        "file": file,
+        "seq": r.seq,
+        "file": r.file,
         "at": crate::clock::rfc3339(e.at),
         "kind": e.kind,
         "story": e.story,
+        "guid": r.guid,
+        "entry_link": r.entry_link,
         "revision": e.revision,
         "fields_changed": c.map(|c| c.fields.iter().map(|f| f.field).collect::<Vec<_>>()).unwrap_or_default(),
         "materiality": c.map(|c| c.score),
         "class": c.map(|c| c.class),
         "developing": e.developing,
         "merged": e.merged,
+        "merge": e.merge,
+        "reverted": c.map(|c| c.reverted.clone()).unwrap_or_default(),
         "link": e.link,
         "title": e.title,
         "old_title": e.old_title,
@@ -256,6 +373,6 @@ fn event_line(seq: usize, file: &str, e: &tracker::Event, watches: &[String]) ->
         "added": c.map(|c| c.sentences.added.clone()).unwrap_or_default(),
         "removed": c.map(|c| c.sentences.removed.clone()).unwrap_or_default(),
         "numbers": c.map(|c| c.numbers.clone()).unwrap_or_default(),
-        "watches": watches,
+        "watches": r.watches,
     })
 }

@@ -1041,6 +1041,8 @@ mod tests {
             removed_at: None,
             keys: vec!["g:s".into()],
             followers: vec![],
+            merges: vec![],
+            earlier: Default::default(),
         };
         let packed = encode_story(&story);
         assert!(packed.len() < encode(&story).len() / 2);

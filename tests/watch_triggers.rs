@@ -283,3 +283,47 @@ async fn baseline_stories_are_followed_without_alerting() {
         "followed since the baseline"
     );
 }
+
+/// A headline that goes back to an earlier wording while the body keeps its
+/// edit: labelled as a revert for watches that want it, silent for those
+/// with `on_revert = "ignore"`.
+#[tokio::test]
+async fn headline_reverts_are_labelled_or_ignored_per_watch() {
+    let r = rig(
+        "[[watch]]\nname = \"all\"\nquery = 'minister'\nnotify = [\"a\"]\n\n\
+         [[watch]]\nname = \"quiet\"\nquery = 'minister'\non_revert = \"ignore\"\nnotify = [\"b\"]\n",
+    )
+    .await;
+    let first = "Minister resigns over expenses row";
+    r.publish(&[("m", first, "The minister resigned on Monday.")])
+        .await;
+    r.publish(&[(
+        "m",
+        "Expenses row: minister quits after pressure from MPs",
+        "The minister resigned on Monday after pressure from MPs.",
+    )])
+    .await;
+    assert_eq!(r.a.received().len(), 2);
+    assert_eq!(r.b.received().len(), 2);
+    // the headline goes back, the body keeps its edit
+    r.publish(&[(
+        "m",
+        first,
+        "The minister resigned on Monday after pressure from MPs.",
+    )])
+    .await;
+    let got = r.a.received();
+    assert_eq!(got.len(), 3, "on_revert defaults to alert");
+    let j = got[2].json();
+    assert_eq!(j["change"]["reverted"], serde_json::json!(["title"]));
+    let summary = j["change"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("headline reverted to an earlier version"),
+        "{summary}"
+    );
+    assert_eq!(
+        r.b.received().len(),
+        2,
+        "on_revert = \"ignore\" stays silent"
+    );
+}

@@ -136,6 +136,8 @@ pub fn one_version(rng: &mut Lcg, feed: &str, story: u64, revision: u32, at: i64
         removed_at: None,
         keys: vec![format!("l:{}", snap.link)],
         followers: vec!["everything".into()],
+        merges: Vec::new(),
+        earlier: Default::default(),
     };
     let version = VersionRecord {
         story: id.clone(),
@@ -145,6 +147,7 @@ pub fn one_version(rng: &mut Lcg, feed: &str, story: u64, revision: u32, at: i64
         class: (revision > 1).then_some(ChangeClass::Minor),
         score: 0.3,
         flipflop: false,
+        reverted: Vec::new(),
     };
     let mut changes = PollChanges::default();
     changes.stories.insert(id.clone(), record);

@@ -22,7 +22,7 @@ use url::Url;
 use crate::secret::{Secret, SecretSource};
 use crate::tracker::materiality::ChangeClass;
 use crate::watch::query::{self, Query};
-use crate::watch::Trigger;
+use crate::watch::{OnRevert, Trigger};
 use units::{QuietHours, Rate};
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.
@@ -309,6 +309,10 @@ pub struct WatchConfig {
     pub on: Vec<Trigger>,
     #[serde(default = "default_min_materiality")]
     pub min_materiality: ChangeClass,
+    /// Updates that only revert a field to an earlier value: alert (the
+    /// default, labelled as a revert) or ignore.
+    #[serde(default)]
+    pub on_revert: OnRevert,
     /// Only stories from these feeds (by name); empty = all feeds.
     #[serde(default)]
     pub feeds: Vec<String>,

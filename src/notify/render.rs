@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use crate::model::Field;
 use crate::outbox::{Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
 use crate::tracker::materiality::Comparison;
 use crate::tracker::EventKind;
@@ -48,8 +49,17 @@ fn ops_subject(o: &OpsNotice) -> String {
 /// "headline changed, 2 sentences added, number changed".
 pub fn change_summary(c: &Comparison) -> String {
     let mut parts = Vec::new();
+    let reverted = |f: Field| c.reverted.contains(&f);
     if c.title.is_some() {
-        parts.push("headline changed".to_string());
+        parts.push(if reverted(Field::Title) {
+            "headline reverted to an earlier version".to_string()
+        } else {
+            "headline changed".to_string()
+        });
+    }
+    if reverted(Field::Summary) || reverted(Field::Content) {
+        parts.push("text reverted to an earlier version".into());
+        return parts.join(", ");
     }
     match c.sentences.added.len() {
         0 => {}

@@ -279,6 +279,7 @@ pub fn payload(alert: &Alert) -> Value {
                     "link": render::safe_link(&e.link).unwrap_or(""),
                     "revision": e.revision,
                     "developing": e.developing,
+                    "merge": e.merge,
                     "summary": render::one_line(e.snapshot.body(), 1000),
                     "authors": e.snapshot.authors,
                     "categories": e.snapshot.categories,
@@ -306,6 +307,7 @@ fn change_json(c: &Comparison) -> Value {
         "added_sentences": c.sentences.added,
         "removed_sentences": c.sentences.removed,
         "numbers": c.numbers,
+        "reverted": c.reverted,
     })
 }
 

@@ -4,10 +4,9 @@
 //! 2. the canonical link (scheme, `www.`, case, fragment, trailing slash and
 //!    tracking parameters such as `utm_*`, `fbclid`, `ocid` do not count);
 //! 3. for entries with neither, a hash of their normalised text;
-//! 4. alias matching, for sites that mint a new guid or URL slug when they
-//!    edit a headline: an unknown entry that replaces a story which just left
-//!    the feed is the same story when their links share an article id or
-//!    path stem, or their titles/bodies are very similar.
+//! 4. alias matching ([`super::alias`]), for sites that mint a new guid or
+//!    URL slug when they edit a headline: an unknown entry that replaces a
+//!    story which just left the feed, on recorded evidence.
 //!
 //! Keys are namespaced per feed and stored, so once an alias is recorded
 //! later versions follow it without any heuristics.
@@ -18,7 +17,7 @@ use url::Url;
 use crate::model::{Entry, Snapshot};
 
 /// Query parameters that only track where a click came from.
-fn is_tracking_param(name: &str) -> bool {
+pub(crate) fn is_tracking_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     const EXACT: &[&str] = &[
         "fbclid",
@@ -215,92 +214,6 @@ pub fn reader_fingerprint(s: &Snapshot) -> u64 {
     fingerprint(&[&s.title, s.body(), &s.link])
 }
 
-/// The article-id part of a link: the longest run of 5+ digits in its path
-/// or query (`/news/uk-58616135` → `58616135`, `?p=123456`), which sites keep
-/// when they rewrite the slug.
-fn article_id(canonical: &str) -> Option<&str> {
-    let (_, path) = canonical.split_once('/')?;
-    path.split(|c: char| !c.is_ascii_digit())
-        .filter(|run| run.len() >= 5)
-        .max_by_key(|run| run.len())
-}
-
-fn host(canonical: &str) -> &str {
-    canonical.split('/').next().unwrap_or("")
-}
-
-/// The link without its last path segment (the slug): `/2024/10/23/world/`
-/// for `/2024/10/23/world/some-headline-slug.html`.
-fn path_stem(canonical: &str) -> &str {
-    let without_query = canonical.split('?').next().unwrap_or("");
-    without_query
-        .rsplit_once('/')
-        .map(|(stem, _)| stem)
-        .unwrap_or(without_query)
-}
-
-fn words(text: &str) -> std::collections::HashSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 1)
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// How sure we are that `candidate` (a story that just left the feed) and
-/// `fresh` (an entry we cannot place) are the same story; `None` when they
-/// are not. Higher is surer.
-///
-/// Links on the same site decide first: the same article id is the same
-/// story, a different id or a different path stem (another date, another
-/// section) is a different one, and the same stem with a similar headline
-/// is a slug rewrite. Otherwise (no links, or other hosts) only very similar
-/// text merges, because a daily "Your Wednesday Briefing" must not become
-/// Thursday's.
-pub fn alias_score(candidate: &Snapshot, fresh: &Snapshot) -> Option<f32> {
-    let title = dice(&candidate.title, &fresh.title);
-    let body = if body_len_ok(candidate, fresh) {
-        dice(candidate.body(), fresh.body())
-    } else {
-        0.0
-    };
-    let links = (canonical_link(&candidate.link), canonical_link(&fresh.link));
-    if let (Some(a), Some(b)) = (links.0.as_deref(), links.1.as_deref()) {
-        if host(a) == host(b) {
-            return match (article_id(a), article_id(b)) {
-                (Some(ia), Some(ib)) if ia == ib => Some(2.0 + title),
-                (Some(_), Some(_)) => None,
-                _ if path_stem(a) == path_stem(b)
-                    && path_stem(a).contains('/')
-                    && (title >= 0.3 || body >= 0.5) =>
-                {
-                    Some(1.5 + title)
-                }
-                _ => None,
-            };
-        }
-    }
-    if title >= 0.6 || body >= 0.7 || (title >= 0.4 && body >= 0.5) {
-        return Some(title.max(body));
-    }
-    None
-}
-
-/// A body similarity on a one-line summary says little; require some text.
-fn body_len_ok(a: &Snapshot, b: &Snapshot) -> bool {
-    a.body().split_whitespace().count() >= 8 && b.body().split_whitespace().count() >= 8
-}
-
-/// Sørensen–Dice similarity of word sets (0..=1): forgiving of a headline
-/// that gains or loses a few words.
-pub fn dice(a: &str, b: &str) -> f32 {
-    let (wa, wb) = (words(a), words(b));
-    if wa.is_empty() || wb.is_empty() {
-        return 0.0;
-    }
-    let inter = wa.intersection(&wb).count() as f32;
-    2.0 * inter / (wa.len() + wb.len()) as f32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,88 +291,5 @@ mod tests {
         assert_ne!(story_id("feed", "g:1")[..8], story_id("other", "g:1")[..8]);
         assert_eq!(fingerprint(&["a"]), 0x89bc907b544c769);
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
-    }
-
-    #[test]
-    fn alias_by_article_id_when_slug_changes() {
-        let old = snap(
-            "Man seen with weapons on balcony",
-            "Police were called.",
-            "https://www.bbc.co.uk/news/uk-england-kent-58616135",
-        );
-        let new = snap(
-            "Armed police arrest balcony gunman",
-            "Officers arrested a man.",
-            "https://www.bbc.co.uk/news/uk-england-58616135",
-        );
-        assert!(alias_score(&old, &new).is_some());
-        let other = snap(
-            "Armed police arrest balcony gunman",
-            "x",
-            "https://www.bbc.co.uk/news/uk-england-58616999",
-        );
-        assert_eq!(
-            alias_score(&old, &other),
-            None,
-            "a different article id is a different story"
-        );
-    }
-
-    #[test]
-    fn alias_by_path_stem_and_title() {
-        let old = snap(
-            "Senate passes the budget bill",
-            "",
-            "https://news.example/2024/10/23/politics/senate-passes-budget.html",
-        );
-        let new = snap(
-            "Senate narrowly passes the budget bill",
-            "",
-            "https://news.example/2024/10/23/politics/senate-narrowly-passes-budget.html",
-        );
-        assert!(alias_score(&old, &new).is_some());
-        let unrelated = snap(
-            "Storm hits the coast",
-            "",
-            "https://news.example/2024/10/23/politics/storm-hits-coast.html",
-        );
-        assert_eq!(alias_score(&old, &unrelated), None);
-    }
-
-    #[test]
-    fn daily_briefings_are_not_merged() {
-        let wed = snap(
-            "Coronavirus, Oil, Earth Day: Your Wednesday Briefing",
-            "Here's what you need to know.",
-            "https://www.nytimes.com/2020/04/22/briefing/coronavirus-oil-earth-day.html",
-        );
-        let thu = snap(
-            "Coronavirus, Tornadoes, N.F.L. Draft: Your Thursday Briefing",
-            "Here's what you need to know.",
-            "https://www.nytimes.com/2020/04/23/briefing/coronavirus-tornadoes-nfl-draft.html",
-        );
-        assert_eq!(alias_score(&wed, &thu), None);
-        // without links, a shared one-line boilerplate summary proves nothing either
-        let (mut w, mut t) = (wed.clone(), thu.clone());
-        w.link.clear();
-        t.link.clear();
-        assert_eq!(alias_score(&w, &t), None);
-    }
-
-    #[test]
-    fn alias_by_similar_title_without_links() {
-        let old = snap(
-            "North Korean troops may have been sent to front lines",
-            "",
-            "",
-        );
-        let new = snap(
-            "North Korean troops have been sent to front lines, officials say",
-            "",
-            "",
-        );
-        assert!(alias_score(&old, &new).is_some());
-        let unrelated = snap("Local bakery wins national prize", "", "");
-        assert_eq!(alias_score(&old, &unrelated), None);
     }
 }

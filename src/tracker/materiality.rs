@@ -156,6 +156,24 @@ pub struct Comparison {
     pub class: ChangeClass,
     /// Only `published`/`updated` differ: store silently, alert nobody.
     pub dates_only: bool,
+    /// Text fields that went back to a value they had before (title
+    /// A → B → A) while the story as a whole did not: set by the tracker,
+    /// which knows the story's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverted: Vec<Field>,
+}
+
+impl Comparison {
+    /// Every text field that changed went back to an earlier value: a
+    /// revert and nothing new.
+    pub fn only_reverts(&self) -> bool {
+        !self.reverted.is_empty()
+            && self
+                .fields
+                .iter()
+                .filter(|f| matches!(f.field, Field::Title | Field::Summary | Field::Content))
+                .all(|f| self.reverted.contains(&f.field))
+    }
 }
 
 /// Compares two normalised versions of one story (see
@@ -235,6 +253,7 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Option<Comparison> {
         score,
         class,
         dates_only,
+        reverted: Vec::new(),
     })
 }
 

@@ -12,6 +12,7 @@
 //! and the caller commits the writes and the resulting alerts in one
 //! transaction.
 
+pub mod alias;
 pub mod diff;
 pub mod identity;
 pub mod materiality;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Entry, Field, Snapshot, UnixMs};
 use crate::store::StoreError;
+use alias::{Merge, Prepared, Side};
 use materiality::{ChangeClass, Comparison};
 
 /// Entries of one document tracked at most (the first ones, which feeds put
@@ -41,6 +43,14 @@ const DEVELOPING_EDITS: usize = 2;
 /// Refreshing `last_seen` more often than this would rewrite every story on
 /// every changed poll; retention only needs it to be roughly right.
 const LAST_SEEN_RESOLUTION_MS: UnixMs = 3600 * 1000;
+/// Merges kept per story (with their evidence), most recent last.
+const REMEMBERED_MERGES: usize = 16;
+/// Earlier values remembered per text field, for field-level reverts.
+const REMEMBERED_FIELD_VALUES: usize = 16;
+/// Alias matching compares every unknown entry with every story that just
+/// left the feed; a feed that replaces thousands of items at once would
+/// make that quadratic, so beyond this many pairs they are all new stories.
+const MAX_ALIAS_PAIRS: usize = 250_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,10 +92,13 @@ pub struct Event {
     pub developing: bool,
     /// How often the story returned to an earlier version.
     pub flipflops: u32,
-    /// This version was matched to the story by similarity (the site gave it
-    /// a new guid or URL), not by key.
+    /// This version was matched to the story by alias evidence (the site
+    /// gave it a new guid or URL), not by key.
     #[serde(default)]
     pub merged: bool,
+    /// The evidence for that merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Merge>,
     /// The version this event is about.
     pub snapshot: Snapshot,
     /// What changed, for `Updated` and `Oscillating`.
@@ -132,6 +145,65 @@ pub struct StoryRecord {
     pub keys: Vec<String>,
     /// Watches that matched this story once and so follow its updates.
     pub followers: Vec<String>,
+    /// Entries under other guids/links taken as this story, with the
+    /// evidence (bounded, most recent last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merges: Vec<Merge>,
+    /// Earlier values of the text fields, to recognise a field returning to
+    /// one of them while the rest of the story keeps its edits.
+    #[serde(default, skip_serializing_if = "EarlierValues::is_empty")]
+    pub earlier: EarlierValues,
+}
+
+/// Fingerprints of the values a story's text fields had before their
+/// current one (bounded, oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierValues {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub title: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<u64>,
+}
+
+impl EarlierValues {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_empty() && self.summary.is_empty() && self.content.is_empty()
+    }
+
+    /// Records an edit from `old` to `new` and returns the text fields whose
+    /// new value is one they had before (title A → B → A).
+    fn record_edit(&mut self, old: &Snapshot, new: &Snapshot) -> Vec<Field> {
+        let mut reverted = Vec::new();
+        let fields = [
+            (Field::Title, &old.title, &new.title, &mut self.title),
+            (
+                Field::Summary,
+                &old.summary,
+                &new.summary,
+                &mut self.summary,
+            ),
+            (
+                Field::Content,
+                &old.content,
+                &new.content,
+                &mut self.content,
+            ),
+        ];
+        for (field, was, now, list) in fields {
+            if was == now {
+                continue;
+            }
+            let now_fp = identity::fingerprint(&[now]);
+            if list.contains(&now_fp) {
+                reverted.push(field);
+            }
+            list.retain(|fp| *fp != now_fp);
+            remember(list, identity::fingerprint(&[was]), REMEMBERED_FIELD_VALUES);
+        }
+        reverted
+    }
 }
 
 /// One stored version of a story.
@@ -146,6 +218,9 @@ pub struct VersionRecord {
     pub score: f32,
     /// This version equals an earlier one.
     pub flipflop: bool,
+    /// Text fields that went back to an earlier value in this version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverted: Vec<Field>,
 }
 
 /// What the tracker reads from storage.
@@ -183,6 +258,9 @@ pub struct TrackStats {
     pub below_threshold: u32,
     pub merges: u32,
     pub flipflops: u32,
+    /// Updates in which a field went back to an earlier value.
+    #[serde(default)]
+    pub reverts: u32,
     pub duplicates: u32,
 }
 
@@ -254,7 +332,7 @@ pub fn track_poll(
         changes: PollChanges::default(),
         loaded: HashMap::new(),
         present: HashSet::new(),
-        merging: false,
+        merging: None,
     };
     let entries = &entries[..entries.len().min(MAX_ENTRIES_PER_POLL)];
     run.changes.stats.entries = entries.len() as u32;
@@ -289,8 +367,8 @@ struct Run<'a> {
     /// Stories read during this poll (so each is read once).
     loaded: HashMap<String, Option<StoryRecord>>,
     present: HashSet<String>,
-    /// Set while applying an entry matched by alias heuristics.
-    merging: bool,
+    /// Set while applying an entry matched by alias evidence.
+    merging: Option<Merge>,
 }
 
 impl Run<'_> {
@@ -409,6 +487,7 @@ impl Run<'_> {
         let fp = identity::reader_fingerprint(&new);
         let returning =
             fp != identity::reader_fingerprint(&story.latest) && story.seen_fps.contains(&fp);
+        let reverted = story.earlier.record_edit(&story.latest, &new);
         let old = std::mem::replace(&mut story.latest, new);
         story.revision += 1;
         story.last_changed = self.now;
@@ -421,6 +500,11 @@ impl Run<'_> {
             class: Some(cmp.class),
             score: cmp.score,
             flipflop: returning,
+            reverted: if returning {
+                Vec::new()
+            } else {
+                reverted.clone()
+            },
         });
         if returning {
             self.changes.stats.flipflops += 1;
@@ -434,6 +518,11 @@ impl Run<'_> {
         if self.rules.min_class.is_some_and(|min| cmp.class < min) {
             self.changes.stats.below_threshold += 1;
             return true;
+        }
+        let mut cmp = cmp;
+        if !reverted.is_empty() {
+            self.changes.stats.reverts += 1;
+            cmp.reverted = reverted;
         }
         remember_time(&mut story.edits, self.now);
         story.developing = is_developing(story, self.now);
@@ -465,7 +554,11 @@ impl Run<'_> {
                 link: story.latest.link.clone(),
                 developing: story.developing,
                 flipflops: story.flipflops,
-                merged: self.merging,
+                merged: self.merging.is_some(),
+                merge: self.merging.clone().map(|mut m| {
+                    m.revision = story.revision;
+                    m
+                }),
                 snapshot: story.latest.clone(),
                 comparison,
             },
@@ -475,6 +568,10 @@ impl Run<'_> {
 
     /// Entries no key knows: an edited story under a new guid/slug that
     /// replaces one which just left the feed, or a new story.
+    ///
+    /// Every (entry, gone story) pair with evidence ([`alias::evidence`]) is
+    /// ranked, strongest first, and each side is used once, so the order of
+    /// the feed does not decide which of two similar entries takes a story.
     fn place_unknown(
         &mut self,
         unplaced: Vec<(Vec<String>, &Entry, Option<Snapshot>)>,
@@ -483,41 +580,87 @@ impl Run<'_> {
         if unplaced.is_empty() {
             return Ok(());
         }
-        let mut candidates = Vec::new();
-        let gone: Vec<&String> = previous
+        // a second entry with the keys of an earlier one in this poll
+        let mut seen_keys = HashSet::new();
+        let mut fresh = Vec::with_capacity(unplaced.len());
+        for (keys, entry, snap) in unplaced {
+            let known_here = match self.resolve(&keys)? {
+                Some(id) => self.present.contains(&id),
+                None => false,
+            };
+            if known_here || keys.iter().any(|k| seen_keys.contains(k)) {
+                self.changes.stats.duplicates += 1;
+                continue;
+            }
+            seen_keys.extend(keys.iter().cloned());
+            let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
+            fresh.push((keys, entry, snap));
+        }
+        let gone_ids: Vec<&String> = previous
             .iter()
             .filter(|id| !self.present.contains(*id))
             .collect();
-        for id in gone {
+        let mut gone = Vec::new();
+        for id in gone_ids {
             if let Some(story) = self.load(id)? {
                 if story.removed_at.is_none() {
-                    candidates.push(story);
+                    gone.push(Some(story));
                 }
             }
         }
-        for (keys, entry, snap) in unplaced {
-            // a second entry with the same keys in this poll
-            if let Some(id) = self.resolve(&keys)? {
-                if self.present.contains(&id) {
-                    self.changes.stats.duplicates += 1;
-                    continue;
+        let mut matched: Vec<Option<(usize, Merge)>> = vec![None; fresh.len()];
+        if !gone.is_empty() && fresh.len() * gone.len() <= MAX_ALIAS_PAIRS {
+            let old_sides: Vec<Prepared> = gone
+                .iter()
+                .flatten()
+                .map(|story| {
+                    Prepared::new(Side {
+                        snapshot: &story.latest,
+                        guid: story.keys.iter().find_map(|k| k.strip_prefix("g:")),
+                    })
+                })
+                .collect();
+            let mut pairs = Vec::new();
+            for (i, (_, entry, snap)) in fresh.iter().enumerate() {
+                let new_side = Prepared::new(Side {
+                    snapshot: snap,
+                    guid: entry
+                        .guid
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty()),
+                });
+                for (j, old_side) in old_sides.iter().enumerate() {
+                    if let Some(m) = alias::evidence(old_side, &new_side) {
+                        pairs.push((m.strength(), i, j, m));
+                    }
                 }
             }
-            let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
-            let best = candidates
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| identity::alias_score(&c.latest, &snap).map(|s| (i, s)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            match best {
-                Some((i, _)) => {
-                    let mut story = candidates.swap_remove(i);
+            pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut taken = vec![false; gone.len()];
+            for (_, i, j, m) in pairs {
+                if matched[i].is_none() && !taken[j] {
+                    taken[j] = true;
+                    matched[i] = Some((j, m));
+                }
+            }
+        }
+        for ((keys, entry, snap), found) in fresh.into_iter().zip(matched) {
+            match found.and_then(|(j, m)| Some((gone[j].take()?, m))) {
+                Some((mut story, mut merge)) => {
                     self.changes.stats.merges += 1;
                     self.mark_present(&story.id);
                     self.add_keys(&mut story, &keys);
-                    self.merging = true;
+                    merge.at = self.now;
+                    self.merging = Some(merge);
                     self.apply_entry(&mut story, entry, Some(snap));
-                    self.merging = false;
+                    if let Some(mut merge) = self.merging.take() {
+                        merge.revision = story.revision;
+                        story.merges.push(merge);
+                        if story.merges.len() > REMEMBERED_MERGES {
+                            story.merges.remove(0);
+                        }
+                    }
                     self.changes.stories.insert(story.id.clone(), story);
                 }
                 None => {
@@ -554,6 +697,8 @@ impl Run<'_> {
             removed_at: None,
             keys: Vec::new(),
             followers: Vec::new(),
+            merges: Vec::new(),
+            earlier: EarlierValues::default(),
         };
         story.developing = is_developing(&story, self.now);
         self.add_keys(&mut story, keys);
@@ -565,6 +710,7 @@ impl Run<'_> {
             class: None,
             score: 0.0,
             flipflop: false,
+            reverted: Vec::new(),
         });
         self.changes.stats.new += 1;
         self.emit(EventKind::New, &story, None, None);

@@ -49,21 +49,63 @@ pub fn normalize_text(text: &str) -> String {
     normalize_text_cow(text).into_owned()
 }
 
+/// Page furniture that changes with the clock, not with the story: relative
+/// times ("5 hours ago", "Published2 days ago" as some extractors glue it)
+/// and "Published"/"Updated" labels with the date or time that follows them
+/// ("Updated 21 July 2025, 10:32 BST"). A story re-fetched an hour later
+/// reads "6 hours ago": that is not an edit. ASCII-only and case-insensitive,
+/// so the regex stays on its fast engines.
+static TIMESTAMPS: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+    const UNIT: &str = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)";
+    const MONTH: &str = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?";
+    const LABEL: &str =
+        r"(?:\b(?:published|updated|posted|last\ updated|modified)\s*:?\s*(?:on\s+)?)";
+    let time = r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[a-z]{2,4}\b)?)?";
+    let pattern = format!(
+        r"(?xi)
+        {LABEL}? (?:\d+|\ban?|\bone) \s* {UNIT} \s+ ago\b
+      | {LABEL} (?:
+            \d{{1,2}}\s+{MONTH}(?:\s+\d{{4}})?{time}
+          | {MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?{time}
+          | \d{{4}}-\d{{2}}-\d{{2}}(?:[t\s]\d{{2}}:\d{{2}}(?::\d{{2}})?)?
+          | \d{{1,2}}[:.]\d{{2}}(?:\s*[ap]\.?m\.?)?(?:\s+[a-z]{{2,4}}\b)?
+        )"
+    );
+    regex::RegexBuilder::new(&pattern)
+        .unicode(false)
+        .build()
+        .ok()
+});
+
+/// Two or more list separators in a row, with nothing between them.
+static SEPARATOR_RUNS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"(?:[-|•·] *){2,}").unwrap_or_else(|e| unreachable!("constant regex: {e}"))
+});
+
 /// The form every feed text field is stored and compared in.
 ///
-/// [`html_to_text`], then [`normalize_text`], then every match of the feed's
-/// `ignore` patterns (boilerplate such as "Updated 5 minutes ago") removed,
+/// [`html_to_text`], then [`normalize_text`], then clock-driven page
+/// furniture ([`TIMESTAMPS`]: relative times, "Published 21 July") and every
+/// match of the feed's `ignore` patterns (other boilerplate) removed,
 /// then whitespace normalised again because a removal can leave doubled or
 /// dangling spaces. Patterns see normalised text, so they can be written
 /// with ASCII quotes and dashes and single spaces.
 pub fn clean(html: &str, ignore: &[Regex]) -> String {
     let text = html_to_text_cow(html);
     let normal = normalize_text_cow(&text);
-    if ignore.is_empty() {
+    let timestamps = TIMESTAMPS.as_ref().filter(|re| re.is_match(&normal));
+    if ignore.is_empty() && timestamps.is_none() {
         return normal.into_owned();
     }
     let mut current = normal.into_owned();
     let mut removed_any = false;
+    if let Some(re) = timestamps {
+        // "Related topics - Published 2 hours ago - Published 1 day ago"
+        // leaves a run of list dashes whose length is page layout
+        let bare = re.replace_all(&current, "");
+        current = SEPARATOR_RUNS.replace_all(&bare, "- ").into_owned();
+        removed_any = true;
+    }
     for pattern in ignore {
         if let Cow::Owned(replaced) = pattern.replace_all(&current, "") {
             current = replaced;
@@ -953,6 +995,46 @@ mod tests {
         assert_eq!(html_to_text(&html), "");
         let html = "x<!-".repeat(50_000);
         assert_eq!(html_to_text(&html), "x");
+    }
+
+    #[test]
+    fn clock_driven_timestamps_are_not_text() {
+        assert_eq!(
+            clean(
+                "Related topics - Published5 hours ago - Published1 day ago",
+                &[]
+            ),
+            "Related topics -"
+        );
+        assert_eq!(
+            clean("Updated 21 July 2025, 10:32 BST: more to follow", &[]),
+            ": more to follow"
+        );
+        assert_eq!(clean("Posted an hour ago", &[]), "");
+        assert_eq!(
+            clean("Last updated: Sept 3, 2025 at 4:05 p.m. EDT", &[]),
+            ""
+        );
+        // the same page an hour later reads the same
+        assert_eq!(
+            clean("Troops advanced. Published 6 hours ago", &[]),
+            clean("Troops advanced. Published 7 hours ago", &[])
+        );
+        // numbers and dates that are part of the story stay
+        assert_eq!(clean("5 hours of talks", &[]), "5 hours of talks");
+        assert_eq!(
+            clean("The vote is on 21 July.", &[]),
+            "The vote is on 21 July."
+        );
+        assert_eq!(clean("Ages ago, at 10:30", &[]), "Ages ago, at 10:30");
+        // the dashes a removed timestamp leaves behind are layout
+        assert_eq!(
+            clean(
+                "More - Published 1 hour ago - Published 2 hours ago - - end",
+                &[]
+            ),
+            clean("More - Published 3 hours ago - end", &[])
+        );
     }
 
     #[test]

@@ -354,3 +354,148 @@ fn ignore_patterns_remove_boilerplate() {
     let b = entry(None, None, "T", "Body text. Updated 9 minutes ago");
     assert_eq!(snapshot(&a, &ignore), snapshot(&b, &ignore));
 }
+
+#[test]
+fn a_merge_records_its_evidence_on_the_story_and_the_event() {
+    let mut m = Mem::default();
+    let old = entry(
+        Some("https://news.example/uk-kent-58616135"),
+        Some("https://news.example/uk-kent-58616135"),
+        "Man seen with weapons on balcony",
+        "Police were called.",
+    );
+    let (ev, _) = m.poll(&[old], T);
+    let id = ev[0].story.clone();
+    let moved = entry(
+        Some("https://news.example/uk-england-58616135"),
+        Some("https://news.example/uk-england-58616135"),
+        "Armed police arrest balcony gunman",
+        "Officers arrested a man after a stand-off.",
+    );
+    let (ev, _) = m.poll(&[moved], T + MIN);
+    let merge = ev[0].merge.as_ref().expect("evidence on the event");
+    assert_eq!(merge.rule, alias::MergeRule::SameArticleId);
+    assert_eq!(merge.id.as_deref(), Some("58616135"));
+    assert_eq!(merge.revision, 2);
+    assert_eq!(merge.at, T + MIN);
+    assert!(merge.from.ends_with("uk-kent-58616135"), "{merge:?}");
+    assert!(merge.to.ends_with("uk-england-58616135"), "{merge:?}");
+    assert_eq!(&m.stories[&id].merges, &[merge.clone()], "and on the story");
+}
+
+#[test]
+fn stories_with_different_article_codes_are_never_glued() {
+    // same day, same section, compact date + code: two different stories
+    let mut m = Mem::default();
+    let a = entry(
+        Some("p58syv"),
+        Some("https://www.example.com.au/sport/afl/rookie-contracts-20210919-p58syv.html"),
+        "Roarke Smith's journey from seven rookie contracts to the grand final",
+        "He was delisted seven times.",
+    );
+    m.poll(&[a], T);
+    let b = entry(
+        Some("p58t2k"),
+        Some("https://www.example.com.au/sport/afl/red-carpet-turn-20210919-p58t2k.html"),
+        "An elevated red carpet takes an exciting turn",
+        "Guests arrived in style.",
+    );
+    let (ev, stats) = m.poll(&[b], T + MIN);
+    assert_eq!(stats.merges, 0);
+    assert!(
+        ev.iter().any(|e| e.kind == EventKind::New),
+        "a new story: {ev:?}"
+    );
+}
+
+#[test]
+fn the_strongest_evidence_wins_whatever_the_feed_order() {
+    // two gone stories, two unknown entries: each takes its own by id
+    let mut m = Mem::default();
+    let story = |id: &str, title: &str| {
+        entry(
+            None,
+            Some(&format!("https://news.example/world/story-{id}")),
+            title,
+            "",
+        )
+    };
+    let (ev, _) = m.poll(
+        &[
+            story("10001", "Storm hits the coast"),
+            story("10002", "Storm hits the coast again"),
+        ],
+        T,
+    );
+    let ids: Vec<String> = ev.iter().map(|e| e.story.clone()).collect();
+    let (ev, stats) = m.poll(
+        &[
+            entry(
+                None,
+                Some("https://news.example/world/second-storm-10002"),
+                "Storm hits the coast again",
+                "",
+            ),
+            entry(
+                None,
+                Some("https://news.example/world/storm-10001"),
+                "Storm hits the coast",
+                "",
+            ),
+        ],
+        T + MIN,
+    );
+    assert_eq!(stats.merges, 2);
+    assert!(ev.iter().all(|e| e.kind != EventKind::New), "{ev:?}");
+    let by_id: HashMap<&str, &str> = m
+        .stories
+        .values()
+        .map(|s| (s.id.as_str(), s.latest.link.as_str()))
+        .collect();
+    assert!(by_id[ids[0].as_str()].ends_with("storm-10001"));
+    assert!(by_id[ids[1].as_str()].ends_with("second-storm-10002"));
+}
+
+#[test]
+fn a_headline_reverted_while_the_body_keeps_its_edit_is_labelled() {
+    let mut m = Mem::default();
+    let v1 = entry(
+        Some("1"),
+        None,
+        "Minister resigns over expenses row",
+        "The minister resigned on Monday.",
+    );
+    let v2 = entry(
+        Some("1"),
+        None,
+        "Expenses row: minister quits after pressure from MPs",
+        "The minister resigned on Monday after pressure from MPs.",
+    );
+    let v3 = Entry {
+        title: v1.title.clone(),
+        ..v2.clone()
+    };
+    m.poll(&[v1], T);
+    m.poll(&[v2], T + MIN);
+    let (ev, stats) = m.poll(&[v3], T + 2 * MIN);
+    assert_eq!(
+        kinds(&ev),
+        vec![EventKind::Updated],
+        "a revert is still news"
+    );
+    let c = ev[0].comparison.as_ref().unwrap();
+    assert_eq!(c.reverted, vec![Field::Title]);
+    assert!(c.only_reverts());
+    assert_eq!(stats.reverts, 1);
+    assert_eq!(stats.flipflops, 0, "not a whole-version flip-flop");
+    assert_eq!(m.versions.last().unwrap().reverted, vec![Field::Title]);
+    // a later headline that is new again is a plain update
+    let v4 = entry(
+        Some("1"),
+        None,
+        "Minister quits; by-election expected in spring",
+        "The minister resigned on Monday after pressure from MPs.",
+    );
+    let (ev, _) = m.poll(&[v4], T + 3 * MIN);
+    assert!(ev[0].comparison.as_ref().unwrap().reverted.is_empty());
+}

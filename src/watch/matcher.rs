@@ -19,7 +19,7 @@ use crate::model::Snapshot;
 use crate::tracker::materiality::ChangeClass;
 use crate::tracker::{EventKind, Observed};
 use crate::watch::index::{Doc, Highlight, Hit, WatchSet};
-use crate::watch::Trigger;
+use crate::watch::{OnRevert, Trigger};
 
 /// An alert the matcher wants; the caller gives it an id and stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +104,7 @@ impl Matcher {
             }
             EventKind::Updated | EventKind::Oscillating => {
                 let class = event.class().unwrap_or(ChangeClass::Minor);
+                let only_reverts = event.comparison.as_ref().is_some_and(|c| c.only_reverts());
                 let mut hits: HashMap<usize, Hit> = self
                     .hits(feed, &event.snapshot)
                     .into_iter()
@@ -117,7 +118,8 @@ impl Matcher {
                     if !Self::applies(w, feed) {
                         continue;
                     }
-                    let material = class >= w.min_materiality;
+                    let material = class >= w.min_materiality
+                        && !(only_reverts && w.on_revert == OnRevert::Ignore);
                     let hit = hits.remove(&i);
                     if followers.contains(&w.name) {
                         if alerting && material && w.on.contains(&Trigger::Update) {

@@ -39,4 +39,16 @@ impl Trigger {
     }
 }
 
+/// What a watch does with an update that only takes a field back to an
+/// earlier value (a headline reverted while the body keeps its edits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRevert {
+    /// Alert, labelled "headline reverted to an earlier version".
+    #[default]
+    Alert,
+    /// Stay silent: the reader has seen that text before.
+    Ignore,
+}
+
 pub use matcher::{AlertDraft, Matcher};
