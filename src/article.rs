@@ -32,13 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchRequest, ACCEPT_HTML};
 use crate::model::{Entry, UnixMs};
+use crate::records::ArticleRecord;
 use crate::tracker::{identity, normalize};
 
 /// Article pages fetched at once for one poll.
@@ -58,27 +58,6 @@ const MAX_ELEMENTS: usize = 50_000;
 /// walks recurse, and 20,000 nested `<div>`s overflow the stack (an abort
 /// that `catch_unwind` cannot stop). Real pages stay well under 100.
 const MAX_NESTING: usize = 256;
-
-/// What is cached about one article page.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ArticleRecord {
-    /// Fingerprint of the feed entry (as published) when the page was last
-    /// fetched: an unchanged entry needs no fetch.
-    pub entry_fp: u64,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Fingerprint of the last page body: an identical page is not
-    /// extracted again.
-    pub body_fp: Option<u64>,
-    /// The last good extracted text (paragraphs separated by `\n`).
-    pub text: String,
-    pub first_seen: UnixMs,
-    /// Last fetch attempt.
-    pub checked: UnixMs,
-    /// Last time the feed listed this article (for retention).
-    pub seen: UnixMs,
-    pub last_error: Option<String>,
-}
 
 /// One article to fetch in this poll.
 struct Job {

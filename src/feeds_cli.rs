@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 use crate::model::UnixMs;
 use crate::opml::{self, ImportReport};
-use crate::poll::FeedState;
+use crate::records::FeedState;
 use crate::store::{Store, StoreError};
 
 /// One line per configured feed: status, items, last success, next poll,

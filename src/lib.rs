@@ -31,6 +31,7 @@ pub mod outbox_cli;
 pub mod parse;
 pub mod poll;
 pub mod replay;
+pub mod records;
 pub mod scheduler;
 pub mod secret;
 pub mod status;

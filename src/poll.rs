@@ -9,68 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta, ACCEPT_FEED};
 use crate::model::{ParsedFeed, UnixMs};
 use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
+use crate::records::FeedState;
 use crate::scheduler::{self, Intervals, PollSignal};
 use crate::store::StoreError;
 use crate::tracker::{self, EventKind, FeedRules, PollChanges, TrackStats};
 use crate::watch::AlertDraft;
-
-/// What is stored per feed between polls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FeedState {
-    /// The URL polled now: the configured one, or where it permanently moved.
-    pub url: String,
-    /// The configured URL this state belongs to (a config edit resets `url`).
-    pub config_url: String,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Fingerprint of the last body: an identical body is not parsed again.
-    pub body_fp: Option<u64>,
-    /// The first successful poll happened (baseline recorded).
-    pub baseline_done: bool,
-    /// Legacy: story ids of the last parsed poll. They now live in the
-    /// store's `present` tree ([`crate::store::Store::present`]), written
-    /// only when a body is parsed, so that a 304 does not decode and
-    /// re-encode fifty ids; this field is read from old databases only.
-    #[serde(default, skip_serializing)]
-    pub present: Vec<String>,
-    pub title: Option<String>,
-    pub last_poll: Option<UnixMs>,
-    pub last_success: Option<UnixMs>,
-    pub last_error: Option<String>,
-    pub failing_since: Option<UnixMs>,
-    pub failures: u32,
-    /// An operator alert about the current failure was raised.
-    pub failing_alerted: bool,
-    pub gone: bool,
-    pub next_poll: UnixMs,
-    /// Adaptive interval in use (ms; 0 = not yet adapted).
-    pub interval_ms: u64,
-    /// `Cache-Control`/`Expires` of the last response (ms).
-    pub http_hint_ms: Option<u64>,
-    /// `<ttl>` / `sy:updatePeriod` of the last parsed document (ms).
-    pub feed_hint_ms: Option<u64>,
-    pub polls: u64,
-    pub not_modified: u64,
-    pub errors: u64,
-    pub items: u32,
-}
-
-impl FeedState {
-    fn new(feed: &FeedConfig) -> Self {
-        FeedState {
-            url: feed.url.to_string(),
-            config_url: feed.url.to_string(),
-            ..Default::default()
-        }
-    }
-}
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +62,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     let mut state = app
         .store
         .feed_state(&feed.name)?
-        .unwrap_or_else(|| FeedState::new(&feed));
+        .unwrap_or_else(|| FeedState::new(feed.url.as_str()));
     if !state.present.is_empty() {
         // a database from before the `present` tree: move the list there
         app.store

@@ -32,10 +32,9 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use crate::article::ArticleRecord;
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Delivery, DeliveryState};
-use crate::poll::FeedState;
+use crate::records::{ArticleRecord, FeedState};
 use crate::tracker::{PollChanges, StoryLookup, StoryRecord, VersionRecord};
 
 /// Bumped when the stored layout changes incompatibly.

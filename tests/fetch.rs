@@ -20,7 +20,8 @@ use storywatch::app::App;
 use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::outbox::{AlertBody, OpsKind, OpsNotice};
-use storywatch::poll::{self, FeedState, PollOutcome, PollReport};
+use storywatch::poll::{self, PollOutcome, PollReport};
+use storywatch::records::FeedState;
 
 const T0: i64 = 1_790_000_000_000;
 const RSS: &str = "application/rss+xml";
