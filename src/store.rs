@@ -918,6 +918,7 @@ impl Store {
 }
 
 impl StoryLookup for Store {
+    type Error = StoreError;
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .keys
