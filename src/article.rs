@@ -203,7 +203,7 @@ async fn fetch_one(
             record.etag = meta.etag;
             record.last_modified = meta.last_modified;
             record.entry_fp = job.entry_fp;
-            let fp = crate::poll::body_fingerprint(&body);
+            let fp = crate::fingerprint::of_bytes(&body);
             if record.body_fp != Some(fp) {
                 record.body_fp = Some(fp);
                 let url = job.url.to_string();

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod demo;
 pub mod feeds_cli;
 pub mod fetch;
+pub mod fingerprint;
 pub mod gates;
 pub mod history;
 pub mod http;

@@ -217,7 +217,8 @@ fn examine(
             meta,
         }) => {
             note_response(app, shared, feed, state, &meta, true, alerts, now)?;
-            let fp = body_fingerprint(&body);
+            // a byte-identical body is not parsed again
+            let fp = crate::fingerprint::of_bytes(&body);
             if state.baseline_done && state.body_fp == Some(fp) {
                 state.not_modified += 1;
                 Ok(None)
@@ -244,13 +245,6 @@ fn examine(
             }
         }
         Err(e) => Err(e.into()),
-    })
-}
-
-/// FNV-1a over the raw bytes: a byte-identical body is not parsed again.
-pub fn body_fingerprint(body: &[u8]) -> u64 {
-    body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

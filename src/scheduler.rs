@@ -103,7 +103,7 @@ pub fn start_spread(feeds: usize, interval: Duration) -> Duration {
 /// First due time for a feed never polled: spread over the first
 /// `spread` (stable per feed name, so restarts keep the order).
 pub fn initial_due(now: UnixMs, feed: &str, spread: Duration) -> UnixMs {
-    let h = crate::tracker::identity::fingerprint(&[feed]);
+    let h = crate::fingerprint::of_parts(&[feed]);
     let spread_ms = spread.as_millis().max(1) as u64;
     now + (h % spread_ms) as UnixMs
 }
