@@ -14,8 +14,8 @@ use crate::notify::{render, Notifier};
 use crate::outbox::{Alert, AlertBody, Delivery, DeliveryState, StoryAlert};
 use crate::store::{Store, StoreError};
 use crate::tracker::{materiality, Event, EventKind};
-use crate::watch::index::{DocField, Highlight};
-use crate::watch::Trigger;
+use crate::watch::index::Highlight;
+use crate::watch::query::{DocField, Trigger};
 
 /// A failed outbox command, worded for the person at the terminal.
 #[derive(Debug, thiserror::Error)]

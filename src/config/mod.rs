@@ -21,8 +21,7 @@ use url::Url;
 
 use crate::secret::{Secret, SecretSource};
 use crate::tracker::materiality::ChangeClass;
-use crate::watch::query::{self, Query};
-use crate::watch::Trigger;
+use crate::watch::query::{self, Query, Trigger};
 use units::{QuietHours, Rate};
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.

@@ -11,9 +11,9 @@ use crate::config::FeedConfig;
 use crate::model::Snapshot;
 use crate::store::Store;
 use crate::tracker;
-use crate::watch::index::{DocField, Highlight, WatchSet};
+use crate::watch::index::{Highlight, WatchSet};
 use crate::watch::matcher::doc;
-use crate::watch::query::Query;
+use crate::watch::query::{DocField, Query};
 
 /// One document that matched.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,13 +19,18 @@
 //! Terms are stored *folded* (see [`crate::watch::fold`]): `Kyiv` and `KYIV`
 //! parse to the same [`Query`], which is what makes the [`Display`] form
 //! canonical.
+//!
+//! This is the query *model*, the bottom of `watch/`: it also names the
+//! words the rest share, [`DocField`] (what a term can be scoped to) and
+//! [`Trigger`] (when a watch fires), so the index and the matcher build on
+//! it, config and the outbox name them, and nothing here points back up.
 
 use std::fmt;
 
 use regex::RegexBuilder;
+use serde::{Deserialize, Serialize};
 
 use crate::watch::fold::{fold_char, tokenize};
-use crate::watch::index::DocField;
 
 /// `NEAR` without a distance means within this many tokens.
 pub const DEFAULT_NEAR: u32 = 10;
@@ -47,6 +52,77 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
 /// Shortest prefix before `*`, in folded characters: `k*` would match a
 /// large part of any text.
 pub const MIN_PREFIX_CHARS: usize = 2;
+
+/// A part of a story a query term can be limited to (`title:kyiv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocField {
+    Title,
+    Summary,
+    Content,
+    Author,
+    Category,
+    Feed,
+    Tag,
+}
+
+impl DocField {
+    /// Every field, in the order fields are listed to users.
+    pub const ALL: [DocField; 7] = [
+        DocField::Title,
+        DocField::Summary,
+        DocField::Content,
+        DocField::Author,
+        DocField::Category,
+        DocField::Feed,
+        DocField::Tag,
+    ];
+
+    /// The name used in queries (`title`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocField::Title => "title",
+            DocField::Summary => "summary",
+            DocField::Content => "content",
+            DocField::Author => "author",
+            DocField::Category => "category",
+            DocField::Feed => "feed",
+            DocField::Tag => "tag",
+        }
+    }
+
+    /// The field a query names, ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<DocField> {
+        DocField::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+/// When a watch fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// A new story matches.
+    New,
+    /// A material update to a story the watch follows (it matched once).
+    Update,
+    /// An update whose added text newly matches, though earlier versions did not.
+    Mention,
+    /// A followed story left its feed (off unless asked for).
+    Removed,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::New => "new",
+            Trigger::Update => "update",
+            Trigger::Mention => "mention",
+            Trigger::Removed => "removed",
+        }
+    }
+}
 
 /// A parse error pointing at the 1-based character column of the query.
 /// Errors from the list form ([`from_lists`]) use column 0 and name the list
