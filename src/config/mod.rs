@@ -837,7 +837,7 @@ fn webhook_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<WebhookConf
     .ok()
     .flatten();
     if let Some(t) = &n.template {
-        if let Err(e) = crate::notify::webhook::check_template(t) {
+        if let Err(e) = crate::notify::template::compile(t) {
             errs.push(format!("template does not compile: {e}"));
         }
     }

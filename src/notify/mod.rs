@@ -3,10 +3,15 @@
 //! Each notifier sends a batch of alerts (one alert, or a digest) and says
 //! whether it worked; retries, digests and rate limits are the delivery
 //! loop's business (`delivery.rs`), so a notifier is just "render and send".
+//!
+//! [`render`] turns alerts into text and HTML, [`webhook`] and [`email`]
+//! send them, and [`template`] compiles user webhook templates (a leaf the
+//! config check uses too, so config does not depend on the notifiers).
 
 pub mod email;
 pub mod render;
 mod smtp;
+pub mod template;
 pub mod webhook;
 
 use std::io::Write;

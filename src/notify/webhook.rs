@@ -20,7 +20,7 @@ use crate::config::{WebhookConfig, WebhookPreset};
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::materiality::Comparison;
 
-use super::render;
+use super::{render, template};
 
 pub const SCHEMA: &str = "storywatch.alert.v1";
 pub const DIGEST_SCHEMA: &str = "storywatch.digest.v1";
@@ -32,22 +32,6 @@ pub struct WebhookNotifier {
     client: reqwest::Client,
     headers: HeaderMap,
     template: Option<minijinja::Environment<'static>>,
-}
-
-/// Compiles a body template, for config validation.
-pub fn check_template(source: &str) -> Result<(), String> {
-    compile_template(source).map(|_| ())
-}
-
-/// Rendering budget: a template loop cannot stall a delivery worker.
-const TEMPLATE_FUEL: u64 = 200_000;
-
-fn compile_template(source: &str) -> Result<minijinja::Environment<'static>, String> {
-    let mut env = minijinja::Environment::new();
-    env.set_fuel(Some(TEMPLATE_FUEL));
-    env.add_template_owned("body", source.to_string())
-        .map_err(|e| e.to_string())?;
-    Ok(env)
 }
 
 impl WebhookNotifier {
@@ -70,8 +54,9 @@ impl WebhookNotifier {
         let template = config
             .template
             .as_deref()
-            .map(compile_template)
-            .transpose()?;
+            .map(template::compile)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(WebhookNotifier {
             config,
             client,
@@ -145,7 +130,7 @@ impl WebhookNotifier {
                 json!({ "alerts": alerts.iter().map(payload).collect::<Vec<_>>(), "text": digest_text(alerts), "subject": digest_subject(alerts) })
             };
             let rendered = env
-                .get_template("body")
+                .get_template(template::NAME)
                 .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
                 .map_err(|e| SendError::permanent(format!("webhook template failed: {e}")))?;
             let ct = if serde_json::from_str::<Value>(&rendered).is_ok() {
