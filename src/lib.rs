@@ -5,17 +5,16 @@
 //! config → scheduler → [`fetch`] → [`parse`] → [`tracker`] → [`watch`]
 //! matcher → [`outbox`] (durable, in [`store`]) → [`notify`].
 //! [`poll`] runs one feed through that path; [`daemon`] schedules polls and
-//! runs the [`delivery`] workers; [`demo`] and [`replay`] drive the same code
+//! runs the [`delivery`] workers; [`cli::demo`] and [`replay`] drive the same code
 //! on bundled or recorded feeds.
 
 pub mod app;
 pub mod article;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
-pub mod demo;
-pub mod feeds_cli;
 pub mod fetch;
 pub mod fingerprint;
 pub mod gates;
@@ -28,7 +27,6 @@ pub mod model;
 pub mod notify;
 pub mod opml;
 pub mod outbox;
-pub mod outbox_cli;
 pub mod parse;
 pub mod poll;
 pub mod records;

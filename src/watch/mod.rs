@@ -8,7 +8,6 @@
 //! the triggers (`new`, `update`, `mention`, `removed`) that turn tracker
 //! events into alerts.
 
-pub mod dryrun;
 pub mod fold;
 pub mod index;
 pub mod matcher;
