@@ -104,7 +104,10 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let report = joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+        let report = joined.map_err(|source| StoreError::Task {
+            what: "poll",
+            source,
+        })??;
         summary.polled += 1;
         match report.outcome {
             PollOutcome::Failed { .. } => summary.failed += 1,
@@ -224,7 +227,7 @@ pub async fn run(
                     Finished::Cancelled => None,
                     // sled refuses all writes after an I/O error (a full disk):
                     // stop, and let the service manager start us afresh
-                    Finished::Store(e @ StoreError::Io(_)) => {
+                    Finished::Store(e @ (StoreError::Io(_) | StoreError::Task { .. })) => {
                         tracing::error!(feed = %feed, "database write failed, stopping so that storywatch restarts with the database reopened: {e}");
                         fatal = Some(e);
                         break;
@@ -399,7 +402,7 @@ fn reload(app: &App, path: &std::path::Path) {
     let old_listen = app.shared().config.daemon.listen;
     match Config::load(path)
         .map_err(|e| e.to_string())
-        .and_then(|c| app.reload(c))
+        .and_then(|c| app.reload(c).map_err(|e| e.to_string()))
     {
         Ok(()) => {
             app.metrics

@@ -143,7 +143,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("storywatch: {e:#}");
+            // each cause once: many of our errors repeat their source's text
+            eprintln!(
+                "storywatch: {}",
+                storywatch::notify::error_chain(e.as_ref())
+            );
             ExitCode::from(1)
         }
     }

@@ -150,7 +150,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))?
+        .map_err(|source| StoreError::Task {
+            what: "poll",
+            source,
+        })?
 }
 
 /// Why a poll failed, in the terms the scheduler and the operator need.

@@ -19,6 +19,8 @@ use crate::store::{Store, StoreError};
 pub enum OutboxError {
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the database in {path}: the storywatch daemon is running and holds the database: stop it (e.g. `systemctl stop storywatch`), run this command, then start it again", path = .0.display())]
+    DaemonRunning(std::path::PathBuf),
     #[error("no alert with id {0} (see `storywatch outbox list --all`)")]
     NoSuchAlert(u64),
     #[error("alert {0} has nothing to retry: it was delivered to every notifier{1}")]
@@ -29,13 +31,7 @@ pub enum OutboxError {
 /// failure (the daemon holds the lock).
 pub fn open_store(config: &Config) -> Result<Store, OutboxError> {
     Store::open(&config.daemon.state_dir, config.daemon.cache_size).map_err(|e| match e {
-        StoreError::Locked { path } => StoreError::Open {
-            path,
-            message: "the storywatch daemon is running and holds the database: stop it \
-                      (e.g. `systemctl stop storywatch`), run this command, then start it again"
-                .into(),
-        }
-        .into(),
+        StoreError::Locked { path } => OutboxError::DaemonRunning(path),
         other => other.into(),
     })
 }
