@@ -221,7 +221,7 @@ async fn fetch_one(
                     }
                     Err(why) => {
                         tracing::info!(feed = %feed.name, url = %job.url, "article extraction kept the previous text: {why}");
-                        record.last_error = Some(why);
+                        record.last_error = Some(why.to_string());
                     }
                 }
             }
@@ -243,17 +243,24 @@ async fn fetch_one(
 /// Whether a new extraction replaces the previous text: it must exist and
 /// must not have shrunk to less than half (that is a failed extraction,
 /// not an edit).
-pub fn accept_extraction(previous: &str, extracted: Option<String>) -> Result<String, String> {
+pub fn accept_extraction(previous: &str, extracted: Option<String>) -> Result<String, Rejected> {
     let Some(text) = extracted.filter(|t| !t.trim().is_empty()) else {
-        return Err("no main text found on the page".into());
+        return Err(Rejected::NoText);
     };
     let (old, new) = (previous.chars().count(), text.chars().count());
     if new * 2 < old {
-        return Err(format!(
-            "extracted text shrank from {old} to {new} characters"
-        ));
+        return Err(Rejected::Shrank { old, new });
     }
     Ok(text)
+}
+
+/// Why an extraction was not taken (kept, as text, in the article's record).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("no main text found on the page")]
+    NoText,
+    #[error("extracted text shrank from {old} to {new} characters")]
+    Shrank { old: usize, new: usize },
 }
 
 /// The main text of an HTML page, paragraphs separated by `\n`, normalised

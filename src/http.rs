@@ -34,6 +34,7 @@ use crate::clock::rfc3339;
 use crate::metrics::Gauge;
 use crate::outbox::DeliveryState;
 use crate::status::{self, Health};
+use crate::store::StoreError;
 use crate::tracker::{materiality, StoryRecord};
 
 /// Default and largest page of `/api/stories` and `/api/outbox`.
@@ -148,11 +149,11 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Runs sled reads on the blocking pool.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e)),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
         Err(e) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("request failed: {e}"),
@@ -200,7 +201,6 @@ async fn api_status(State(ctx): State<Ctx>) -> Response {
             Some(&ctx.health),
             ctx.app.now(),
         )
-        .map_err(|e| e.to_string())
     })
     .await;
     match r {
@@ -336,12 +336,7 @@ async fn api_feeds(State(ctx): State<Ctx>) -> Response {
         let d = &shared.config.daemon;
         let mut out = Vec::new();
         for f in &shared.config.feeds {
-            let s = ctx
-                .app
-                .store
-                .feed_state(&f.name)
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
+            let s = ctx.app.store.feed_state(&f.name)?.unwrap_or_default();
             out.push(json!({
                 "name": f.name,
                 "url": f.url.as_str(),
@@ -403,7 +398,7 @@ async fn api_stories(State(ctx): State<Ctx>, Query(q): Query<StoriesQuery>) -> R
         let mut next = None;
         let mut last = None;
         for (scanned, s) in ctx.app.store.stories_after(q.after.as_deref()).enumerate() {
-            let s = s.map_err(|e| e.to_string())?;
+            let s = s?;
             if scanned >= MAX_SCAN || stories.len() >= limit {
                 // more may follow: continue from the last record looked at
                 next = last;
@@ -428,10 +423,10 @@ async fn api_stories(State(ctx): State<Ctx>, Query(q): Query<StoriesQuery>) -> R
 async fn api_story(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     let r = blocking(move || {
         let store = &ctx.app.store;
-        let Some(story) = store.story(&id).map_err(|e| e.to_string())? else {
+        let Some(story) = store.story(&id)? else {
             return Ok(None);
         };
-        let versions = store.versions(&story.id).map_err(|e| e.to_string())?;
+        let versions = store.versions(&story.id)?;
         let diff_from = versions.len().saturating_sub(MAX_DIFFS + 1);
         let mut out = Vec::with_capacity(versions.len());
         for (i, v) in versions.iter().enumerate() {
@@ -471,15 +466,15 @@ async fn api_outbox(State(ctx): State<Ctx>, Query(q): Query<OutboxQuery>) -> Res
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let r = blocking(move || {
         let store = &ctx.app.store;
-        let open = store.open_outbox().map_err(|e| e.to_string())?;
+        let open = store.open_outbox()?;
         let counts: Vec<Value> = open
             .counts
             .iter()
             .map(|((n, s), c)| json!({ "notifier": n, "state": s, "count": c }))
             .collect();
         let mut deliveries = Vec::new();
-        for d in store.open_deliveries(limit).map_err(|e| e.to_string())? {
-            let alert = store.alert(d.alert).map_err(|e| e.to_string())?;
+        for d in store.open_deliveries(limit)? {
+            let alert = store.alert(d.alert)?;
             deliveries.push(json!({
                 "alert": d.alert,
                 "notifier": d.notifier,

@@ -41,8 +41,12 @@ pub fn import(config_path: &Path, opml_path: &Path) -> Result<String, ImportErro
 pub enum ImportError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("{path}: {message}")]
-    Io { path: String, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Opml {
         path: String,
@@ -57,9 +61,9 @@ pub enum ImportError {
 /// the file (written beside it and renamed, so a crash leaves either the
 /// old or the new file, never half of one).
 pub fn import_opml(config_path: &Path, opml_path: &Path) -> Result<ImportReport, ImportError> {
-    let io = |path: &Path, e: std::io::Error| ImportError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    let io = |path: &Path, source: std::io::Error| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
     };
     let text = std::fs::read_to_string(config_path).map_err(|e| io(config_path, e))?;
     let config = Config::from_toml(config_path, &text)?;

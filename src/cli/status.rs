@@ -109,11 +109,24 @@ fn effective_uid() -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// Why the running daemon's endpoint gave no summary.
+#[derive(Debug, thiserror::Error)]
+enum AskError {
+    #[error("connection refused (not running, or listening elsewhere)")]
+    Refused(#[source] reqwest::Error),
+    #[error("{0}")]
+    Http(#[source] reqwest::Error),
+    #[error("HTTP {0}{hint}", hint = if .0.as_u16() == 401 { ": the api token in this config is not the daemon's" } else { "" })]
+    Status(reqwest::StatusCode),
+    #[error("unreadable answer: {0}")]
+    Unreadable(#[source] serde_json::Error),
+}
+
 /// GET /api/status from the running daemon.
 async fn ask_daemon(
     addr: std::net::SocketAddr,
     token: Option<&crate::secret::Secret>,
-) -> Result<Summary, String> {
+) -> Result<Summary, AskError> {
     // a daemon listening on all addresses is reached over loopback
     let ip = match addr.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
@@ -128,29 +141,22 @@ async fn ask_daemon(
         .no_proxy()
         .timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(AskError::Http)?;
     let mut req = client.get(&url);
     if let Some(t) = token {
         req = req.bearer_auth(t.expose());
     }
     let resp = req.send().await.map_err(|e| {
         if e.is_connect() {
-            "connection refused (not running, or listening elsewhere)".to_string()
+            AskError::Refused(e)
         } else {
-            e.to_string()
+            AskError::Http(e)
         }
     })?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!(
-            "HTTP {status}{}",
-            if status.as_u16() == 401 {
-                ": the api token in this config is not the daemon's"
-            } else {
-                ""
-            }
-        ));
+        return Err(AskError::Status(status));
     }
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))
+    let body = resp.bytes().await.map_err(AskError::Http)?;
+    serde_json::from_slice(&body).map_err(AskError::Unreadable)
 }

@@ -3,8 +3,8 @@
 
 use crate::config::{Config, NotifierConfig, NotifierKind};
 use crate::model::{Snapshot, UnixMs};
-use crate::notify::{render, Notifier};
-use crate::outbox::{Alert, AlertBody, StoryAlert};
+use crate::notify::{render, Notifier, NotifierError};
+use crate::outbox::{Alert, AlertBody, SendError, StoryAlert};
 use crate::tracker::{materiality, Event, EventKind};
 use crate::watch::index::Highlight;
 use crate::watch::query::{DocField, Trigger};
@@ -63,31 +63,62 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
 
 /// Sends a test alert through the named notifier right away (digest, quiet
 /// hours and rate limits do not apply). The error says what went wrong.
-pub async fn send(config: &Config, name: &str, now: UnixMs) -> Result<String, String> {
+pub async fn send(config: &Config, name: &str, now: UnixMs) -> Result<String, TestNotifyError> {
     let Some(n) = config.notifiers.iter().find(|n| n.name == name) else {
         let known: Vec<&str> = config.notifiers.iter().map(|n| n.name.as_str()).collect();
-        return Err(format!(
-            "no notifier named {name:?} in {} (defined: {})",
-            config.path.display(),
-            if known.is_empty() {
+        return Err(TestNotifyError::NoSuchNotifier {
+            name: name.to_string(),
+            config: config.path.clone(),
+            known: if known.is_empty() {
                 "none".to_string()
             } else {
                 known.join(", ")
-            }
-        ));
+            },
+        });
     };
-    let notifier = Notifier::build(n, &config.daemon.user_agent)
-        .map_err(|e| format!("notifier {name:?}: {e}"))?;
+    let notifier =
+        Notifier::build(n, &config.daemon.user_agent).map_err(|source| TestNotifyError::Build {
+            name: name.to_string(),
+            source,
+        })?;
     let alert = test_alert(name, now);
     notifier
         .send(std::slice::from_ref(&alert))
         .await
-        .map_err(|e| format!("notifier {name:?} ({}): {e}", describe(n)))?;
+        .map_err(|source| TestNotifyError::Send {
+            name: name.to_string(),
+            target: describe(n),
+            source,
+        })?;
     Ok(format!(
         "sent a test alert through {name:?} ({}): \"{}\"\n",
         describe(n),
         render::subject(&alert)
     ))
+}
+
+/// Why the test alert did not go out.
+#[derive(Debug, thiserror::Error)]
+pub enum TestNotifyError {
+    #[error("no notifier named {name:?} in {} (defined: {known})", config.display())]
+    NoSuchNotifier {
+        name: String,
+        config: std::path::PathBuf,
+        known: String,
+    },
+    #[error("notifier {name:?}: {source}")]
+    Build {
+        name: String,
+        #[source]
+        source: NotifierError,
+    },
+    #[error("notifier {name:?} ({target}): {source}")]
+    Send {
+        name: String,
+        target: String,
+        #[source]
+        source: SendError,
+    },
 }
 
 /// Where a notifier sends, without secrets (webhook URLs often embed

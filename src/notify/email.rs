@@ -20,8 +20,8 @@ use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::EventKind;
 
-use super::render;
 use super::smtp::{Security, SmtpClient, SmtpError};
+use super::{render, NotifierError};
 
 pub struct EmailNotifier {
     name: String,
@@ -30,21 +30,21 @@ pub struct EmailNotifier {
 }
 
 impl EmailNotifier {
-    pub fn new(name: &str, config: EmailConfig) -> Result<Self, String> {
-        let tls_params = || -> Result<TlsParameters, String> {
+    pub fn new(name: &str, config: EmailConfig) -> Result<Self, NotifierError> {
+        let tls_params = || -> Result<TlsParameters, NotifierError> {
             let mut b = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.tls_ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("cannot read tls_ca_file {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| {
-                    format!(
-                        "tls_ca_file {} is not a PEM certificate: {e}",
-                        path.display()
-                    )
+                let pem = std::fs::read(path).map_err(|source| NotifierError::ReadCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|source| NotifierError::BadCa {
+                    path: path.clone(),
+                    source,
                 })?;
                 b = b.add_root_certificate(cert);
             }
-            b.build().map_err(|e| format!("TLS setup failed: {e}"))
+            b.build().map_err(NotifierError::Tls)
         };
         let security = match config.security {
             SmtpSecurity::Starttls => Security::Starttls(tls_params()?),

@@ -16,7 +16,10 @@ pub mod webhook;
 
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use crate::config::{NotifierConfig, NotifierKind};
+use crate::fetch::ClientError;
 use crate::outbox::{Alert, SendError};
 
 pub enum Notifier {
@@ -25,8 +28,35 @@ pub enum Notifier {
     Email(Box<email::EmailNotifier>),
 }
 
+/// A notifier that cannot be built from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("header name {0:?} is not valid")]
+    HeaderName(String),
+    #[error("header {0:?} has an invalid value")]
+    HeaderValue(String),
+    #[error("{0}")]
+    Template(#[source] minijinja::Error),
+    #[error("cannot read tls_ca_file {}: {source}", path.display())]
+    ReadCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tls_ca_file {} is not a PEM certificate: {source}", path.display())]
+    BadCa {
+        path: PathBuf,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+}
+
 impl Notifier {
-    pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, String> {
+    pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, NotifierError> {
         Ok(match &config.kind {
             NotifierKind::Stdout => Notifier::Stdout,
             NotifierKind::Webhook(w) => Notifier::Webhook(Box::new(webhook::WebhookNotifier::new(

@@ -17,10 +17,11 @@ use sha2::Sha256;
 
 use crate::clock::rfc3339;
 use crate::config::{WebhookConfig, WebhookPreset};
+use crate::fetch::ClientError;
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::materiality::Comparison;
 
-use super::{render, template};
+use super::{render, template, NotifierError};
 
 pub const SCHEMA: &str = "storywatch.alert.v1";
 pub const DIGEST_SCHEMA: &str = "storywatch.digest.v1";
@@ -35,20 +36,20 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, String> {
+    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, NotifierError> {
         let client = reqwest::Client::builder()
             .user_agent(user_agent.to_string())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("header name {k:?} is not valid"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("header {k:?} has an invalid value"))?;
+                .map_err(|_| NotifierError::HeaderName(k.clone()))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| NotifierError::HeaderValue(k.clone()))?;
             headers.insert(name, value);
         }
         let template = config
@@ -56,7 +57,7 @@ impl WebhookNotifier {
             .as_deref()
             .map(template::compile)
             .transpose()
-            .map_err(|e| e.to_string())?;
+            .map_err(NotifierError::Template)?;
         Ok(WebhookNotifier {
             config,
             client,

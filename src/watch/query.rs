@@ -201,12 +201,12 @@ impl Pattern {
     /// accent-insensitive like every other term); non-ASCII characters of
     /// the pattern are folded the same way so `café` still finds `cafe`.
     /// ASCII is left untouched so the regex syntax keeps its meaning.
-    pub fn new(source: &str) -> Result<Pattern, String> {
+    pub fn new(source: &str) -> Result<Pattern, PatternError> {
         if source.is_empty() {
-            return Err("empty regex //".into());
+            return Err(PatternError::Empty);
         }
         if source.chars().count() > MAX_REGEX_CHARS {
-            return Err(format!("regex longer than {MAX_REGEX_CHARS} characters"));
+            return Err(PatternError::TooLong);
         }
         let mut folded = String::with_capacity(source.len());
         for c in source.chars() {
@@ -222,7 +222,7 @@ impl Pattern {
             .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
             .nest_limit(MAX_DEPTH as u32)
             .build()
-            .map_err(describe_regex_error)?;
+            .map_err(PatternError::from)?;
         Ok(Pattern {
             source: source.to_string(),
             regex,
@@ -240,19 +240,38 @@ impl Pattern {
     }
 }
 
-/// Turns the regex crate's multi-line error into one line for a config error.
-fn describe_regex_error(e: regex::Error) -> String {
-    match e {
-        regex::Error::CompiledTooBig(limit) => format!(
-            "regex too big: its compiled form exceeds {limit} bytes (simplify it, e.g. fewer or smaller repetitions)"
-        ),
-        other => {
-            let text = other.to_string();
-            let detail = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("error: "))
-                .unwrap_or_else(|| text.lines().last().unwrap_or("invalid"));
-            format!("bad regex: {detail}")
+/// Why a `/regex/` term is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PatternError {
+    #[error("empty regex //")]
+    Empty,
+    #[error("regex longer than {MAX_REGEX_CHARS} characters")]
+    TooLong,
+    #[error("regex too big: its compiled form exceeds {0} bytes (simplify it, e.g. fewer or smaller repetitions)")]
+    TooBig(usize),
+    /// `detail` is the regex crate's multi-line message cut to its one
+    /// telling line, for a config error.
+    #[error("bad regex: {detail}")]
+    Syntax {
+        detail: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+impl From<regex::Error> for PatternError {
+    fn from(e: regex::Error) -> Self {
+        match e {
+            regex::Error::CompiledTooBig(limit) => PatternError::TooBig(limit),
+            source => {
+                let text = source.to_string();
+                let detail = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or_else(|| text.lines().last().unwrap_or("invalid"))
+                    .to_string();
+                PatternError::Syntax { detail, source }
+            }
         }
     }
 }
@@ -866,7 +885,7 @@ impl Parser {
             }),
             Tok::Regex(pattern) => Pattern::new(&pattern)
                 .map(Query::Regex)
-                .map_err(|m| QueryError::new(col, m)),
+                .map_err(|e| QueryError::new(col, e.to_string())),
             Tok::LParen => self.group(col),
             Tok::RParen => Err(QueryError::new(col, "unmatched ')'")),
             Tok::End => Err(QueryError::new(col, "expected a term")),
