@@ -21,9 +21,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::watch::fold::Folded;
@@ -171,42 +171,11 @@ struct CompiledTerm {
     words: Vec<Box<str>>,
 }
 
-/// FxHash (as in rustc): the dictionary is probed for every token of every
-/// story, and SipHash would be most of the cost. Hash flooding is no
-/// concern here: the table's contents come from the config, stories only
-/// probe it, so hostile text cannot make it degrade.
-#[derive(Debug, Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Dictionary = HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>;
+/// FxHash (`rustc-hash`, as in rustc): the dictionary is probed for every
+/// token of every story, and SipHash would be most of the cost. Hash
+/// flooding is no concern here: the table's contents come from the config,
+/// stories only probe it, so hostile text cannot make it degrade.
+type Dictionary = FxHashMap<Box<str>, usize>;
 
 /// Distinguishes sets so a [`Prepared`] from another set is recognised.
 static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
