@@ -296,7 +296,7 @@ fn nesting_depth(html: &str) -> usize {
     let bytes = html.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
-    while let Some(off) = memchr_lt(&bytes[i..]) {
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = if closing { i + 1 } else { i };
@@ -323,10 +323,6 @@ fn nesting_depth(html: &str) -> usize {
         }
     }
     max
-}
-
-fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == b'<')
 }
 
 #[cfg(test)]
