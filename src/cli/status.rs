@@ -99,14 +99,9 @@ pub async fn check(config: &Config) -> Report {
 fn foreign_owner(path: &std::path::Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let owner = std::fs::metadata(path).ok()?.uid();
-    (effective_uid()? == 0 && owner != 0).then_some(owner)
-}
-
-/// From `/proc/self/status` (`Uid: real effective saved fs`).
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+    // SAFETY: geteuid has no preconditions and cannot fail
+    let euid = unsafe { libc::geteuid() };
+    (euid == 0 && owner != 0).then_some(owner)
 }
 
 /// Why the running daemon's endpoint gave no summary.
