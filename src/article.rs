@@ -229,8 +229,7 @@ async fn fetch_one(
         Err(e) => {
             // entry_fp stays as it was, so the fetch is tried again next poll
             tracing::debug!(feed = %feed.name, url = %job.url, "article fetch failed: {e}");
-            app.metrics
-                .inc("storywatch_article_errors_total", &[("kind", e.kind())]);
+            app.metrics.article_error(e.kind());
             record.last_error = Some(e.to_string());
         }
     }

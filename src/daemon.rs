@@ -405,8 +405,7 @@ fn reload(app: &App, path: &std::path::Path) {
         .and_then(|c| app.reload(c).map_err(|e| e.to_string()))
     {
         Ok(()) => {
-            app.metrics
-                .inc("storywatch_reloads_total", &[("result", "ok")]);
+            app.metrics.reload(true);
             let shared = app.shared();
             tracing::info!(
                 config = %path.display(),
@@ -422,8 +421,7 @@ fn reload(app: &App, path: &std::path::Path) {
             }
         }
         Err(e) => {
-            app.metrics
-                .inc("storywatch_reloads_total", &[("result", "error")]);
+            app.metrics.reload(false);
             tracing::error!(config = %path.display(), "config reload refused, still running on the previous config:\n{e}");
         }
     }

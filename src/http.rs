@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock::rfc3339;
-use crate::metrics::Gauge;
+use crate::metrics::{OutboxGauges, Scrape};
 use crate::outbox::DeliveryState;
 use crate::status::{self, Health};
 use crate::store::StoreError;
@@ -212,14 +212,7 @@ async fn api_status(State(ctx): State<Ctx>) -> Response {
 async fn metrics(State(ctx): State<Ctx>) -> Response {
     let r = blocking(move || Ok(render_metrics(&ctx.app, &ctx.health))).await;
     match r {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response(),
         Err(resp) => resp,
     }
 }
@@ -229,105 +222,52 @@ async fn metrics(State(ctx): State<Ctx>) -> Response {
 fn render_metrics(app: &App, health: &Health) -> String {
     let shared = app.shared();
     let now = app.now();
-    let mut gauges = Vec::new();
-    let mut gauge = |name: &'static str, help: &'static str, labels, value: f64| {
-        gauges.push(Gauge {
-            name,
-            help,
-            labels,
-            value,
-        })
-    };
-    let ready = health.not_ready(&app.store).is_none();
-    gauge(
-        "storywatch_ready",
-        "1 when the database answers and the scheduler runs.",
-        vec![],
-        if ready { 1.0 } else { 0.0 },
-    );
-    gauge(
-        "storywatch_uptime_seconds",
-        "Seconds since the daemon started.",
-        vec![],
-        health.uptime().as_secs_f64(),
-    );
-    gauge(
-        "storywatch_feeds",
-        "Feeds configured.",
-        vec![],
-        shared.config.feeds.len() as f64,
-    );
-    if let Ok(states) = app.store.feed_states() {
+    let feeds_failing = app.store.feed_states().ok().map(|states| {
         let configured: std::collections::HashSet<&str> = shared
             .config
             .feeds
             .iter()
             .map(|f| f.name.as_str())
             .collect();
-        let failing = states
+        states
             .iter()
             .filter(|(name, s)| configured.contains(name.as_str()) && s.failing_since.is_some())
-            .count();
-        gauge(
-            "storywatch_feeds_failing",
-            "Feeds whose last poll failed.",
-            vec![],
-            failing as f64,
-        );
-    }
-    let polls: u64 = ["ok", "not_modified", "error"]
-        .iter()
-        .map(|r| app.metrics.get("storywatch_polls_total", &[("result", r)]))
-        .sum();
-    let not_modified = app
-        .metrics
-        .get("storywatch_polls_total", &[("result", "not_modified")]);
-    gauge(
-        "storywatch_poll_not_modified_ratio",
-        "Share of polls since start answered 304 or with an unchanged body.",
-        vec![],
-        if polls == 0 {
-            0.0
-        } else {
-            not_modified as f64 / polls as f64
-        },
-    );
-    if let Ok(open) = app.store.open_outbox() {
+            .count()
+    });
+    let outbox = app.store.open_outbox().ok().map(|open| OutboxGauges {
         // every notifier × open state, zeros included, so series never vanish
-        for n in &shared.config.notifiers {
-            for state in [
-                DeliveryState::Pending,
-                DeliveryState::InFlight,
-                DeliveryState::Failed,
-            ] {
-                let count = open
-                    .counts
-                    .get(&(n.name.clone(), state))
-                    .copied()
-                    .unwrap_or(0);
-                gauge(
-                    "storywatch_outbox_depth",
-                    "Deliveries still owed, by notifier and state.",
-                    vec![
-                        ("notifier", n.name.clone()),
-                        ("state", state.as_str().into()),
-                    ],
-                    count as f64,
-                );
-            }
-        }
-        let oldest = open
+        depth: shared
+            .config
+            .notifiers
+            .iter()
+            .flat_map(|n| {
+                [
+                    DeliveryState::Pending,
+                    DeliveryState::InFlight,
+                    DeliveryState::Failed,
+                ]
+                .map(|state| {
+                    let count = open
+                        .counts
+                        .get(&(n.name.clone(), state))
+                        .copied()
+                        .unwrap_or(0);
+                    (n.name.clone(), state.as_str(), count)
+                })
+            })
+            .collect(),
+        oldest_pending_age_secs: open
             .oldest_created
             .map(|c| (now - c).max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
-        gauge(
-            "storywatch_outbox_oldest_pending_age_seconds",
-            "Age of the oldest delivery still owed (0 when none).",
-            vec![],
-            oldest,
-        );
-    }
-    app.metrics.render(&gauges)
+            .unwrap_or(0.0),
+    });
+    app.metrics.render(&Scrape {
+        ready: health.not_ready(&app.store).is_none(),
+        uptime_secs: health.uptime().as_secs_f64(),
+        feeds: shared.config.feeds.len(),
+        feeds_failing,
+        outbox,
+    })
 }
 
 async fn api_feeds(State(ctx): State<Ctx>) -> Response {

@@ -236,7 +236,7 @@ fn examine(
                         Ok(Some(parsed))
                     }
                     Err(e) => {
-                        app.metrics.inc("storywatch_parse_errors_total", &[]);
+                        app.metrics.parse_error();
                         Err(Failure {
                             kind: "parse",
                             message: e.to_string(),
@@ -572,20 +572,17 @@ fn count_poll(app: &App, outcome: &PollOutcome, changes: &PollChanges, alerts: &
         PollOutcome::NotModified => "not_modified",
         PollOutcome::Parsed { .. } => "ok",
         PollOutcome::Failed { kind, .. } => {
-            m.inc("storywatch_poll_errors_total", &[("kind", kind)]);
+            m.poll_error(kind);
             "error"
         }
     };
-    m.inc("storywatch_polls_total", &[("result", result)]);
+    m.poll(result);
     for o in &changes.events {
-        m.inc(
-            "storywatch_events_total",
-            &[("kind", o.event.kind.as_str())],
-        );
+        m.event(o.event.kind.as_str());
     }
     for a in alerts {
         for n in &a.notifiers {
-            m.inc("storywatch_alerts_created_total", &[("notifier", n)]);
+            m.alert_created(n);
         }
     }
 }
