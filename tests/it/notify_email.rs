@@ -3,7 +3,7 @@
 //! headers, multipart bodies, sanitised HTML, retries while the server is
 //! down, and 5xx refusals that go straight to dead.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

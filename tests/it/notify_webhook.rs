@@ -2,7 +2,7 @@
 //! JSON schema, signatures, idempotency keys, every preset's native shape,
 //! templates, status classification, Retry-After and timeouts.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! things: the poll comes back (no hang, no panic), nothing unbounded was
 //! buffered, and the right status is recorded in the feed's `FeedState`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;
