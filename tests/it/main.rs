@@ -21,6 +21,7 @@ mod fetch;
 mod flashtext_vectors;
 mod full_text;
 mod hostile;
+mod layers;
 mod notify_email;
 mod notify_webhook;
 mod pipeline;
