@@ -1,7 +1,7 @@
 //! The fetcher and the poll pipeline against hostile and broken servers.
 //!
 //! Every case runs the real pipeline (`poll::poll_feed`, or the daemon
-//! itself) against a real local server scripted per case (tests/common's
+//! itself) against a real local server scripted per case (tests/it/common's
 //! `RawServer` writes exactly the bytes a case needs), and checks three
 //! things: the poll comes back (no hang, no panic), nothing unbounded was
 //! buffered, and the right status is recorded in the feed's `FeedState`.
