@@ -9,7 +9,7 @@
 //! receiver has the message (the webhook receiver stamps arrival; the SMTP
 //! handler stamps the time it saved the mail).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::Path;

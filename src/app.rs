@@ -6,14 +6,15 @@
 //! (stories, outbox) is untouched because it lives in the store.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::fetch::{FetchSettings, Fetcher};
+use crate::fetch::{ClientError, FetchSettings, Fetcher};
 use crate::gates::Gates;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, NotifierError};
 use crate::store::{Store, StoreError};
 use crate::watch::Matcher;
 
@@ -27,12 +28,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn build(config: Config) -> Result<Shared, String> {
+    pub fn build(config: Config) -> Result<Shared, AppError> {
         let matcher = Matcher::new(&config);
         let mut notifiers = BTreeMap::new();
         for n in &config.notifiers {
-            let built = Notifier::build(n, &config.daemon.user_agent)
-                .map_err(|e| format!("notifier {:?}: {e}", n.name))?;
+            let built = Notifier::build(n, &config.daemon.user_agent).map_err(|source| {
+                AppError::Notifier {
+                    name: n.name.clone(),
+                    source,
+                }
+            })?;
             notifiers.insert(n.name.clone(), Arc::new(built));
         }
         Ok(Shared {
@@ -58,8 +63,16 @@ pub struct App {
 pub enum AppError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("notifier {name:?}: {source}")]
+    Notifier {
+        name: String,
+        #[source]
+        source: NotifierError,
+    },
+    #[error("state_dir changed from {} to {}: restart storywatch to move the database", from.display(), to.display())]
+    StateDirChanged { from: PathBuf, to: PathBuf },
 }
 
 impl App {
@@ -70,9 +83,8 @@ impl App {
             user_agent: config.daemon.user_agent.clone(),
             timeout: config.daemon.timeout,
             connect_timeout: config.daemon.connect_timeout,
-        })
-        .map_err(AppError::Setup)?;
-        let shared = Shared::build(config).map_err(AppError::Setup)?;
+        })?;
+        let shared = Shared::build(config)?;
         Ok(App {
             shared: RwLock::new(Arc::new(shared)),
             store,
@@ -93,14 +105,13 @@ impl App {
 
     /// Replaces config, watches and notifiers. The state dir cannot change
     /// while running (the database is open).
-    pub fn reload(&self, config: Config) -> Result<(), String> {
+    pub fn reload(&self, config: Config) -> Result<(), AppError> {
         let current = self.shared();
         if config.daemon.state_dir != current.config.daemon.state_dir {
-            return Err(format!(
-                "state_dir changed from {} to {}: restart storywatch to move the database",
-                current.config.daemon.state_dir.display(),
-                config.daemon.state_dir.display()
-            ));
+            return Err(AppError::StateDirChanged {
+                from: current.config.daemon.state_dir.clone(),
+                to: config.daemon.state_dir.clone(),
+            });
         }
         let next = Arc::new(Shared::build(config)?);
         match self.shared.write() {

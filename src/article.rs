@@ -32,13 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchRequest, ACCEPT_HTML};
 use crate::model::{Entry, UnixMs};
+use crate::records::ArticleRecord;
 use crate::tracker::{identity, normalize};
 
 /// Article pages fetched at once for one poll.
@@ -58,27 +58,6 @@ const MAX_ELEMENTS: usize = 50_000;
 /// walks recurse, and 20,000 nested `<div>`s overflow the stack (an abort
 /// that `catch_unwind` cannot stop). Real pages stay well under 100.
 const MAX_NESTING: usize = 256;
-
-/// What is cached about one article page.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ArticleRecord {
-    /// Fingerprint of the feed entry (as published) when the page was last
-    /// fetched: an unchanged entry needs no fetch.
-    pub entry_fp: u64,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Fingerprint of the last page body: an identical page is not
-    /// extracted again.
-    pub body_fp: Option<u64>,
-    /// The last good extracted text (paragraphs separated by `\n`).
-    pub text: String,
-    pub first_seen: UnixMs,
-    /// Last fetch attempt.
-    pub checked: UnixMs,
-    /// Last time the feed listed this article (for retention).
-    pub seen: UnixMs,
-    pub last_error: Option<String>,
-}
 
 /// One article to fetch in this poll.
 struct Job {
@@ -224,7 +203,7 @@ async fn fetch_one(
             record.etag = meta.etag;
             record.last_modified = meta.last_modified;
             record.entry_fp = job.entry_fp;
-            let fp = crate::poll::body_fingerprint(&body);
+            let fp = crate::fingerprint::of_bytes(&body);
             if record.body_fp != Some(fp) {
                 record.body_fp = Some(fp);
                 let url = job.url.to_string();
@@ -242,7 +221,7 @@ async fn fetch_one(
                     }
                     Err(why) => {
                         tracing::info!(feed = %feed.name, url = %job.url, "article extraction kept the previous text: {why}");
-                        record.last_error = Some(why);
+                        record.last_error = Some(why.to_string());
                     }
                 }
             }
@@ -250,8 +229,7 @@ async fn fetch_one(
         Err(e) => {
             // entry_fp stays as it was, so the fetch is tried again next poll
             tracing::debug!(feed = %feed.name, url = %job.url, "article fetch failed: {e}");
-            app.metrics
-                .inc("storywatch_article_errors_total", &[("kind", e.kind())]);
+            app.metrics.article_error(e.kind());
             record.last_error = Some(e.to_string());
         }
     }
@@ -264,17 +242,24 @@ async fn fetch_one(
 /// Whether a new extraction replaces the previous text: it must exist and
 /// must not have shrunk to less than half (that is a failed extraction,
 /// not an edit).
-pub fn accept_extraction(previous: &str, extracted: Option<String>) -> Result<String, String> {
+pub fn accept_extraction(previous: &str, extracted: Option<String>) -> Result<String, Rejected> {
     let Some(text) = extracted.filter(|t| !t.trim().is_empty()) else {
-        return Err("no main text found on the page".into());
+        return Err(Rejected::NoText);
     };
     let (old, new) = (previous.chars().count(), text.chars().count());
     if new * 2 < old {
-        return Err(format!(
-            "extracted text shrank from {old} to {new} characters"
-        ));
+        return Err(Rejected::Shrank { old, new });
     }
     Ok(text)
+}
+
+/// Why an extraction was not taken (kept, as text, in the article's record).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("no main text found on the page")]
+    NoText,
+    #[error("extracted text shrank from {old} to {new} characters")]
+    Shrank { old: usize, new: usize },
 }
 
 /// The main text of an HTML page, paragraphs separated by `\n`, normalised
@@ -310,7 +295,7 @@ fn nesting_depth(html: &str) -> usize {
     let bytes = html.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
-    while let Some(off) = memchr_lt(&bytes[i..]) {
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = if closing { i + 1 } else { i };
@@ -337,10 +322,6 @@ fn nesting_depth(html: &str) -> usize {
         }
     }
     max
-}
-
-fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == b'<')
 }
 
 #[cfg(test)]

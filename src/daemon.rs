@@ -1,8 +1,8 @@
 //! The long-running daemon (`storywatch run`) and the one-shot cycle
 //! (`storywatch once`).
 //!
-//! The scheduler loop owns the timetable: a heap of (due time, feed). Due
-//! feeds become tasks that poll within the politeness gates of the current
+//! The scheduler loop owns the timetable ([`crate::scheduler::Timetable`]:
+//! when each feed is due). Due feeds become tasks that poll within the politeness gates of the current
 //! config ([`crate::gates`]: a global limit, per host a limit and a minimum
 //! delay, a CPU limit) and report their next due time back. Delivery workers
 //! (one per notifier) run beside it, and so does the optional HTTP endpoint.
@@ -21,8 +21,7 @@
 //!   off stays in the outbox and is retried on the next start), the database
 //!   is flushed, exit 0.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +34,7 @@ use crate::config::Config;
 use crate::delivery;
 use crate::model::UnixMs;
 use crate::poll::{self, PollOutcome, PollReport};
-use crate::scheduler;
+use crate::scheduler::Timetable;
 use crate::status::{self, Health, Phase};
 use crate::store::StoreError;
 
@@ -105,7 +104,10 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let report = joined.map_err(|e| StoreError::Io(format!("poll task failed: {e}")))??;
+        let report = joined.map_err(|source| StoreError::Task {
+            what: "poll",
+            source,
+        })??;
         summary.polled += 1;
         match report.outcome {
             PollOutcome::Failed { .. } => summary.failed += 1,
@@ -190,7 +192,7 @@ pub async fn run(
     spawn_workers(&app, &mut workers, &mut worker_names, &stop_rx);
 
     let mut timetable = Timetable::default();
-    timetable.sync(&app)?;
+    sync(&mut timetable, &app)?;
     let mut polls = Polls::default();
     let watchdog = sd_notify::watchdog_enabled();
     let mut beat_tick = ticker(watchdog.map_or(BEAT_EVERY, |w| (w / 2).min(BEAT_EVERY)));
@@ -202,7 +204,7 @@ pub async fn run(
     health.beat();
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
-        feeds = timetable.due.len(),
+        feeds = timetable.scheduled(),
         watchdog = ?watchdog,
         "storywatch running"
     );
@@ -225,7 +227,7 @@ pub async fn run(
                     Finished::Cancelled => None,
                     // sled refuses all writes after an I/O error (a full disk):
                     // stop, and let the service manager start us afresh
-                    Finished::Store(e @ StoreError::Io(_)) => {
+                    Finished::Store(e @ (StoreError::Io(_) | StoreError::Task { .. })) => {
                         tracing::error!(feed = %feed, "database write failed, stopping so that storywatch restarts with the database reopened: {e}");
                         fatal = Some(e);
                         break;
@@ -239,15 +241,15 @@ pub async fn run(
                         Some(app.now() + DB_RETRY_MS)
                     }
                 };
-                timetable.finished(&app, &feed, next);
+                timetable.finished(&app.shared().config, &feed, next);
             }
             Some(()) = control.reload.recv() => {
                 reload(&app, &config_path);
-                if let Err(e) = timetable.sync(&app) {
+                if let Err(e) = sync(&mut timetable, &app) {
                     tracing::error!("after reload, the schedule could not be read from the database: {e}; feeds keep their old schedule");
                 }
                 spawn_workers(&app, &mut workers, &mut worker_names, &stop_rx);
-                report_status(&app, &health, timetable.running.len());
+                report_status(&app, &health, timetable.running());
             }
             _ = beat_tick.tick() => {
                 health.beat();
@@ -255,7 +257,7 @@ pub async fn run(
                     notify_systemd(&[sd_notify::NotifyState::Watchdog]);
                 }
             }
-            _ = status_tick.tick() => report_status(&app, &health, timetable.running.len()),
+            _ = status_tick.tick() => report_status(&app, &health, timetable.running()),
             _ = prune_tick.tick() => {
                 if pruning.as_ref().is_none_or(|p| p.is_finished()) {
                     pruning = Some(prune(&app));
@@ -400,11 +402,10 @@ fn reload(app: &App, path: &std::path::Path) {
     let old_listen = app.shared().config.daemon.listen;
     match Config::load(path)
         .map_err(|e| e.to_string())
-        .and_then(|c| app.reload(c))
+        .and_then(|c| app.reload(c).map_err(|e| e.to_string()))
     {
         Ok(()) => {
-            app.metrics
-                .inc("storywatch_reloads_total", &[("result", "ok")]);
+            app.metrics.reload(true);
             let shared = app.shared();
             tracing::info!(
                 config = %path.display(),
@@ -420,95 +421,19 @@ fn reload(app: &App, path: &std::path::Path) {
             }
         }
         Err(e) => {
-            app.metrics
-                .inc("storywatch_reloads_total", &[("result", "error")]);
+            app.metrics.reload(false);
             tracing::error!(config = %path.display(), "config reload refused, still running on the previous config:\n{e}");
         }
     }
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 }
 
-/// When each configured feed is due next.
-#[derive(Default)]
-struct Timetable {
-    heap: BinaryHeap<Reverse<(UnixMs, String)>>,
-    due: HashMap<String, UnixMs>,
-    running: HashSet<String>,
-}
-
-impl Timetable {
-    /// Adds feeds new in the config, forgets removed ones. Feeds never
-    /// polled, or overdue (the daemon was down), are spread over a window
-    /// that grows with their number, so 10,000 feeds do not fire at once.
-    fn sync(&mut self, app: &App) -> Result<(), StoreError> {
-        let shared = app.shared();
-        let now = app.now();
-        let names: HashSet<&str> = shared
-            .config
-            .feeds
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
-        self.due.retain(|k, _| names.contains(k.as_str()));
-        let mut to_spread = Vec::new();
-        for feed in &shared.config.feeds {
-            if self.due.contains_key(&feed.name) || self.running.contains(&feed.name) {
-                continue;
-            }
-            match app.store.feed_state(&feed.name)? {
-                Some(s) if s.next_poll > now && s.config_url == feed.url.as_str() => {
-                    self.schedule(&feed.name, s.next_poll)
-                }
-                _ => to_spread.push(feed),
-            }
-        }
-        let count = to_spread.len();
-        for feed in to_spread {
-            let spread = scheduler::start_spread(count, feed.interval(&shared.config.daemon));
-            self.schedule(&feed.name, scheduler::initial_due(now, &feed.name, spread));
-        }
-        Ok(())
-    }
-
-    /// A poll of `feed` ended; `next` is when it is due again (`None`: it
-    /// was cancelled by the stop). A feed removed from the config meanwhile
-    /// is not rescheduled, so re-adding it later schedules it afresh.
-    fn finished(&mut self, app: &App, feed: &str, next: Option<UnixMs>) {
-        self.running.remove(feed);
-        if let Some(at) = next {
-            if app.shared().config.feed(feed).is_some() {
-                self.schedule(feed, at);
-            }
-        }
-    }
-
-    fn schedule(&mut self, feed: &str, at: UnixMs) {
-        self.due.insert(feed.to_string(), at);
-        self.heap.push(Reverse((at, feed.to_string())));
-    }
-
-    fn take_due(&mut self, now: UnixMs) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(Reverse((at, _))) = self.heap.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((at, feed))) = self.heap.pop() else {
-                break;
-            };
-            // stale heap entries (rescheduled or removed feeds) are skipped
-            if self.due.get(&feed) == Some(&at) && !self.running.contains(&feed) {
-                self.due.remove(&feed);
-                self.running.insert(feed.clone());
-                out.push(feed);
-            }
-        }
-        out
-    }
-
-    fn next_due(&self) -> Option<UnixMs> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
+/// Brings the timetable in line with the current config; a feed's stored
+/// next poll time is kept when still valid.
+fn sync(timetable: &mut Timetable, app: &App) -> Result<(), StoreError> {
+    timetable.sync(&app.shared().config, app.now(), |feed| {
+        app.store.feed_state(feed)
+    })
 }
 
 fn notify_systemd(states: &[sd_notify::NotifyState]) {
@@ -597,34 +522,6 @@ mod tests {
             interleave_hosts(&config),
             ["a1", "b1", "c1", "a2", "b2", "a3"]
         );
-    }
-
-    #[test]
-    fn a_feed_removed_while_polling_is_dropped_and_a_readded_one_is_scheduled_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(ManualClock::new(1_000_000));
-        let app = App::open(config(dir.path(), &["a", "b"], 4), clock).unwrap();
-        let mut t = Timetable::default();
-        t.sync(&app).unwrap();
-        let mut started = t.take_due(i64::MAX / 2);
-        started.sort();
-        assert_eq!(started, ["a", "b"]);
-
-        app.reload(config(dir.path(), &["b"], 4)).unwrap();
-        t.sync(&app).unwrap();
-        // a poll of a feed that is gone reports "never" as its next time
-        t.finished(&app, "a", Some(UnixMs::MAX));
-        t.finished(&app, "b", Some(2_000_000));
-        assert!(!t.due.contains_key("a"), "removed feed not rescheduled");
-        assert_eq!(t.due.get("b"), Some(&2_000_000));
-
-        app.reload(config(dir.path(), &["a", "b"], 4)).unwrap();
-        t.sync(&app).unwrap();
-        let due_a = *t.due.get("a").expect("re-added feed is scheduled");
-        let interval = app.shared().config.daemon.interval.as_millis() as UnixMs;
-        assert!(due_a <= 1_000_000 + interval, "spread within one interval");
-        t.finished(&app, "b", None);
-        assert!(t.running.is_empty());
     }
 
     #[tokio::test]

@@ -343,10 +343,7 @@ async fn send_batch(
         );
         app.store.update_delivery(f, &done)?;
         let label = done.state.as_str();
-        app.metrics.inc(
-            "storywatch_deliveries_total",
-            &[("notifier", &config.name), ("result", label)],
-        );
+        app.metrics.delivery(&config.name, label);
         match done.state {
             DeliveryState::Delivered => report.sent += 1,
             DeliveryState::Dead => report.dead += 1,

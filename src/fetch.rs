@@ -145,8 +145,13 @@ impl FetchError {
     }
 }
 
+/// The HTTP client could not be built (no TLS roots, a bad setting).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(#[source] pub reqwest::Error);
+
 impl Fetcher {
-    pub fn new(settings: &FetchSettings) -> Result<Fetcher, String> {
+    pub fn new(settings: &FetchSettings) -> Result<Fetcher, ClientError> {
         let client = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
@@ -157,7 +162,7 @@ impl Fetcher {
             .pool_max_idle_per_host(2)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError)?;
         Ok(Fetcher { client })
     }
 

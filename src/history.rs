@@ -168,7 +168,7 @@ pub fn diff(
 mod tests {
     use super::*;
     use crate::model::Entry;
-    use crate::poll::FeedState;
+    use crate::records::FeedState;
     use crate::tracker::{track_poll, FeedRules};
 
     fn poll(store: &Store, state: &mut FeedState, entry: Entry, now: i64) {

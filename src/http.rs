@@ -31,9 +31,10 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock::rfc3339;
-use crate::metrics::Gauge;
+use crate::metrics::{OutboxGauges, Scrape};
 use crate::outbox::DeliveryState;
 use crate::status::{self, Health};
+use crate::store::StoreError;
 use crate::tracker::{materiality, StoryRecord};
 
 /// Default and largest page of `/api/stories` and `/api/outbox`.
@@ -148,11 +149,11 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Runs sled reads on the blocking pool.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e)),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
         Err(e) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("request failed: {e}"),
@@ -200,7 +201,6 @@ async fn api_status(State(ctx): State<Ctx>) -> Response {
             Some(&ctx.health),
             ctx.app.now(),
         )
-        .map_err(|e| e.to_string())
     })
     .await;
     match r {
@@ -212,14 +212,7 @@ async fn api_status(State(ctx): State<Ctx>) -> Response {
 async fn metrics(State(ctx): State<Ctx>) -> Response {
     let r = blocking(move || Ok(render_metrics(&ctx.app, &ctx.health))).await;
     match r {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response(),
         Err(resp) => resp,
     }
 }
@@ -229,105 +222,52 @@ async fn metrics(State(ctx): State<Ctx>) -> Response {
 fn render_metrics(app: &App, health: &Health) -> String {
     let shared = app.shared();
     let now = app.now();
-    let mut gauges = Vec::new();
-    let mut gauge = |name: &'static str, help: &'static str, labels, value: f64| {
-        gauges.push(Gauge {
-            name,
-            help,
-            labels,
-            value,
-        })
-    };
-    let ready = health.not_ready(&app.store).is_none();
-    gauge(
-        "storywatch_ready",
-        "1 when the database answers and the scheduler runs.",
-        vec![],
-        if ready { 1.0 } else { 0.0 },
-    );
-    gauge(
-        "storywatch_uptime_seconds",
-        "Seconds since the daemon started.",
-        vec![],
-        health.uptime().as_secs_f64(),
-    );
-    gauge(
-        "storywatch_feeds",
-        "Feeds configured.",
-        vec![],
-        shared.config.feeds.len() as f64,
-    );
-    if let Ok(states) = app.store.feed_states() {
+    let feeds_failing = app.store.feed_states().ok().map(|states| {
         let configured: std::collections::HashSet<&str> = shared
             .config
             .feeds
             .iter()
             .map(|f| f.name.as_str())
             .collect();
-        let failing = states
+        states
             .iter()
             .filter(|(name, s)| configured.contains(name.as_str()) && s.failing_since.is_some())
-            .count();
-        gauge(
-            "storywatch_feeds_failing",
-            "Feeds whose last poll failed.",
-            vec![],
-            failing as f64,
-        );
-    }
-    let polls: u64 = ["ok", "not_modified", "error"]
-        .iter()
-        .map(|r| app.metrics.get("storywatch_polls_total", &[("result", r)]))
-        .sum();
-    let not_modified = app
-        .metrics
-        .get("storywatch_polls_total", &[("result", "not_modified")]);
-    gauge(
-        "storywatch_poll_not_modified_ratio",
-        "Share of polls since start answered 304 or with an unchanged body.",
-        vec![],
-        if polls == 0 {
-            0.0
-        } else {
-            not_modified as f64 / polls as f64
-        },
-    );
-    if let Ok(open) = app.store.open_outbox() {
+            .count()
+    });
+    let outbox = app.store.open_outbox().ok().map(|open| OutboxGauges {
         // every notifier × open state, zeros included, so series never vanish
-        for n in &shared.config.notifiers {
-            for state in [
-                DeliveryState::Pending,
-                DeliveryState::InFlight,
-                DeliveryState::Failed,
-            ] {
-                let count = open
-                    .counts
-                    .get(&(n.name.clone(), state))
-                    .copied()
-                    .unwrap_or(0);
-                gauge(
-                    "storywatch_outbox_depth",
-                    "Deliveries still owed, by notifier and state.",
-                    vec![
-                        ("notifier", n.name.clone()),
-                        ("state", state.as_str().into()),
-                    ],
-                    count as f64,
-                );
-            }
-        }
-        let oldest = open
+        depth: shared
+            .config
+            .notifiers
+            .iter()
+            .flat_map(|n| {
+                [
+                    DeliveryState::Pending,
+                    DeliveryState::InFlight,
+                    DeliveryState::Failed,
+                ]
+                .map(|state| {
+                    let count = open
+                        .counts
+                        .get(&(n.name.clone(), state))
+                        .copied()
+                        .unwrap_or(0);
+                    (n.name.clone(), state.as_str(), count)
+                })
+            })
+            .collect(),
+        oldest_pending_age_secs: open
             .oldest_created
             .map(|c| (now - c).max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
-        gauge(
-            "storywatch_outbox_oldest_pending_age_seconds",
-            "Age of the oldest delivery still owed (0 when none).",
-            vec![],
-            oldest,
-        );
-    }
-    app.metrics.render(&gauges)
+            .unwrap_or(0.0),
+    });
+    app.metrics.render(&Scrape {
+        ready: health.not_ready(&app.store).is_none(),
+        uptime_secs: health.uptime().as_secs_f64(),
+        feeds: shared.config.feeds.len(),
+        feeds_failing,
+        outbox,
+    })
 }
 
 async fn api_feeds(State(ctx): State<Ctx>) -> Response {
@@ -336,12 +276,7 @@ async fn api_feeds(State(ctx): State<Ctx>) -> Response {
         let d = &shared.config.daemon;
         let mut out = Vec::new();
         for f in &shared.config.feeds {
-            let s = ctx
-                .app
-                .store
-                .feed_state(&f.name)
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
+            let s = ctx.app.store.feed_state(&f.name)?.unwrap_or_default();
             out.push(json!({
                 "name": f.name,
                 "url": f.url.as_str(),
@@ -403,7 +338,7 @@ async fn api_stories(State(ctx): State<Ctx>, Query(q): Query<StoriesQuery>) -> R
         let mut next = None;
         let mut last = None;
         for (scanned, s) in ctx.app.store.stories_after(q.after.as_deref()).enumerate() {
-            let s = s.map_err(|e| e.to_string())?;
+            let s = s?;
             if scanned >= MAX_SCAN || stories.len() >= limit {
                 // more may follow: continue from the last record looked at
                 next = last;
@@ -428,10 +363,10 @@ async fn api_stories(State(ctx): State<Ctx>, Query(q): Query<StoriesQuery>) -> R
 async fn api_story(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     let r = blocking(move || {
         let store = &ctx.app.store;
-        let Some(story) = store.story(&id).map_err(|e| e.to_string())? else {
+        let Some(story) = store.story(&id)? else {
             return Ok(None);
         };
-        let versions = store.versions(&story.id).map_err(|e| e.to_string())?;
+        let versions = store.versions(&story.id)?;
         let diff_from = versions.len().saturating_sub(MAX_DIFFS + 1);
         let mut out = Vec::with_capacity(versions.len());
         for (i, v) in versions.iter().enumerate() {
@@ -473,15 +408,15 @@ async fn api_outbox(State(ctx): State<Ctx>, Query(q): Query<OutboxQuery>) -> Res
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let r = blocking(move || {
         let store = &ctx.app.store;
-        let open = store.open_outbox().map_err(|e| e.to_string())?;
+        let open = store.open_outbox()?;
         let counts: Vec<Value> = open
             .counts
             .iter()
             .map(|((n, s), c)| json!({ "notifier": n, "state": s, "count": c }))
             .collect();
         let mut deliveries = Vec::new();
-        for d in store.open_deliveries(limit).map_err(|e| e.to_string())? {
-            let alert = store.alert(d.alert).map_err(|e| e.to_string())?;
+        for d in store.open_deliveries(limit)? {
+            let alert = store.alert(d.alert)?;
             deliveries.push(json!({
                 "alert": d.alert,
                 "notifier": d.notifier,

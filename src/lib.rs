@@ -2,22 +2,51 @@
 //! you, by email or webhook, when such a story appears or changes.
 //!
 //! Data flows one way (see DESIGN.md):
-//! config → scheduler → [`fetch`] → [`parse`] → [`tracker`] → [`watch`]
-//! matcher → [`outbox`] (durable, in [`store`]) → [`notify`].
+//! config → [`scheduler`] → [`fetch`] → [`parse`] → [`tracker`] →
+//! [`watch`] matcher → [`outbox`] (durable, in [`store`]) → [`notify`].
 //! [`poll`] runs one feed through that path; [`daemon`] schedules polls and
-//! runs the [`delivery`] workers; [`demo`] and [`replay`] drive the same code
-//! on bundled or recorded feeds.
+//! runs the [`delivery`] workers; [`cli::demo`] and [`replay`] drive the
+//! same code on bundled or recorded feeds.
+//!
+//! # Layout
+//!
+//! Layers, bottom to top; every import points down (or within its layer),
+//! and `tests/it/layers.rs` fails the build's tests otherwise:
+//!
+//! - plain data and leaves: [`model`] (entries, snapshots), [`records`]
+//!   (what the store keeps per feed and article page), [`clock`],
+//!   [`fingerprint`] (FNV-1a), [`secret`], [`metrics`], [`memory`];
+//! - reading input: [`config`] (schema and validation, which compiles watch
+//!   queries with [`watch::query`] and webhook templates with
+//!   [`notify::template`]), [`parse`] (bytes → our own `Entry`), [`fetch`]
+//!   (HTTP), [`opml`], [`scheduler`] (when each feed is due, and the
+//!   daemon's timetable), [`logging`];
+//! - [`tracker`]: identity, normalisation, diff, materiality, events; pure,
+//!   it reads storage through its own `StoryLookup` trait;
+//! - [`watch`]: the query model, the compiled index, the matcher;
+//! - [`outbox`]: alerts and deliveries as data; [`store`]: the only module
+//!   that knows sled;
+//! - [`notify`] (stdout, webhook, email, rendering) and [`gates`]
+//!   (politeness limits);
+//! - [`app`]: the composition root (config, store, notifiers, gates,
+//!   metrics), and [`status`], how the daemon is doing;
+//! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
+//!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
+//! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
+//!   (the endpoint), [`cli`] (one file per command; `main.rs` only parses
+//!   arguments and dispatches), and, until they move into `cli/`,
+//!   [`replay`] and [`history`].
 
 pub mod app;
 pub mod article;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
-pub mod demo;
 pub mod detection;
-pub mod feeds_cli;
 pub mod fetch;
+pub mod fingerprint;
 pub mod gates;
 pub mod history;
 pub mod http;
@@ -28,9 +57,9 @@ pub mod model;
 pub mod notify;
 pub mod opml;
 pub mod outbox;
-pub mod outbox_cli;
 pub mod parse;
 pub mod poll;
+pub mod records;
 pub mod replay;
 pub mod scheduler;
 pub mod secret;

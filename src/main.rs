@@ -1,16 +1,18 @@
-//! The `storywatch` command line. All behaviour lives in the library; this
-//! file parses arguments, sets up logging and the runtime, and maps failures
-//! to exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+//! The `storywatch` command line. All behaviour lives in the library (the
+//! commands in `src/cli/`, one file each); this file parses arguments, sets
+//! up logging and the runtime, dispatches, and maps failures to exit codes:
+//! 0 ok, 1 runtime failure, 2 bad config or usage.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use storywatch::app::App;
+use storywatch::cli::{self, emit, load, open_store, Failure};
 use storywatch::clock::SystemClock;
-use storywatch::config::{Config, ConfigError, NotifierKind, DEFAULT_CONFIG_PATH};
+use storywatch::config::DEFAULT_CONFIG_PATH;
 use storywatch::daemon::{self, Control};
 
 #[derive(Parser)]
@@ -126,22 +128,9 @@ enum OutboxAction {
     Drop { id: u64 },
 }
 
-/// A failure and the exit code it maps to.
-enum Failure {
-    Config(ConfigError),
-    Runtime(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
-    }
-}
-
 fn main() -> ExitCode {
     storywatch::memory::limit_arenas();
-    let cli = Cli::parse();
-    match run(cli) {
+    match run(Cli::parse()) {
         Ok(code) => code,
         Err(Failure::Config(e)) => {
             eprintln!("storywatch: invalid configuration:\n{e}");
@@ -154,23 +143,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("storywatch: {e:#}");
+            // each cause once: many of our errors repeat their source's text
+            eprintln!(
+                "storywatch: {}",
+                storywatch::notify::error_chain(e.as_ref())
+            );
             ExitCode::from(1)
         }
     }
-}
-
-/// Writes command output to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(e.into())),
-        _ => Ok(()),
-    }
-}
-
-fn load(path: &Path) -> Result<Config, Failure> {
-    Config::load(path).map_err(Failure::Config)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -180,16 +160,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot start the async runtime: {e}")))
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    match cli.command {
+fn run(args: Cli) -> Result<ExitCode, Failure> {
+    match args.command {
         Command::Check => {
-            let config = load(&cli.config)?;
-            emit(&summary(&config))?;
+            let config = load(&args.config)?;
+            emit(&cli::check::summary(&config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            let config = load(&cli.config)?;
-            let report = runtime()?.block_on(storywatch::status::check(&config));
+            let config = load(&args.config)?;
+            let report = runtime()?.block_on(cli::status::check(&config));
             print!("{}", report.text);
             Ok(if report.healthy {
                 ExitCode::SUCCESS
@@ -199,7 +179,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Demo { state_dir } => {
             storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
-            runtime()?.block_on(storywatch::demo::run(state_dir))?;
+            runtime()?.block_on(cli::demo::run(state_dir))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {
@@ -210,8 +190,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             state_dir,
         } => {
             // a config is optional here: without one, default rules apply
-            let config = if cli.config.exists() {
-                Some(load(&cli.config)?)
+            let config = if args.config.exists() {
+                Some(load(&args.config)?)
             } else {
                 None
             };
@@ -233,24 +213,24 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             stored,
             feed,
             input,
-        } => test_watch(&cli.config, query, watch, stored, feed, input),
+        } => cli::test_watch::run(&args.config, query, watch, stored, feed, input),
         Command::History { story } => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             let store = open_store(&config)?;
             emit(&storywatch::history::history(&store, &story)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { story, rev1, rev2 } => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             let store = open_store(&config)?;
             emit(&storywatch::history::diff(&store, &story, rev1, rev2)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestNotify { name } => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
             let now = storywatch::clock::Clock::now(&SystemClock);
-            match runtime()?.block_on(storywatch::outbox_cli::test_notify(&config, &name, now)) {
+            match runtime()?.block_on(cli::test_notify::send(&config, &name, now)) {
                 Ok(msg) => {
                     print!("{msg}");
                     Ok(ExitCode::SUCCESS)
@@ -262,8 +242,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
         }
         Command::Outbox { action } => {
-            use storywatch::outbox_cli as cli_outbox;
-            let config = load(&cli.config)?;
+            use cli::outbox as cli_outbox;
+            let config = load(&args.config)?;
             let store = cli_outbox::open_store(&config).map_err(anyhow::Error::from)?;
             let now = storywatch::clock::Clock::now(&SystemClock);
             let out = match action.unwrap_or(OutboxAction::List { all: false }) {
@@ -282,48 +262,31 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             let store = open_store(&config)?;
             let now = chrono::Utc::now().timestamp_millis();
             print!(
                 "{}",
-                storywatch::feeds_cli::feeds_report(&config, &store, now)
-                    .map_err(anyhow::Error::from)?
+                cli::feeds::report(&config, &store, now).map_err(anyhow::Error::from)?
             );
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportOpml { file } => {
-            use storywatch::feeds_cli::{import_opml, ImportError};
-            let report = match import_opml(&cli.config, &file) {
-                Ok(r) => r,
+            use cli::opml::ImportError;
+            match cli::opml::import(&args.config, &file) {
+                Ok(text) => print!("{text}"),
                 Err(ImportError::Config(e)) => return Err(Failure::Config(e)),
                 Err(e) => return Err(Failure::Runtime(e.into())),
-            };
-            for (name, url) in &report.added {
-                println!("added   {name:<24} {url}");
             }
-            for (url, why) in &report.skipped {
-                println!("skipped {url}: {why}");
-            }
-            println!(
-                "{} feeds added to {}{}",
-                report.added.len(),
-                cli.config.display(),
-                if report.added.is_empty() {
-                    ""
-                } else {
-                    " (reload a running daemon with SIGHUP: systemctl reload storywatch)"
-                }
-            );
             Ok(ExitCode::SUCCESS)
         }
         Command::ExportOpml => {
-            let config = load(&cli.config)?;
-            print!("{}", storywatch::opml::render(&config, "storywatch feeds"));
+            let config = load(&args.config)?;
+            print!("{}", cli::opml::export(&config));
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let summary = runtime()?.block_on(async {
                 let app = Arc::new(
@@ -347,7 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Run => {
-            let config = load(&cli.config)?;
+            let config = load(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let rt = runtime()?;
             let result = rt.block_on(async {
@@ -357,7 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let app = Arc::new(
                     App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
                 );
-                daemon::run(app, cli.config.clone(), control)
+                daemon::run(app, args.config.clone(), control)
                     .await
                     .map_err(anyhow::Error::from)
             });
@@ -368,103 +331,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn test_watch(
-    config_path: &Path,
-    query: Option<String>,
-    watch: Option<String>,
-    stored: bool,
-    feed: Option<String>,
-    input: Option<PathBuf>,
-) -> Result<ExitCode, Failure> {
-    use storywatch::watch::{dryrun, query as q};
-    let needs_config = watch.is_some() || stored || feed.is_some();
-    let config = if needs_config {
-        Some(load(config_path)?)
-    } else {
-        None
-    };
-    let parsed = match (&query, &watch, &config) {
-        (Some(text), _, _) => q::parse(text).map_err(|e| {
-            Failure::Config(ConfigError {
-                problems: vec![format!("--query: {e}")],
-            })
-        })?,
-        (None, Some(name), Some(c)) => c
-            .watches
-            .iter()
-            .find(|w| &w.name == name)
-            .and_then(|w| w.query.clone())
-            .ok_or_else(|| {
-                Failure::Config(ConfigError {
-                    problems: vec![format!(
-                        "{}: watch {name:?} is not defined",
-                        config_path.display()
-                    )],
-                })
-            })?,
-        _ => unreachable!("clap requires --query or --watch"),
-    };
-    let feed_config = match (&feed, &config) {
-        (Some(name), Some(c)) => c.feed(name).cloned().ok_or_else(|| {
-            Failure::Config(ConfigError {
-                problems: vec![format!(
-                    "{}: feed {name:?} is not defined",
-                    config_path.display()
-                )],
-            })
-        })?,
-        _ => {
-            let mut f = Config::from_toml(
-                Path::new("<test-watch>"),
-                "[[feed]]\nname = \"any\"\nurl = \"http://test.invalid/\"\n",
-            )
-            .map_err(Failure::Config)?
-            .feeds
-            .remove(0);
-            f.name = String::new();
-            f
-        }
-    };
-    let hits = if stored {
-        let Some(c) = &config else {
-            unreachable!("--stored loads the config")
-        };
-        let store = open_store(c)?;
-        dryrun::run(parsed, dryrun::Input::Stored(&store), &feed_config)?
-    } else {
-        let bytes = match input.as_deref() {
-            Some(p) if p == Path::new("-") => {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| Failure::Runtime(e.into()))?;
-                buf
-            }
-            Some(p) => std::fs::read(p).map_err(|e| {
-                Failure::Runtime(anyhow::anyhow!("cannot read {}: {e}", p.display()))
-            })?,
-            None => unreachable!("clap requires an input without --stored"),
-        };
-        dryrun::run(parsed, dryrun::Input::Bytes(&bytes), &feed_config)?
-    };
-    let bold = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    emit(&dryrun::report(&hits, bold))?;
-    emit(&format!(
-        "{} match{}\n",
-        hits.len(),
-        if hits.len() == 1 { "" } else { "es" }
-    ))?;
-    Ok(if hits.is_empty() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn open_store(config: &Config) -> Result<storywatch::store::Store, Failure> {
-    storywatch::store::Store::open(&config.daemon.state_dir, config.daemon.cache_size)
-        .map_err(|e| Failure::Runtime(e.into()))
 }
 
 /// SIGHUP → reload, SIGTERM/SIGINT → stop.
@@ -485,91 +351,4 @@ fn signal_control() -> anyhow::Result<Control> {
         }
     });
     Ok(Control { reload, shutdown })
-}
-
-/// What `check` prints: enough to see the config was understood, nothing
-/// secret (webhook URLs often embed tokens, so only their host is shown).
-fn summary(config: &Config) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(out, "{}: ok", config.path.display());
-    let _ = writeln!(out, "state_dir: {}", config.daemon.state_dir.display());
-    let _ = writeln!(out, "feeds ({}):", config.feeds.len());
-    for f in &config.feeds {
-        let tags = if f.tags.is_empty() {
-            String::new()
-        } else {
-            format!(" tags={}", f.tags.join(","))
-        };
-        let _ = writeln!(
-            out,
-            "  {:<20} every {:>6}  {}{tags}",
-            f.name,
-            humantime::format_duration(f.interval(&config.daemon)).to_string(),
-            f.url
-        );
-    }
-    let _ = writeln!(out, "watches ({}):", config.watches.len());
-    for w in &config.watches {
-        let query = w.query.as_ref().map(|q| q.to_string()).unwrap_or_default();
-        let on: Vec<&str> = w.on.iter().map(|t| t.as_str()).collect();
-        let notify = if w.notify.is_empty() {
-            "all notifiers".to_string()
-        } else {
-            w.notify.join(", ")
-        };
-        let _ = writeln!(
-            out,
-            "  {:<20} {query}\n  {:<20} on {} ≥ {} → {notify}",
-            w.name,
-            "",
-            on.join("/"),
-            w.min_materiality
-        );
-    }
-    let _ = writeln!(out, "notifiers ({}):", config.notifiers.len());
-    for n in &config.notifiers {
-        let what = match &n.kind {
-            NotifierKind::Stdout => "stdout".to_string(),
-            NotifierKind::Webhook(w) => format!(
-                "webhook ({:?}) to {}://{}{}/…{}",
-                w.preset,
-                w.url.scheme(),
-                w.url.host_str().unwrap_or(""),
-                w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-                if w.secret.is_some() { ", signed" } else { "" }
-            ),
-            NotifierKind::Email(e) => format!(
-                "email via {}:{} ({:?}) to {}",
-                e.host,
-                e.port,
-                e.security,
-                e.to.iter()
-                    .map(|m| m.email.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        let mut shaping = Vec::new();
-        if let Some(d) = n.digest {
-            shaping.push(format!("digest {}", humantime::format_duration(d)));
-        }
-        if let Some(r) = n.max_per_story {
-            shaping.push(format!(
-                "max {} per {} per story",
-                r.count,
-                humantime::format_duration(r.per)
-            ));
-        }
-        if n.quiet_hours.is_some() {
-            shaping.push("quiet hours".into());
-        }
-        let shaping = if shaping.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", shaping.join(", "))
-        };
-        let _ = writeln!(out, "  {:<20} {what}{shaping}", n.name);
-    }
-    out
 }

@@ -161,7 +161,7 @@ pub fn append_feeds(config_text: &str, config: &Config, feeds: &[OpmlFeed]) -> I
         let url = match parse_http_url(&feed.xml_url) {
             Ok(u) => u,
             Err(e) => {
-                report.skipped.push((feed.xml_url.clone(), e));
+                report.skipped.push((feed.xml_url.clone(), e.to_string()));
                 continue;
             }
         };

@@ -18,7 +18,7 @@ use crate::config::DeliveryConfig;
 use crate::model::UnixMs;
 use crate::tracker::Event;
 use crate::watch::index::Highlight;
-use crate::watch::Trigger;
+use crate::watch::query::Trigger;
 
 /// Something to tell a user or an operator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

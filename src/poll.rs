@@ -9,68 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta, ACCEPT_FEED};
 use crate::model::{ParsedFeed, UnixMs};
 use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
+use crate::records::FeedState;
 use crate::scheduler::{self, Intervals, PollSignal};
 use crate::store::StoreError;
 use crate::tracker::{self, EventKind, FeedRules, PollChanges, TrackStats};
 use crate::watch::AlertDraft;
-
-/// What is stored per feed between polls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FeedState {
-    /// The URL polled now: the configured one, or where it permanently moved.
-    pub url: String,
-    /// The configured URL this state belongs to (a config edit resets `url`).
-    pub config_url: String,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Fingerprint of the last body: an identical body is not parsed again.
-    pub body_fp: Option<u64>,
-    /// The first successful poll happened (baseline recorded).
-    pub baseline_done: bool,
-    /// Legacy: story ids of the last parsed poll. They now live in the
-    /// store's `present` tree ([`crate::store::Store::present`]), written
-    /// only when a body is parsed, so that a 304 does not decode and
-    /// re-encode fifty ids; this field is read from old databases only.
-    #[serde(default, skip_serializing)]
-    pub present: Vec<String>,
-    pub title: Option<String>,
-    pub last_poll: Option<UnixMs>,
-    pub last_success: Option<UnixMs>,
-    pub last_error: Option<String>,
-    pub failing_since: Option<UnixMs>,
-    pub failures: u32,
-    /// An operator alert about the current failure was raised.
-    pub failing_alerted: bool,
-    pub gone: bool,
-    pub next_poll: UnixMs,
-    /// Adaptive interval in use (ms; 0 = not yet adapted).
-    pub interval_ms: u64,
-    /// `Cache-Control`/`Expires` of the last response (ms).
-    pub http_hint_ms: Option<u64>,
-    /// `<ttl>` / `sy:updatePeriod` of the last parsed document (ms).
-    pub feed_hint_ms: Option<u64>,
-    pub polls: u64,
-    pub not_modified: u64,
-    pub errors: u64,
-    pub items: u32,
-}
-
-impl FeedState {
-    fn new(feed: &FeedConfig) -> Self {
-        FeedState {
-            url: feed.url.to_string(),
-            config_url: feed.url.to_string(),
-            ..Default::default()
-        }
-    }
-}
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +62,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     let mut state = app
         .store
         .feed_state(&feed.name)?
-        .unwrap_or_else(|| FeedState::new(&feed));
+        .unwrap_or_else(|| FeedState::new(feed.url.as_str()));
     if !state.present.is_empty() {
         // a database from before the `present` tree: move the list there
         app.store
@@ -202,7 +150,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Io(format!("poll task failed: {e}")))?
+        .map_err(|source| StoreError::Task {
+            what: "poll",
+            source,
+        })?
 }
 
 /// Why a poll failed, in the terms the scheduler and the operator need.
@@ -269,7 +220,8 @@ fn examine(
             meta,
         }) => {
             note_response(app, shared, feed, state, &meta, true, alerts, now)?;
-            let fp = body_fingerprint(&body);
+            // a byte-identical body is not parsed again
+            let fp = crate::fingerprint::of_bytes(&body);
             if state.baseline_done && state.body_fp == Some(fp) {
                 state.not_modified += 1;
                 Ok(None)
@@ -284,7 +236,7 @@ fn examine(
                         Ok(Some(parsed))
                     }
                     Err(e) => {
-                        app.metrics.inc("storywatch_parse_errors_total", &[]);
+                        app.metrics.parse_error();
                         Err(Failure {
                             kind: "parse",
                             message: e.to_string(),
@@ -296,13 +248,6 @@ fn examine(
             }
         }
         Err(e) => Err(e.into()),
-    })
-}
-
-/// FNV-1a over the raw bytes: a byte-identical body is not parsed again.
-pub fn body_fingerprint(body: &[u8]) -> u64 {
-    body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -627,20 +572,17 @@ fn count_poll(app: &App, outcome: &PollOutcome, changes: &PollChanges, alerts: &
         PollOutcome::NotModified => "not_modified",
         PollOutcome::Parsed { .. } => "ok",
         PollOutcome::Failed { kind, .. } => {
-            m.inc("storywatch_poll_errors_total", &[("kind", kind)]);
+            m.poll_error(kind);
             "error"
         }
     };
-    m.inc("storywatch_polls_total", &[("result", result)]);
+    m.poll(result);
     for o in &changes.events {
-        m.inc(
-            "storywatch_events_total",
-            &[("kind", o.event.kind.as_str())],
-        );
+        m.event(o.event.kind.as_str());
     }
     for a in alerts {
         for n in &a.notifiers {
-            m.inc("storywatch_alerts_created_total", &[("notifier", n)]);
+            m.alert_created(n);
         }
     }
 }

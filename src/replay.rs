@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::config::{Config, FeedConfig};
 use crate::model::UnixMs;
-use crate::poll::FeedState;
+use crate::records::FeedState;
 use crate::store::Store;
 use crate::tracker::materiality::ChangeClass;
 use crate::tracker::{self, EventKind, FeedRules, StoryLookup};

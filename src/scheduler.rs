@@ -17,12 +17,21 @@
 //!   over a window that grows with their number ([`start_spread`]) instead of
 //!   all starting at once; from then on each feed keeps its own phase, and
 //!   the jitter keeps feeds from re-aligning.
+//!
+//! [`Timetable`] applies that policy to every configured feed: which feeds
+//! are due, which are being polled, when the next one is. The daemon's
+//! loop drives it; it reads the stored schedule through a closure, so it
+//! needs no database to be tested.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
 use rand::Rng;
 
+use crate::config::Config;
 use crate::model::UnixMs;
+use crate::records::FeedState;
 
 /// The intervals that apply to one feed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,9 +112,105 @@ pub fn start_spread(feeds: usize, interval: Duration) -> Duration {
 /// First due time for a feed never polled: spread over the first
 /// `spread` (stable per feed name, so restarts keep the order).
 pub fn initial_due(now: UnixMs, feed: &str, spread: Duration) -> UnixMs {
-    let h = crate::tracker::identity::fingerprint(&[feed]);
+    let h = crate::fingerprint::of_parts(&[feed]);
     let spread_ms = spread.as_millis().max(1) as u64;
     now + (h % spread_ms) as UnixMs
+}
+
+/// When each configured feed is due next: a heap of (due time, feed), the
+/// due time of each feed waiting, and the feeds being polled.
+#[derive(Debug, Default)]
+pub struct Timetable {
+    heap: BinaryHeap<Reverse<(UnixMs, String)>>,
+    due: HashMap<String, UnixMs>,
+    running: HashSet<String>,
+}
+
+impl Timetable {
+    /// Adds feeds new in `config`, forgets removed ones. A feed whose
+    /// stored state (`stored(name)`) has a next poll still ahead, for the
+    /// URL configured now, keeps it; feeds never polled, or overdue (the
+    /// daemon was down), are spread over a window that grows with their
+    /// number, so 10,000 feeds do not fire at once.
+    pub fn sync<E>(
+        &mut self,
+        config: &Config,
+        now: UnixMs,
+        mut stored: impl FnMut(&str) -> Result<Option<FeedState>, E>,
+    ) -> Result<(), E> {
+        let names: HashSet<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+        self.due.retain(|k, _| names.contains(k.as_str()));
+        let mut to_spread = Vec::new();
+        for feed in &config.feeds {
+            if self.due.contains_key(&feed.name) || self.running.contains(&feed.name) {
+                continue;
+            }
+            match stored(&feed.name)? {
+                Some(s) if s.next_poll > now && s.config_url == feed.url.as_str() => {
+                    self.schedule(&feed.name, s.next_poll)
+                }
+                _ => to_spread.push(feed),
+            }
+        }
+        let count = to_spread.len();
+        for feed in to_spread {
+            let spread = start_spread(count, feed.interval(&config.daemon));
+            self.schedule(&feed.name, initial_due(now, &feed.name, spread));
+        }
+        Ok(())
+    }
+
+    /// A poll of `feed` ended; `next` is when it is due again (`None`: it
+    /// was cancelled by the stop). A feed no longer in `config` is not
+    /// rescheduled, so re-adding it later schedules it afresh.
+    pub fn finished(&mut self, config: &Config, feed: &str, next: Option<UnixMs>) {
+        self.running.remove(feed);
+        if let Some(at) = next {
+            if config.feed(feed).is_some() {
+                self.schedule(feed, at);
+            }
+        }
+    }
+
+    fn schedule(&mut self, feed: &str, at: UnixMs) {
+        self.due.insert(feed.to_string(), at);
+        self.heap.push(Reverse((at, feed.to_string())));
+    }
+
+    /// The feeds due at `now`, marked as being polled.
+    pub fn take_due(&mut self, now: UnixMs) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(Reverse((at, _))) = self.heap.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, feed))) = self.heap.pop() else {
+                break;
+            };
+            // stale heap entries (rescheduled or removed feeds) are skipped
+            if self.due.get(&feed) == Some(&at) && !self.running.contains(&feed) {
+                self.due.remove(&feed);
+                self.running.insert(feed.clone());
+                out.push(feed);
+            }
+        }
+        out
+    }
+
+    /// When the earliest waiting feed is due.
+    pub fn next_due(&self) -> Option<UnixMs> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Feeds waiting for their turn.
+    pub fn scheduled(&self) -> usize {
+        self.due.len()
+    }
+
+    /// Feeds being polled.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +316,68 @@ mod tests {
         let first_half = dues.iter().filter(|d| **d < 30_000).count();
         assert!((400..600).contains(&first_half), "{first_half}");
         assert_eq!(initial_due(0, "x", spread), initial_due(0, "x", spread));
+    }
+
+    fn config(feeds: &[&str]) -> Config {
+        let mut text = String::from("[daemon]\nstate_dir = \"/tmp/unused\"\n");
+        for f in feeds {
+            text.push_str(&format!(
+                "[[feed]]\nname = \"{f}\"\nurl = \"http://127.0.0.1:9/{f}\"\n"
+            ));
+        }
+        Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap()
+    }
+
+    fn nothing_stored(_: &str) -> Result<Option<FeedState>, std::convert::Infallible> {
+        Ok(None)
+    }
+
+    #[test]
+    fn a_feed_removed_while_polling_is_dropped_and_a_readded_one_is_scheduled_again() {
+        let now = 1_000_000;
+        let mut t = Timetable::default();
+        t.sync(&config(&["a", "b"]), now, nothing_stored).unwrap();
+        let mut started = t.take_due(i64::MAX / 2);
+        started.sort();
+        assert_eq!(started, ["a", "b"]);
+
+        let only_b = config(&["b"]);
+        t.sync(&only_b, now, nothing_stored).unwrap();
+        // a poll of a feed that is gone reports "never" as its next time
+        t.finished(&only_b, "a", Some(UnixMs::MAX));
+        t.finished(&only_b, "b", Some(2_000_000));
+        assert!(!t.due.contains_key("a"), "removed feed not rescheduled");
+        assert_eq!(t.due.get("b"), Some(&2_000_000));
+
+        let both = config(&["a", "b"]);
+        t.sync(&both, now, nothing_stored).unwrap();
+        let due_a = *t.due.get("a").expect("re-added feed is scheduled");
+        let interval = both.daemon.interval.as_millis() as UnixMs;
+        assert!(due_a <= now + interval, "spread within one interval");
+        t.finished(&both, "b", None);
+        assert_eq!(t.running(), 0);
+    }
+
+    #[test]
+    fn a_stored_next_poll_is_kept_unless_the_url_changed() {
+        let now = 1_000_000;
+        let c = config(&["a", "b"]);
+        let mut t = Timetable::default();
+        t.sync(&c, now, |name| {
+            Ok::<_, std::convert::Infallible>(Some(FeedState {
+                next_poll: now + 5_000_000,
+                config_url: if name == "a" {
+                    "http://127.0.0.1:9/a".into()
+                } else {
+                    "http://elsewhere.example/b".into()
+                },
+                ..Default::default()
+            }))
+        })
+        .unwrap();
+        assert_eq!(t.due.get("a"), Some(&(now + 5_000_000)));
+        assert!(t.due["b"] < now + 5_000_000, "b starts afresh");
+        assert_eq!(t.scheduled(), 2);
+        assert_eq!(t.next_due(), Some(t.due["b"]));
     }
 }

@@ -45,50 +45,73 @@ impl SecretSource {
 
     /// Reads the secret. `what` names the key for the error ("password"),
     /// and the error says how to fix it.
-    pub fn resolve(&self, what: &str) -> Result<Option<Secret>, String> {
+    pub fn resolve(&self, what: &str) -> Result<Option<Secret>, SecretError> {
+        let what = what.to_string();
         let set = [
             self.env.is_some(),
             self.file.is_some(),
             self.credential.is_some(),
         ];
         if set.iter().filter(|s| **s).count() > 1 {
-            return Err(format!(
-                "set only one of {what}_env, {what}_file and {what}_credential"
-            ));
+            return Err(SecretError::Ambiguous { what });
         }
         if let Some(var) = &self.env {
             return match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
-                _ => Err(format!(
-                    "{what}_env names the environment variable {var}, which is not set or empty: export it, or use {what}_file"
-                )),
+                _ => Err(SecretError::EnvUnset {
+                    what,
+                    var: var.clone(),
+                }),
             };
         }
         if let Some(path) = &self.file {
             return read_secret_file(path, what).map(Some);
         }
         if let Some(name) = &self.credential {
-            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                format!(
-                    "{what}_credential = {name:?} needs $CREDENTIALS_DIRECTORY, which systemd sets for LoadCredential=; outside systemd use {what}_env or {what}_file"
-                )
-            })?;
+            let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+                return Err(SecretError::NoCredentials {
+                    what,
+                    name: name.clone(),
+                });
+            };
             return read_secret_file(&Path::new(&dir).join(name), what).map(Some);
         }
         Ok(None)
     }
 }
 
-fn read_secret_file(path: &Path, what: &str) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read {what} from {}: {e}; check the path and that the storywatch user may read it",
-            path.display()
-        )
+/// A secret that cannot be had, and how to fix that.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("set only one of {what}_env, {what}_file and {what}_credential")]
+    Ambiguous { what: String },
+    #[error("{what}_env names the environment variable {var}, which is not set or empty: export it, or use {what}_file")]
+    EnvUnset { what: String, var: String },
+    #[error("{what}_credential = {name:?} needs $CREDENTIALS_DIRECTORY, which systemd sets for LoadCredential=; outside systemd use {what}_env or {what}_file")]
+    NoCredentials { what: String, name: String },
+    #[error("cannot read {what} from {}: {source}; check the path and that the storywatch user may read it", path.display())]
+    Read {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} file {} is empty", path.display())]
+    Empty { what: String, path: PathBuf },
+}
+
+fn read_secret_file(path: &Path, what: String) -> Result<Secret, SecretError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+        what: what.clone(),
+        path: path.to_path_buf(),
+        source,
     })?;
     let value = text.trim_end_matches(['\r', '\n']).to_string();
     if value.is_empty() {
-        return Err(format!("{what} file {} is empty", path.display()));
+        return Err(SecretError::Empty {
+            what,
+            path: path.to_path_buf(),
+        });
     }
     Ok(Secret(value))
 }
@@ -122,7 +145,7 @@ mod tests {
             env: Some("STORYWATCH_TEST_SURELY_UNSET".into()),
             ..Default::default()
         };
-        let err = src.resolve("secret").unwrap_err();
+        let err = src.resolve("secret").unwrap_err().to_string();
         assert!(err.contains("STORYWATCH_TEST_SURELY_UNSET"), "{err}");
     }
 }

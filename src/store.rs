@@ -32,10 +32,9 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use crate::article::ArticleRecord;
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Delivery, DeliveryState};
-use crate::poll::FeedState;
+use crate::records::{ArticleRecord, FeedState};
 use crate::tracker::{PollChanges, StoryLookup, StoryRecord, VersionRecord};
 
 /// Bumped when the stored layout changes incompatibly.
@@ -45,12 +44,33 @@ const SCHEMA_VERSION: u32 = 1;
 pub enum StoreError {
     #[error("the state directory {path} is in use by another storywatch process (sled lock held); stop the other instance or use another state_dir")]
     Locked { path: PathBuf },
-    #[error("cannot open the database in {path}: {message}")]
-    Open { path: PathBuf, message: String },
+    #[error("cannot open the database in {path}: {source}: create it or set [daemon] state_dir to a writable directory")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database in {path}: {source}{hint}", hint = io_hint(source))]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     #[error("database I/O error: {0}{hint}", hint = io_hint(.0))]
-    Io(String),
-    #[error("database record {what} is unreadable: {message}")]
-    Corrupt { what: String, message: String },
+    Io(#[source] sled::Error),
+    /// A task doing database work died (a panic on the blocking pool).
+    #[error("database I/O error: {what} task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("database record {what} is unreadable: {source}")]
+    Corrupt {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("database at {path} was written by a newer storywatch (schema {found}, this binary knows {known}); upgrade storywatch")]
     TooNew {
         path: PathBuf,
@@ -59,20 +79,23 @@ pub enum StoreError {
     },
 }
 
-fn io_hint(message: &str) -> &'static str {
-    let m = message.to_ascii_lowercase();
-    if m.contains("no space") {
-        " (the disk holding state_dir is full: free some space; nothing already stored is lost, and alerts not yet stored are found again on the next poll)"
-    } else if m.contains("read-only") || m.contains("permission denied") {
-        " (state_dir is not writable: check its permissions and mount)"
-    } else {
-        ""
+/// What to do about an I/O error, told by its kind (sled passes the
+/// operating system's error through).
+fn io_hint(e: &sled::Error) -> &'static str {
+    use std::io::ErrorKind;
+    let sled::Error::Io(io) = e else {
+        return "";
+    };
+    match io.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => " (the disk holding state_dir is full: free some space; nothing already stored is lost, and alerts not yet stored are found again on the next poll)",
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => " (state_dir is not writable: check its permissions and mount)",
+        _ => "",
     }
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
+        StoreError::Io(e)
     }
 }
 
@@ -134,7 +157,7 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         what: what.to_string(),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 
@@ -158,7 +181,7 @@ fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
             let raw =
                 lz4_flex::decompress_size_prepended(packed).map_err(|e| StoreError::Corrupt {
                     what: "story".into(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
             decode("story", &raw)
         }
@@ -173,7 +196,7 @@ fn encode_version(v: &VersionRecord) -> Vec<u8> {
 fn decode_version(bytes: &[u8]) -> Result<VersionRecord, StoreError> {
     let raw = lz4_flex::decompress_size_prepended(bytes).map_err(|e| StoreError::Corrupt {
         what: "version".into(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     decode("version", &raw)
 }
@@ -250,25 +273,26 @@ fn tx_put_delivery(
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
-            message: format!("{e}: create it or set [daemon] state_dir to a writable directory"),
+            source,
         })?;
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
             .flush_every_ms(Some(200))
             .open()
-            .map_err(|e| {
-                let message = e.to_string();
-                if message.contains("could not acquire lock") {
+            .map_err(|source| {
+                // sled reports a held lock as a plain I/O error (kind
+                // `Other`), so ask the lock itself rather than read the text
+                if Store::is_locked(dir) {
                     StoreError::Locked {
                         path: dir.to_path_buf(),
                     }
                 } else {
                     StoreError::Open {
                         path: dir.to_path_buf(),
-                        message: format!("{message}{}", io_hint(&message)),
+                        source,
                     }
                 }
             })?;
@@ -357,7 +381,10 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.flush_blocking())
             .await
-            .map_err(|e| StoreError::Io(format!("flush task failed: {e}")))?
+            .map_err(|source| StoreError::Task {
+                what: "flush",
+                source,
+            })?
     }
 
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
@@ -919,6 +946,7 @@ impl Store {
 }
 
 impl StoryLookup for Store {
+    type Error = StoreError;
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .keys

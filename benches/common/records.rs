@@ -4,7 +4,7 @@
 //! compare.
 
 use storywatch::model::Snapshot;
-use storywatch::poll::FeedState;
+use storywatch::records::FeedState;
 use storywatch::tracker::materiality::ChangeClass;
 use storywatch::tracker::{PollChanges, StoryRecord, VersionRecord};
 

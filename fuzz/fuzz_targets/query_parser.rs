@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use storywatch::watch::index::{Doc, DocField, WatchSet};
+use storywatch::watch::index::{Doc, WatchSet};
+use storywatch::watch::query::DocField;
 use storywatch::watch::query::parse;
 
 const AUTHORS: &[String] = &[];

@@ -21,8 +21,7 @@ use url::Url;
 
 use crate::secret::{Secret, SecretSource};
 use crate::tracker::materiality::ChangeClass;
-use crate::watch::query::{self, Query};
-use crate::watch::{OnRevert, Trigger};
+use crate::watch::query::{self, OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.
@@ -623,18 +622,49 @@ fn check_name(
     }
 }
 
+/// A URL in the config that cannot be used, and what would do instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UrlError {
+    #[error("invalid URL {text:?} ({source}): expected an http(s) URL like \"https://example.com/feed.xml\"")]
+    Invalid {
+        text: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("URL {0:?} has no host")]
+    NoHost(String),
+    #[error("URL {text:?} uses the {scheme}: scheme; only http:// and https:// URLs are allowed")]
+    Scheme { text: String, scheme: String },
+    #[error(
+        "smtp = {text:?} is not a URL ({source}): expected smtp://user@host:587 or smtps://host"
+    )]
+    SmtpInvalid {
+        text: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("smtp = {text:?}: scheme {scheme}: is not one of smtp:, smtps:, smtp+plain:")]
+    SmtpScheme { text: String, scheme: String },
+    #[error("smtp URL contains a password: remove it and use password_env, password_file or password_credential")]
+    SmtpPassword,
+    #[error("smtp = {0:?} has no host")]
+    SmtpNoHost(String),
+}
+
 /// Only http and https: a config must never make the daemon read local files
 /// (`file://`) or speak other protocols on a user's behalf.
-pub fn parse_http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|e| {
-        format!("invalid URL {text:?} ({e}): expected an http(s) URL like \"https://example.com/feed.xml\"")
+pub fn parse_http_url(text: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(text.trim()).map_err(|source| UrlError::Invalid {
+        text: text.to_string(),
+        source,
     })?;
     match url.scheme() {
         "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
-        "http" | "https" => Err(format!("URL {text:?} has no host")),
-        other => Err(format!(
-            "URL {text:?} uses the {other}: scheme; only http:// and https:// URLs are allowed"
-        )),
+        "http" | "https" => Err(UrlError::NoHost(text.to_string())),
+        other => Err(UrlError::Scheme {
+            text: text.to_string(),
+            scheme: other.to_string(),
+        }),
     }
 }
 
@@ -838,11 +868,11 @@ fn webhook_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<WebhookConf
         credential: n.secret_credential.clone(),
     }
     .resolve("secret")
-    .map_err(|e| errs.push(e))
+    .map_err(|e| errs.push(e.to_string()))
     .ok()
     .flatten();
     if let Some(t) = &n.template {
-        if let Err(e) = crate::notify::webhook::check_template(t) {
+        if let Err(e) = crate::notify::template::compile(t) {
             errs.push(format!("template does not compile: {e}"));
         }
     }
@@ -869,7 +899,7 @@ fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> 
                 security = security.or(Some(u.security));
                 username = username.or(u.username);
             }
-            Err(e) => errs.push(e),
+            Err(e) => errs.push(e.to_string()),
         }
     }
     let security = security.unwrap_or(SmtpSecurity::Starttls);
@@ -891,7 +921,7 @@ fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> 
         credential: n.password_credential.clone(),
     }
     .resolve("password")
-    .map_err(|e| errs.push(e))
+    .map_err(|e| errs.push(e.to_string()))
     .ok()
     .flatten();
     if password.is_some() && username.is_none() {
@@ -951,27 +981,29 @@ struct SmtpUrl {
 /// `smtp://user@host:587` (STARTTLS), `smtps://host` (implicit TLS),
 /// `smtp+plain://host:25` (no TLS). A password in the URL is refused: it
 /// would sit in a config file that is often world-readable.
-fn parse_smtp_url(text: &str) -> Result<SmtpUrl, String> {
-    let url = Url::parse(text).map_err(|e| {
-        format!("smtp = {text:?} is not a URL ({e}): expected smtp://user@host:587 or smtps://host")
+fn parse_smtp_url(text: &str) -> Result<SmtpUrl, UrlError> {
+    let url = Url::parse(text).map_err(|source| UrlError::SmtpInvalid {
+        text: text.to_string(),
+        source,
     })?;
     let security = match url.scheme() {
         "smtp" => SmtpSecurity::Starttls,
         "smtps" => SmtpSecurity::Tls,
         "smtp+plain" => SmtpSecurity::None,
         s => {
-            return Err(format!(
-                "smtp = {text:?}: scheme {s}: is not one of smtp:, smtps:, smtp+plain:"
-            ))
+            return Err(UrlError::SmtpScheme {
+                text: text.to_string(),
+                scheme: s.to_string(),
+            })
         }
     };
     if url.password().is_some() {
-        return Err("smtp URL contains a password: remove it and use password_env, password_file or password_credential".into());
+        return Err(UrlError::SmtpPassword);
     }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("smtp = {text:?} has no host"))?;
+        .ok_or_else(|| UrlError::SmtpNoHost(text.to_string()))?;
     let port = url.port().unwrap_or(match security {
         SmtpSecurity::Tls => 465,
         SmtpSecurity::Starttls => 587,

@@ -172,6 +172,7 @@ fn smtp_urls() {
     assert_eq!((u.port, u.security), (465, SmtpSecurity::Tls));
     assert!(parse_smtp_url("smtp://u:pw@mail.x.org")
         .unwrap_err()
+        .to_string()
         .contains("password"));
     assert!(parse_smtp_url("imap://mail.x.org").is_err());
 }

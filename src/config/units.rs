@@ -8,20 +8,46 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// A value that does not read as its kind: names the kind, quotes the
+/// value, and shows what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: expected {expected}")]
+pub struct ValueError {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+fn invalid(what: &'static str, value: &str, expected: &'static str) -> ValueError {
+    ValueError {
+        what,
+        value: value.to_string(),
+        expected,
+    }
+}
+
 /// Parses "90s", "10m", "1h30m", "2d", "500ms".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     humantime::parse_duration(s.trim()).map_err(|_| {
-        format!("invalid duration {s:?}: expected a number with a unit, like \"90s\", \"10m\", \"1h\" or \"2d\"")
+        invalid(
+            "duration",
+            s,
+            "a number with a unit, like \"90s\", \"10m\", \"1h\" or \"2d\"",
+        )
     })
 }
 
 /// Parses "10MiB", "512KiB", "1GB", "2000" (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let err = || {
-        format!("invalid size {s:?}: expected a number with a unit, like \"512KiB\", \"10MiB\" or \"1GiB\"")
+        invalid(
+            "size",
+            s,
+            "a number with a unit, like \"512KiB\", \"10MiB\" or \"1GiB\"",
+        )
     };
     let n: u64 = num.parse().map_err(|_| err())?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -44,8 +70,8 @@ pub struct Rate {
     pub per: Duration,
 }
 
-pub fn parse_rate(s: &str) -> Result<Rate, String> {
-    let err = || format!("invalid rate {s:?}: expected COUNT/DURATION, like \"1/15m\" or \"3/1h\"");
+pub fn parse_rate(s: &str) -> Result<Rate, ValueError> {
+    let err = || invalid("rate", s, "COUNT/DURATION, like \"1/15m\" or \"3/1h\"");
     let (count, per) = s.split_once('/').ok_or_else(err)?;
     let count: u32 = count.trim().parse().map_err(|_| err())?;
     let per = parse_duration(per).map_err(|_| err())?;
@@ -73,8 +99,8 @@ impl QuietHours {
     }
 }
 
-pub fn parse_quiet_hours(s: &str) -> Result<QuietHours, String> {
-    let err = || format!("invalid quiet_hours {s:?}: expected HH:MM-HH:MM, like \"22:00-07:00\"");
+pub fn parse_quiet_hours(s: &str) -> Result<QuietHours, ValueError> {
+    let err = || invalid("quiet_hours", s, "HH:MM-HH:MM, like \"22:00-07:00\"");
     let (a, b) = s.split_once('-').ok_or_else(err)?;
     let hm = |t: &str| -> Option<u16> {
         let (h, m) = t.trim().split_once(':')?;
@@ -145,6 +171,7 @@ mod tests {
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("ten minutes")
             .unwrap_err()
+            .to_string()
             .contains("\"10m\""));
         assert!(parse_duration("10").is_err());
     }

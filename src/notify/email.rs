@@ -20,8 +20,8 @@ use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::EventKind;
 
-use super::render;
 use super::smtp::{Security, SmtpClient, SmtpError};
+use super::{render, NotifierError};
 
 pub struct EmailNotifier {
     name: String,
@@ -30,21 +30,21 @@ pub struct EmailNotifier {
 }
 
 impl EmailNotifier {
-    pub fn new(name: &str, config: EmailConfig) -> Result<Self, String> {
-        let tls_params = || -> Result<TlsParameters, String> {
+    pub fn new(name: &str, config: EmailConfig) -> Result<Self, NotifierError> {
+        let tls_params = || -> Result<TlsParameters, NotifierError> {
             let mut b = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.tls_ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("cannot read tls_ca_file {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| {
-                    format!(
-                        "tls_ca_file {} is not a PEM certificate: {e}",
-                        path.display()
-                    )
+                let pem = std::fs::read(path).map_err(|source| NotifierError::ReadCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|source| NotifierError::BadCa {
+                    path: path.clone(),
+                    source,
                 })?;
                 b = b.add_root_certificate(cert);
             }
-            b.build().map_err(|e| format!("TLS setup failed: {e}"))
+            b.build().map_err(NotifierError::Tls)
         };
         let security = match config.security {
             SmtpSecurity::Starttls => Security::Starttls(tls_params()?),
@@ -126,14 +126,14 @@ impl EmailNotifier {
         let (subject, text, html) = if let [alert] = alerts {
             b = b
                 .message_id(Some(format!("<{}@{domain}>", alert.key)))
-                .header(raw("X-Storywatch-Alert", &alert.key));
+                .raw_header(raw("X-Storywatch-Alert", &alert.key));
             if let Some(s) = alert.story() {
                 let root = thread_root(&s.event.story, &domain);
                 b = b
                     .in_reply_to(root.clone())
                     .references(root)
-                    .header(raw("X-Storywatch-Story", &s.event.story))
-                    .header(raw("X-Storywatch-Watch", &s.watch));
+                    .raw_header(raw("X-Storywatch-Story", &s.event.story))
+                    .raw_header(raw("X-Storywatch-Watch", &s.watch));
             }
             (
                 render::subject(alert),
@@ -144,7 +144,7 @@ impl EmailNotifier {
             let key = super::batch_key(alerts);
             b = b
                 .message_id(Some(format!("<{key}@{domain}>")))
-                .header(raw("X-Storywatch-Alert", &key));
+                .raw_header(raw("X-Storywatch-Alert", &key));
             let refs: Vec<&Alert> = alerts.iter().collect();
             (
                 digest_subject(alerts),
@@ -158,9 +158,9 @@ impl EmailNotifier {
         // unsubscribe from but the config file.
         b = b
             .subject(render::one_line(&subject, 200))
-            .header(raw("Auto-Submitted", "auto-generated"))
-            .header(raw("X-Auto-Response-Suppress", "All"))
-            .header(raw(
+            .raw_header(raw("Auto-Submitted", "auto-generated"))
+            .raw_header(raw("X-Auto-Response-Suppress", "All"))
+            .raw_header(raw(
                 "List-Id",
                 &format!(
                     "storywatch {} <{}.storywatch.{domain}>",
@@ -185,24 +185,13 @@ impl EmailNotifier {
     }
 }
 
-fn raw(name: &'static str, value: &str) -> RawHeader {
-    RawHeader(name, value.chars().filter(|c| !c.is_control()).collect())
-}
-
-/// A header we set by name (lettre's typed headers do not cover these).
-#[derive(Clone)]
-struct RawHeader(&'static str, String);
-
-impl lettre::message::header::Header for RawHeader {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("X-Storywatch")
-    }
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(RawHeader("X-Storywatch", s.to_string()))
-    }
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(HeaderName::new_from_ascii_str(self.0), self.1.clone())
-    }
+/// A header lettre has no typed header for, control characters removed
+/// (feed text ends up in some values).
+fn raw(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        value.chars().filter(|c| !c.is_control()).collect(),
+    )
 }
 
 /// The Message-ID every alert about `story` replies to.

@@ -3,15 +3,23 @@
 //! Each notifier sends a batch of alerts (one alert, or a digest) and says
 //! whether it worked; retries, digests and rate limits are the delivery
 //! loop's business (`delivery.rs`), so a notifier is just "render and send".
+//!
+//! [`render`] turns alerts into text and HTML, [`webhook`] and [`email`]
+//! send them, and [`template`] compiles user webhook templates (a leaf the
+//! config check uses too, so config does not depend on the notifiers).
 
 pub mod email;
 pub mod render;
 mod smtp;
+pub mod template;
 pub mod webhook;
 
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use crate::config::{NotifierConfig, NotifierKind};
+use crate::fetch::ClientError;
 use crate::outbox::{Alert, SendError};
 
 pub enum Notifier {
@@ -20,8 +28,35 @@ pub enum Notifier {
     Email(Box<email::EmailNotifier>),
 }
 
+/// A notifier that cannot be built from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("header name {0:?} is not valid")]
+    HeaderName(String),
+    #[error("header {0:?} has an invalid value")]
+    HeaderValue(String),
+    #[error("{0}")]
+    Template(#[source] minijinja::Error),
+    #[error("cannot read tls_ca_file {}: {source}", path.display())]
+    ReadCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tls_ca_file {} is not a PEM certificate: {source}", path.display())]
+    BadCa {
+        path: PathBuf,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+}
+
 impl Notifier {
-    pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, String> {
+    pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, NotifierError> {
         Ok(match &config.kind {
             NotifierKind::Stdout => Notifier::Stdout,
             NotifierKind::Webhook(w) => Notifier::Webhook(Box::new(webhook::WebhookNotifier::new(

@@ -8,6 +8,12 @@
 //! delayed ACK, ~40 ms per mail (BENCHMARKS.md, "Delivery latency"). Here
 //! the TCP socket is ours, with `TCP_NODELAY`, and lettre's
 //! `AsyncSmtpConnection` speaks SMTP (EHLO, STARTTLS, AUTH, DATA) over it.
+//!
+//! Checked against lettre 0.11.23, the newest release (crates.io, December 2026):
+//! its transport still neither sets `TCP_NODELAY` nor takes a stream or a
+//! socket option from the caller, and putting implicit TLS on a socket it
+//! did not open still needs the deprecated `AsyncNetworkStream`. Drop this
+//! file for `AsyncSmtpTransport` once a lettre release offers either.
 
 use std::io;
 use std::net::SocketAddr;

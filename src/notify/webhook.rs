@@ -17,10 +17,11 @@ use sha2::Sha256;
 
 use crate::clock::rfc3339;
 use crate::config::{WebhookConfig, WebhookPreset};
+use crate::fetch::ClientError;
 use crate::outbox::{Alert, AlertBody, SendError};
 use crate::tracker::materiality::Comparison;
 
-use super::render;
+use super::{render, template, NotifierError};
 
 pub const SCHEMA: &str = "storywatch.alert.v1";
 pub const DIGEST_SCHEMA: &str = "storywatch.digest.v1";
@@ -34,44 +35,29 @@ pub struct WebhookNotifier {
     template: Option<minijinja::Environment<'static>>,
 }
 
-/// Compiles a body template, for config validation.
-pub fn check_template(source: &str) -> Result<(), String> {
-    compile_template(source).map(|_| ())
-}
-
-/// Rendering budget: a template loop cannot stall a delivery worker.
-const TEMPLATE_FUEL: u64 = 200_000;
-
-fn compile_template(source: &str) -> Result<minijinja::Environment<'static>, String> {
-    let mut env = minijinja::Environment::new();
-    env.set_fuel(Some(TEMPLATE_FUEL));
-    env.add_template_owned("body", source.to_string())
-        .map_err(|e| e.to_string())?;
-    Ok(env)
-}
-
 impl WebhookNotifier {
-    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, String> {
+    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, NotifierError> {
         let client = reqwest::Client::builder()
             .user_agent(user_agent.to_string())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("header name {k:?} is not valid"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("header {k:?} has an invalid value"))?;
+                .map_err(|_| NotifierError::HeaderName(k.clone()))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| NotifierError::HeaderValue(k.clone()))?;
             headers.insert(name, value);
         }
         let template = config
             .template
             .as_deref()
-            .map(compile_template)
-            .transpose()?;
+            .map(template::compile)
+            .transpose()
+            .map_err(NotifierError::Template)?;
         Ok(WebhookNotifier {
             config,
             client,
@@ -145,7 +131,7 @@ impl WebhookNotifier {
                 json!({ "alerts": alerts.iter().map(payload).collect::<Vec<_>>(), "text": digest_text(alerts), "subject": digest_subject(alerts) })
             };
             let rendered = env
-                .get_template("body")
+                .get_template(template::NAME)
                 .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
                 .map_err(|e| SendError::permanent(format!("webhook template failed: {e}")))?;
             let ct = if serde_json::from_str::<Value>(&rendered).is_ok() {

@@ -349,7 +349,7 @@ fn looks_like_html(text: &str) -> bool {
     ];
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(pos) = memchr_lt(&bytes[i..]) {
+    while let Some(pos) = memchr::memchr(b'<', &bytes[i..]) {
         let rest = &text[i + pos + 1..];
         let rest = rest.strip_prefix('/').unwrap_or(rest);
         let name: String = rest
@@ -367,10 +367,6 @@ fn looks_like_html(text: &str) -> bool {
         i += pos + 1;
     }
     false
-}
-
-fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == b'<')
 }
 
 fn person_label(name: Option<String>, email: Option<String>) -> Option<String> {

@@ -24,7 +24,6 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Entry, Field, Snapshot, UnixMs};
-use crate::store::StoreError;
 use alias::{Merge, Prepared, Side};
 use materiality::{ChangeClass, Comparison};
 
@@ -223,10 +222,12 @@ pub struct VersionRecord {
     pub reverted: Vec<Field>,
 }
 
-/// What the tracker reads from storage.
+/// What the tracker reads from storage. The lookup names its own error
+/// (the store's is `StoreError`), so the tracker knows nothing of storage.
 pub trait StoryLookup {
-    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError>;
-    fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError>;
+    type Error;
+    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, Self::Error>;
+    fn story(&self, id: &str) -> Result<Option<StoryRecord>, Self::Error>;
 }
 
 /// The per-feed settings the tracker applies.
@@ -318,13 +319,13 @@ pub fn snapshot(entry: &Entry, ignore: &[Regex]) -> Snapshot {
 
 /// Tracks one successful poll of a feed. `previous` are the story ids of the
 /// feed's previous poll (for removals and alias matching).
-pub fn track_poll(
-    lookup: &dyn StoryLookup,
+pub fn track_poll<L: StoryLookup + ?Sized>(
+    lookup: &L,
     rules: &FeedRules,
     entries: &[Entry],
     previous: &[String],
     now: UnixMs,
-) -> Result<PollChanges, StoreError> {
+) -> Result<PollChanges, L::Error> {
     let mut run = Run {
         lookup,
         rules,
@@ -359,8 +360,8 @@ pub fn track_poll(
 }
 
 /// State of one `track_poll` call.
-struct Run<'a> {
-    lookup: &'a dyn StoryLookup,
+struct Run<'a, L: ?Sized> {
+    lookup: &'a L,
     rules: &'a FeedRules<'a>,
     now: UnixMs,
     changes: PollChanges,
@@ -371,8 +372,8 @@ struct Run<'a> {
     merging: Option<Merge>,
 }
 
-impl Run<'_> {
-    fn resolve(&mut self, keys: &[String]) -> Result<Option<String>, StoreError> {
+impl<L: StoryLookup + ?Sized> Run<'_, L> {
+    fn resolve(&mut self, keys: &[String]) -> Result<Option<String>, L::Error> {
         for key in keys {
             if let Some(id) = self
                 .changes
@@ -390,7 +391,7 @@ impl Run<'_> {
         Ok(None)
     }
 
-    fn load(&mut self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+    fn load(&mut self, id: &str) -> Result<Option<StoryRecord>, L::Error> {
         if let Some(s) = self.changes.stories.get(id) {
             return Ok(Some(s.clone()));
         }
@@ -426,7 +427,7 @@ impl Run<'_> {
         keys: &[String],
         entry: &Entry,
         snap: Option<Snapshot>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), L::Error> {
         let Some(mut story) = self.load(&id)? else {
             // a key pointing at a pruned story: start afresh under that id
             let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
@@ -576,7 +577,7 @@ impl Run<'_> {
         &mut self,
         unplaced: Vec<(Vec<String>, &Entry, Option<Snapshot>)>,
         previous: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), L::Error> {
         if unplaced.is_empty() {
             return Ok(());
         }
@@ -678,7 +679,7 @@ impl Run<'_> {
         keys: &[String],
         entry: &Entry,
         snap: Snapshot,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), L::Error> {
         self.mark_present(&id);
         let mut story = StoryRecord {
             id: id.clone(),
@@ -718,7 +719,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn detect_removals(&mut self, previous: &[String]) -> Result<(), StoreError> {
+    fn detect_removals(&mut self, previous: &[String]) -> Result<(), L::Error> {
         for id in previous {
             if self.present.contains(id) {
                 continue;

@@ -16,10 +16,11 @@ struct Mem {
 }
 
 impl StoryLookup for Mem {
-    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
+    type Error = std::convert::Infallible;
+    fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, Self::Error> {
         Ok(self.keys.get(&(feed.to_string(), key.to_string())).cloned())
     }
-    fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+    fn story(&self, id: &str) -> Result<Option<StoryRecord>, Self::Error> {
         Ok(self.stories.get(id).cloned())
     }
 }

@@ -21,71 +21,25 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::watch::fold::Folded;
-use crate::watch::query::{Query, Term, MIN_PREFIX_CHARS};
+use crate::watch::query::{DocField, Query, Term, MIN_PREFIX_CHARS};
 
 /// At most this many highlights per hit (overlapping ones merged first):
 /// enough to render an alert, bounded for a story that repeats a word 1,000
 /// times.
 pub const MAX_HIGHLIGHTS: usize = 64;
 
-/// A part of a story a query term can be limited to (`title:kyiv`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DocField {
-    Title,
-    Summary,
-    Content,
-    Author,
-    Category,
-    Feed,
-    Tag,
-}
-
-impl DocField {
-    /// Every field, in the order fields are listed to users.
-    pub const ALL: [DocField; 7] = [
-        DocField::Title,
-        DocField::Summary,
-        DocField::Content,
-        DocField::Author,
-        DocField::Category,
-        DocField::Feed,
-        DocField::Tag,
-    ];
-
-    /// The name used in queries (`title`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocField::Title => "title",
-            DocField::Summary => "summary",
-            DocField::Content => "content",
-            DocField::Author => "author",
-            DocField::Category => "category",
-            DocField::Feed => "feed",
-            DocField::Tag => "tag",
-        }
-    }
-
-    /// The field a query names, ignoring ASCII case.
-    pub fn from_name(name: &str) -> Option<DocField> {
-        DocField::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(name))
-    }
-
-    fn bit(self) -> FieldMask {
-        1 << self as u8
-    }
-}
-
 /// A set of [`DocField`]s as bits.
 type FieldMask = u8;
+
+fn bit(field: DocField) -> FieldMask {
+    1 << field as u8
+}
 
 /// Unscoped terms search the story's text, not its metadata: a watch for
 /// `smith` should not fire on every story by a reporter called Smith.
@@ -217,42 +171,11 @@ struct CompiledTerm {
     words: Vec<Box<str>>,
 }
 
-/// FxHash (as in rustc): the dictionary is probed for every token of every
-/// story, and SipHash would be most of the cost. Hash flooding is no
-/// concern here: the table's contents come from the config, stories only
-/// probe it, so hostile text cannot make it degrade.
-#[derive(Debug, Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Dictionary = HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>;
+/// FxHash (`rustc-hash`, as in rustc): the dictionary is probed for every
+/// token of every story, and SipHash would be most of the cost. Hash
+/// flooding is no concern here: the table's contents come from the config,
+/// stories only probe it, so hostile text cannot make it degrade.
+type Dictionary = FxHashMap<Box<str>, usize>;
 
 /// Distinguishes sets so a [`Prepared`] from another set is recognised.
 static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
@@ -521,7 +444,7 @@ impl Compiler {
     /// (non-negated) positions register `watch` under their key.
     fn node(&mut self, query: &Query, fields: FieldMask, negated: bool, watch: usize) -> Node {
         let atom = match query {
-            Query::Scope { field, query } => return self.node(query, field.bit(), negated, watch),
+            Query::Scope { field, query } => return self.node(query, bit(*field), negated, watch),
             Query::Not(q) => return Node::Not(Box::new(self.node(q, fields, !negated, watch))),
             Query::And(qs) => {
                 return Node::And(
@@ -763,7 +686,7 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
             let Some(slot) = self.doc.slots.get(o.slot) else {
                 continue;
             };
-            if fields & slot.field.bit() == 0 {
+            if fields & bit(slot.field) == 0 {
                 continue;
             }
             let Some(start) = o.token.checked_sub(term.anchor) else {
@@ -830,7 +753,7 @@ impl<'w, 'p, 'a> Eval<'w, 'p, 'a> {
     fn regex_marks(&self, re: &regex::Regex, fields: FieldMask, limit: usize, out: &mut Vec<Mark>) {
         let mut found = 0;
         for (slot, s) in self.doc.slots.iter().enumerate() {
-            if fields & s.field.bit() == 0 {
+            if fields & bit(s.field) == 0 {
                 continue;
             }
             for m in re.find_iter(s.folded.text()) {

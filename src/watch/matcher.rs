@@ -19,7 +19,7 @@ use crate::model::Snapshot;
 use crate::tracker::materiality::ChangeClass;
 use crate::tracker::{EventKind, Observed};
 use crate::watch::index::{Doc, Highlight, Hit, WatchSet};
-use crate::watch::{OnRevert, Trigger};
+use crate::watch::query::{OnRevert, Trigger};
 
 /// An alert the matcher wants; the caller gives it an id and stores it.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,13 +19,18 @@
 //! Terms are stored *folded* (see [`crate::watch::fold`]): `Kyiv` and `KYIV`
 //! parse to the same [`Query`], which is what makes the [`Display`] form
 //! canonical.
+//!
+//! This is the query *model*, the bottom of `watch/`: it also names the
+//! words the rest share, [`DocField`] (what a term can be scoped to) and
+//! [`Trigger`] (when a watch fires), so the index and the matcher build on
+//! it, config and the outbox name them, and nothing here points back up.
 
 use std::fmt;
 
 use regex::RegexBuilder;
+use serde::{Deserialize, Serialize};
 
 use crate::watch::fold::{fold_char, tokenize};
-use crate::watch::index::DocField;
 
 /// `NEAR` without a distance means within this many tokens.
 pub const DEFAULT_NEAR: u32 = 10;
@@ -47,6 +52,89 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
 /// Shortest prefix before `*`, in folded characters: `k*` would match a
 /// large part of any text.
 pub const MIN_PREFIX_CHARS: usize = 2;
+
+/// A part of a story a query term can be limited to (`title:kyiv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocField {
+    Title,
+    Summary,
+    Content,
+    Author,
+    Category,
+    Feed,
+    Tag,
+}
+
+impl DocField {
+    /// Every field, in the order fields are listed to users.
+    pub const ALL: [DocField; 7] = [
+        DocField::Title,
+        DocField::Summary,
+        DocField::Content,
+        DocField::Author,
+        DocField::Category,
+        DocField::Feed,
+        DocField::Tag,
+    ];
+
+    /// The name used in queries (`title`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocField::Title => "title",
+            DocField::Summary => "summary",
+            DocField::Content => "content",
+            DocField::Author => "author",
+            DocField::Category => "category",
+            DocField::Feed => "feed",
+            DocField::Tag => "tag",
+        }
+    }
+
+    /// The field a query names, ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<DocField> {
+        DocField::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+/// When a watch fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// A new story matches.
+    New,
+    /// A material update to a story the watch follows (it matched once).
+    Update,
+    /// An update whose added text newly matches, though earlier versions did not.
+    Mention,
+    /// A followed story left its feed (off unless asked for).
+    Removed,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::New => "new",
+            Trigger::Update => "update",
+            Trigger::Mention => "mention",
+            Trigger::Removed => "removed",
+        }
+    }
+}
+
+/// What a watch does with an update that only takes a field back to an
+/// earlier value (a headline reverted while the body keeps its edits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRevert {
+    /// Alert, labelled "headline reverted to an earlier version".
+    #[default]
+    Alert,
+    /// Stay silent: the reader has seen that text before.
+    Ignore,
+}
 
 /// A parse error pointing at the 1-based character column of the query.
 /// Errors from the list form ([`from_lists`]) use column 0 and name the list
@@ -125,12 +213,12 @@ impl Pattern {
     /// accent-insensitive like every other term); non-ASCII characters of
     /// the pattern are folded the same way so `café` still finds `cafe`.
     /// ASCII is left untouched so the regex syntax keeps its meaning.
-    pub fn new(source: &str) -> Result<Pattern, String> {
+    pub fn new(source: &str) -> Result<Pattern, PatternError> {
         if source.is_empty() {
-            return Err("empty regex //".into());
+            return Err(PatternError::Empty);
         }
         if source.chars().count() > MAX_REGEX_CHARS {
-            return Err(format!("regex longer than {MAX_REGEX_CHARS} characters"));
+            return Err(PatternError::TooLong);
         }
         let mut folded = String::with_capacity(source.len());
         for c in source.chars() {
@@ -146,7 +234,7 @@ impl Pattern {
             .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
             .nest_limit(MAX_DEPTH as u32)
             .build()
-            .map_err(describe_regex_error)?;
+            .map_err(PatternError::from)?;
         Ok(Pattern {
             source: source.to_string(),
             regex,
@@ -164,19 +252,38 @@ impl Pattern {
     }
 }
 
-/// Turns the regex crate's multi-line error into one line for a config error.
-fn describe_regex_error(e: regex::Error) -> String {
-    match e {
-        regex::Error::CompiledTooBig(limit) => format!(
-            "regex too big: its compiled form exceeds {limit} bytes (simplify it, e.g. fewer or smaller repetitions)"
-        ),
-        other => {
-            let text = other.to_string();
-            let detail = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("error: "))
-                .unwrap_or_else(|| text.lines().last().unwrap_or("invalid"));
-            format!("bad regex: {detail}")
+/// Why a `/regex/` term is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PatternError {
+    #[error("empty regex //")]
+    Empty,
+    #[error("regex longer than {MAX_REGEX_CHARS} characters")]
+    TooLong,
+    #[error("regex too big: its compiled form exceeds {0} bytes (simplify it, e.g. fewer or smaller repetitions)")]
+    TooBig(usize),
+    /// `detail` is the regex crate's multi-line message cut to its one
+    /// telling line, for a config error.
+    #[error("bad regex: {detail}")]
+    Syntax {
+        detail: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+impl From<regex::Error> for PatternError {
+    fn from(e: regex::Error) -> Self {
+        match e {
+            regex::Error::CompiledTooBig(limit) => PatternError::TooBig(limit),
+            source => {
+                let text = source.to_string();
+                let detail = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or_else(|| text.lines().last().unwrap_or("invalid"))
+                    .to_string();
+                PatternError::Syntax { detail, source }
+            }
         }
     }
 }
@@ -790,7 +897,7 @@ impl Parser {
             }),
             Tok::Regex(pattern) => Pattern::new(&pattern)
                 .map(Query::Regex)
-                .map_err(|m| QueryError::new(col, m)),
+                .map_err(|e| QueryError::new(col, e.to_string())),
             Tok::LParen => self.group(col),
             Tok::RParen => Err(QueryError::new(col, "unmatched ')'")),
             Tok::End => Err(QueryError::new(col, "expected a term")),

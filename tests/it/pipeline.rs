@@ -2,7 +2,7 @@
 //! 127.0.0.1 serving successive versions (RSS 2.0, Atom, JSON Feed), a real
 //! webhook receiver, and the real store on disk.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

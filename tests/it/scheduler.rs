@@ -1,7 +1,7 @@
 //! Scheduling and politeness: pure policy (spread, hints, adaptation) and
 //! limits measured where they matter, at the server (request timestamps).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

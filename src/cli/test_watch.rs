@@ -6,14 +6,110 @@
 //! latest version). Matches are printed with the matched terms marked.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use crate::config::FeedConfig;
+use crate::cli::{emit, load, open_store, Failure};
+use crate::config::{Config, ConfigError, FeedConfig};
 use crate::model::Snapshot;
 use crate::store::Store;
 use crate::tracker;
-use crate::watch::index::{DocField, Highlight, WatchSet};
+use crate::watch::index::{Highlight, WatchSet};
 use crate::watch::matcher::doc;
-use crate::watch::query::Query;
+use crate::watch::query::{DocField, Query};
+
+/// Runs `test-watch`: prints the matches and exits 0 when something
+/// matched, 1 when nothing did.
+pub fn run(
+    config_path: &Path,
+    query: Option<String>,
+    watch: Option<String>,
+    stored: bool,
+    feed: Option<String>,
+    input: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let needs_config = watch.is_some() || stored || feed.is_some();
+    let config = if needs_config {
+        Some(load(config_path)?)
+    } else {
+        None
+    };
+    let parsed = match (&query, &watch, &config) {
+        (Some(text), _, _) => crate::watch::query::parse(text).map_err(|e| {
+            Failure::Config(ConfigError {
+                problems: vec![format!("--query: {e}")],
+            })
+        })?,
+        (None, Some(name), Some(c)) => c
+            .watches
+            .iter()
+            .find(|w| &w.name == name)
+            .and_then(|w| w.query.clone())
+            .ok_or_else(|| {
+                Failure::Config(ConfigError {
+                    problems: vec![format!(
+                        "{}: watch {name:?} is not defined",
+                        config_path.display()
+                    )],
+                })
+            })?,
+        _ => unreachable!("clap requires --query or --watch"),
+    };
+    let feed_config = match (&feed, &config) {
+        (Some(name), Some(c)) => c.feed(name).cloned().ok_or_else(|| {
+            Failure::Config(ConfigError {
+                problems: vec![format!(
+                    "{}: feed {name:?} is not defined",
+                    config_path.display()
+                )],
+            })
+        })?,
+        _ => {
+            let mut f = Config::from_toml(
+                Path::new("<test-watch>"),
+                "[[feed]]\nname = \"any\"\nurl = \"http://test.invalid/\"\n",
+            )
+            .map_err(Failure::Config)?
+            .feeds
+            .remove(0);
+            f.name = String::new();
+            f
+        }
+    };
+    let hits = if stored {
+        let Some(c) = &config else {
+            unreachable!("--stored loads the config")
+        };
+        let store = open_store(c)?;
+        matches(parsed, Input::Stored(&store), &feed_config)?
+    } else {
+        let bytes = match input.as_deref() {
+            Some(p) if p == Path::new("-") => {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| Failure::Runtime(e.into()))?;
+                buf
+            }
+            Some(p) => std::fs::read(p).map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            })?,
+            None => unreachable!("clap requires an input without --stored"),
+        };
+        matches(parsed, Input::Bytes(&bytes), &feed_config)?
+    };
+    let bold = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    emit(&report(&hits, bold))?;
+    emit(&format!(
+        "{} match{}\n",
+        hits.len(),
+        if hits.len() == 1 { "" } else { "es" }
+    ))?;
+    Ok(if hits.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
 /// One document that matched.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +130,7 @@ pub enum Input<'a> {
 
 /// Runs `query` over the input as if for `feed` (whose name and tags the
 /// `feed:`/`tag:` scopes see, and whose ignore patterns apply).
-pub fn run(query: Query, input: Input, feed: &FeedConfig) -> anyhow::Result<Vec<DryHit>> {
+pub fn matches(query: Query, input: Input, feed: &FeedConfig) -> anyhow::Result<Vec<DryHit>> {
     let set = WatchSet::new(vec![query]);
     let mut hits = Vec::new();
     let mut check = |label: String, s: &Snapshot| {
@@ -196,7 +292,7 @@ mod tests {
     #[test]
     fn feed_documents_are_checked_entry_by_entry() {
         let rss = b"<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid><title>North Korean troops in Kursk</title></item><item><guid>2</guid><title>Weather</title></item></channel></rss>";
-        let hits = run(
+        let hits = matches(
             parse("\"north korean\" troops").unwrap(),
             Input::Bytes(rss),
             &feed(),
@@ -209,14 +305,14 @@ mod tests {
 
     #[test]
     fn plain_text_is_one_document_and_tags_are_visible() {
-        let hits = run(
+        let hits = matches(
             parse("tag:world AND drones").unwrap(),
             Input::Bytes(b"Drones were seen overhead."),
             &feed(),
         )
         .unwrap();
         assert_eq!(hits.len(), 1);
-        let none = run(
+        let none = matches(
             parse("tag:sport AND drones").unwrap(),
             Input::Bytes(b"Drones were seen overhead."),
             &feed(),

@@ -2,7 +2,7 @@
 //! (a term that only a later version brings in), thresholds, filters and
 //! routing, through the real pipeline and a real webhook receiver.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! headers, multipart bodies, sanitised HTML, retries while the server is
 //! down, and 5xx refusals that go straight to dead.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -13,12 +13,12 @@ use std::time::Duration;
 use common::smtp::{free_port, Options, SmtpServer, TestCert, Tls};
 use common::{nk_config, rss, FeedServer, NK_V1, NK_V2, T0, UNRELATED};
 use storywatch::app::App;
+use storywatch::cli::test_notify::test_alert;
 use storywatch::clock::ManualClock;
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::notify::Notifier;
 use storywatch::outbox::DeliveryState;
-use storywatch::outbox_cli::test_alert;
 
 const WAIT: Duration = Duration::from_secs(10);
 

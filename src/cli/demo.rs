@@ -160,7 +160,7 @@ struct FeedServer {
 async fn serve_feed(State(s): State<Arc<FeedServer>>, headers: HeaderMap) -> Response {
     let i = s.current.load(Ordering::SeqCst).min(s.versions.len() - 1);
     let body = &s.versions[i];
-    let etag = format!("\"v{}\"", crate::tracker::identity::fingerprint(&[body]));
+    let etag = format!("\"v{}\"", crate::fingerprint::of_parts(&[body]));
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

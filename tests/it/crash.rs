@@ -6,10 +6,10 @@
 //! counted and reported.
 //!
 //! `#[ignore]`d because it takes a while; `.ci/run` runs it with
-//! `cargo test --test crash -- --ignored` (50 kills). `CRASH_KILLS=500` for a
+//! `cargo test --test it crash:: -- --ignored` (50 kills). `CRASH_KILLS=500` for a
 //! longer run.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};

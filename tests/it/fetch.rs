@@ -1,12 +1,12 @@
 //! The fetcher and the poll pipeline against hostile and broken servers.
 //!
 //! Every case runs the real pipeline (`poll::poll_feed`, or the daemon
-//! itself) against a real local server scripted per case (tests/common's
+//! itself) against a real local server scripted per case (tests/it/common's
 //! `RawServer` writes exactly the bytes a case needs), and checks three
 //! things: the poll comes back (no hang, no panic), nothing unbounded was
 //! buffered, and the right status is recorded in the feed's `FeedState`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;
@@ -20,7 +20,8 @@ use storywatch::app::App;
 use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::outbox::{AlertBody, OpsKind, OpsNotice};
-use storywatch::poll::{self, FeedState, PollOutcome, PollReport};
+use storywatch::poll::{self, PollOutcome, PollReport};
+use storywatch::records::FeedState;
 
 const T0: i64 = 1_790_000_000_000;
 const RSS: &str = "application/rss+xml";

@@ -3,9 +3,9 @@
 //! what is wrong, and storywatch recovers once space returns.
 //!
 //! The full-disk case mounts a small tmpfs, which needs root: it is
-//! `#[ignore]`d and run by `.ci/run` (`cargo test --test disk -- --ignored`).
+//! `#[ignore]`d and run by `.ci/run` (`cargo test --test it disk:: -- --ignored`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! JSON schema, signatures, idempotency keys, every preset's native shape,
 //! templates, status classification, Retry-After and timeouts.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use common::{nk_config, rss, Answer, FeedServer, WebhookReceiver, NK_V1, NK_V2, T0, UNRELATED};
 use storywatch::app::App;
+use storywatch::cli::test_notify::test_alert;
 use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::notify::webhook::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use storywatch::notify::Notifier;
 use storywatch::outbox::DeliveryState;
-use storywatch::outbox_cli::test_alert;
 
 const SECRET: &str = "whsec-test-0123456789";
 

@@ -4,7 +4,7 @@
 //! Signals are real signals. Every child is killed if a test fails (the
 //! `Daemon` guard), and everything listens on 127.0.0.1 only.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,7 @@
 //! store → webhook): bounded time and memory, and nothing dangerous reaching
 //! the JSON a receiver gets.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! seen, pages are cached by ETag, failed extractions are not edits, and
 //! article fetching stays bounded.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

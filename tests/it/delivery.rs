@@ -5,7 +5,7 @@
 //! limits with cumulative diffs (persisting across restarts), and the
 //! `storywatch outbox` commands.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -1,0 +1,59 @@
+//! The commands of the `storywatch` command line, one file per command.
+//!
+//! `main.rs` parses the arguments and dispatches here; each file does one
+//! command's work and formats what it prints, so the commands are tested as
+//! library code. They sit on top of everything else: they open the store,
+//! build an [`App`](crate::app::App) or ask the daemon, and nothing below
+//! imports them. This is the CLI edge, so `anyhow` is used here for errors
+//! that are only ever printed.
+//!
+//! (`storywatch replay`, `history` and `diff` still live in `replay.rs` and
+//! `history.rs`; `run` and `once` are the daemon's, in `daemon.rs`.)
+
+pub mod check;
+pub mod demo;
+pub mod feeds;
+pub mod opml;
+pub mod outbox;
+pub mod status;
+pub mod test_notify;
+pub mod test_watch;
+
+use std::path::Path;
+
+use crate::config::{Config, ConfigError};
+use crate::store::Store;
+
+/// A failed command and the exit code it maps to: 2 for a bad config or
+/// usage, 1 for anything else.
+#[derive(Debug)]
+pub enum Failure {
+    Config(ConfigError),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+/// Writes command output to stdout; a closed pipe (`| head`) is not an error.
+pub fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(e.into())),
+        _ => Ok(()),
+    }
+}
+
+/// Loads the config; a bad one is a usage failure (exit 2).
+pub fn load(path: &Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(Failure::Config)
+}
+
+/// Opens the database of `config`.
+pub fn open_store(config: &Config) -> Result<Store, Failure> {
+    Store::open(&config.daemon.state_dir, config.daemon.cache_size)
+        .map_err(|e| Failure::Runtime(e.into()))
+}

@@ -1,0 +1,30 @@
+//! Every integration suite in one test binary (as ripgrep does): each suite
+//! is a module, they share `common` (local feed, webhook and SMTP servers),
+//! and the crate is linked once instead of sixteen times, which is what
+//! filled CI's disk. Run one suite with a filter:
+//!
+//! ```sh
+//! cargo test --test it notify_email::              # one suite
+//! cargo test --test it crash:: -- --ignored         # the long, #[ignore]d suites
+//! cargo test --test it disk:: -- --ignored          # (crash, disk) run by .ci/run
+//! ```
+
+mod common;
+
+mod cli;
+mod corpus_parse;
+mod crash;
+mod delivery;
+mod disk;
+mod feeds_cli;
+mod fetch;
+mod flashtext_vectors;
+mod full_text;
+mod hostile;
+mod layers;
+mod notify_email;
+mod notify_webhook;
+mod pipeline;
+mod scheduler;
+mod service;
+mod watch_triggers;
