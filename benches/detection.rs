@@ -2,7 +2,7 @@
 //! per series, stories, updates by class, merges by rule, suspicious
 //! merges, reverts, flip-flops, and precision/recall against the
 //! hand-made labels in `benches/detection/labels/` (see
-//! `storywatch::detection`).
+//! `storywatch::cli::detection`).
 //!
 //! ```sh
 //! STORYWATCH_CORPUS=../shared/corpus cargo bench --bench detection
@@ -21,8 +21,8 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(corpus).join("timeseries");
     let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/detection/labels");
     let started = Instant::now();
-    let reports = storywatch::detection::run_all(&root, &labels)?;
-    println!("{}", storywatch::detection::table(&reports));
+    let reports = storywatch::cli::detection::run_all(&root, &labels)?;
+    println!("{}", storywatch::cli::detection::table(&reports));
     println!(
         "{} series replayed in {:.1} s",
         reports.len(),
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = std::env::var_os("DETECTION_UNLABELLED") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir)?;
-        for (file, rows) in storywatch::detection::unlabelled_rows(&reports, &labels)? {
+        for (file, rows) in storywatch::cli::detection::unlabelled_rows(&reports, &labels)? {
             std::fs::write(dir.join(&file), rows.join("\n") + "\n")?;
         }
         println!("unlabelled merges and updates written to {}", dir.display());

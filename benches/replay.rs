@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use storywatch::replay::{replay, ReplayOptions};
+use storywatch::cli::replay::{replay, ReplayOptions};
 
 fn series() -> Option<PathBuf> {
     let corpus = std::env::var_os("STORYWATCH_CORPUS")?;

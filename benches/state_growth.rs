@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use records::{feed_state, one_version, story_id, Lcg};
+use storywatch::cli::replay::{replay, ReplayOptions};
 use storywatch::config::Config;
-use storywatch::replay::{replay, ReplayOptions};
 use storywatch::store::Store;
 use storywatch::tracker::PollChanges;
 

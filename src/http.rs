@@ -33,9 +33,10 @@ use crate::app::App;
 use crate::clock::rfc3339;
 use crate::metrics::{OutboxGauges, Scrape};
 use crate::outbox::DeliveryState;
+use crate::records::StoryRecord;
 use crate::status::{self, Health};
 use crate::store::StoreError;
-use crate::tracker::{materiality, StoryRecord};
+use crate::tracker::materiality;
 
 /// Default and largest page of `/api/stories` and `/api/outbox`.
 const DEFAULT_LIMIT: usize = 100;

@@ -196,7 +196,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
                 None
             };
             storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
-            let opts = storywatch::replay::ReplayOptions {
+            let opts = cli::replay::ReplayOptions {
                 dir: &dir,
                 manifest: manifest.as_deref(),
                 config: config.as_ref(),
@@ -204,7 +204,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
                 state_dir: state_dir.as_deref(),
                 show_removed,
             };
-            storywatch::replay::replay(&opts, &mut std::io::stdout().lock())?;
+            cli::replay::replay(&opts, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestWatch {
@@ -217,13 +217,13 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
         Command::History { story } => {
             let config = load(&args.config)?;
             let store = open_store(&config)?;
-            emit(&storywatch::history::history(&store, &story)?)?;
+            emit(&cli::history::history(&store, &story)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { story, rev1, rev2 } => {
             let config = load(&args.config)?;
             let store = open_store(&config)?;
-            emit(&storywatch::history::diff(&store, &story, rev1, rev2)?)?;
+            emit(&cli::history::diff(&store, &story, rev1, rev2)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestNotify { name } => {

@@ -129,3 +129,79 @@ impl std::fmt::Display for Field {
         f.write_str(self.as_str())
     }
 }
+
+/// How much a change matters, least first: `typo` is cosmetic (a few
+/// characters, punctuation, or metadata only: link, byline, categories,
+/// images), `minor` a small rewording, `major` what a follower wants to know
+/// (a rewritten headline, a sentence added or removed, any number changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeClass {
+    Typo,
+    Minor,
+    Major,
+}
+
+impl ChangeClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeClass::Typo => "typo",
+            ChangeClass::Minor => "minor",
+            ChangeClass::Major => "major",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not "typo", "minor" or "major".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseChangeClassError(pub String);
+
+impl std::fmt::Display for ParseChangeClassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown change class {:?}: expected \"typo\", \"minor\" or \"major\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseChangeClassError {}
+
+impl std::str::FromStr for ChangeClass {
+    type Err = ParseChangeClassError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "typo" => Ok(ChangeClass::Typo),
+            "minor" => Ok(ChangeClass::Minor),
+            "major" => Ok(ChangeClass::Major),
+            _ => Err(ParseChangeClassError(s.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_parses_and_prints() {
+        for class in [ChangeClass::Typo, ChangeClass::Minor, ChangeClass::Major] {
+            assert_eq!(class.to_string().parse::<ChangeClass>(), Ok(class));
+        }
+        assert_eq!(" Major ".parse::<ChangeClass>(), Ok(ChangeClass::Major));
+        assert!("huge".parse::<ChangeClass>().is_err());
+        assert!(ChangeClass::Typo < ChangeClass::Minor && ChangeClass::Minor < ChangeClass::Major);
+        assert_eq!(
+            serde_json::to_string(&ChangeClass::Minor).unwrap_or_default(),
+            "\"minor\""
+        );
+    }
+}

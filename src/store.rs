@@ -34,8 +34,8 @@ use sled::{Transactional, Tree};
 
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Delivery, DeliveryState};
-use crate::records::{ArticleRecord, FeedState};
-use crate::tracker::{PollChanges, StoryLookup, StoryRecord, VersionRecord};
+use crate::records::{ArticleRecord, FeedState, StoryRecord, VersionRecord};
+use crate::tracker::{PollChanges, StoryLookup};
 
 /// Bumped when the stored layout changes incompatibly.
 const SCHEMA_VERSION: u32 = 1;

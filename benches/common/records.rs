@@ -3,10 +3,11 @@
 //! description, a link, an author, two categories), deterministic so runs
 //! compare.
 
+use storywatch::model::ChangeClass;
 use storywatch::model::Snapshot;
 use storywatch::records::FeedState;
-use storywatch::tracker::materiality::ChangeClass;
-use storywatch::tracker::{PollChanges, StoryRecord, VersionRecord};
+use storywatch::records::{StoryRecord, VersionRecord};
+use storywatch::tracker::PollChanges;
 
 /// A tiny deterministic generator.
 pub struct Lcg(pub u64);

@@ -7,14 +7,17 @@
 //! imports them. This is the CLI edge, so `anyhow` is used here for errors
 //! that are only ever printed.
 //!
-//! (`storywatch replay`, `history` and `diff` still live in `replay.rs` and
-//! `history.rs`; `run` and `once` are the daemon's, in `daemon.rs`.)
+//! [`replay`] also drives [`detection`], the report `cargo bench --bench
+//! detection` prints; `run` and `once` are the daemon's, in `daemon.rs`.
 
 pub mod check;
 pub mod demo;
+pub mod detection;
 pub mod feeds;
+pub mod history;
 pub mod opml;
 pub mod outbox;
+pub mod replay;
 pub mod status;
 pub mod test_notify;
 pub mod test_watch;

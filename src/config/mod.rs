@@ -19,8 +19,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::model::ChangeClass;
 use crate::secret::{Secret, SecretSource};
-use crate::tracker::materiality::ChangeClass;
 use crate::watch::query::{self, OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
 

@@ -28,15 +28,10 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::model::{Snapshot, UnixMs};
-
-/// Below this word-set similarity a title or body is "low": a merge with
-/// both low and no id or URL behind it is suspicious (the detection report
-/// counts them; the rules below never make one).
-pub const LOW_SIMILARITY: f32 = 0.5;
+use crate::model::Snapshot;
+use crate::records::{Merge, MergeRule};
 
 /// Words a body needs before its similarity counts as evidence on its own
 /// ([`MergeRule::SimilarText`]); next to link evidence a shorter one helps.
@@ -47,90 +42,15 @@ const MIN_SHORT_BODY_WORDS: usize = 8;
 /// site reusing numbers per section, not one article.
 const MIN_ID_MOVE_SIMILARITY: f32 = 0.2;
 
-/// Which rule decided that two entries are one story.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MergeRule {
-    SameUrl,
-    SameArticleId,
-    SlugRewrite,
-    SimilarText,
-}
-
-impl MergeRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeRule::SameUrl => "same_url",
-            MergeRule::SameArticleId => "same_article_id",
-            MergeRule::SlugRewrite => "slug_rewrite",
-            MergeRule::SimilarText => "similar_text",
-        }
-    }
-}
-
-impl std::fmt::Display for MergeRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A recorded merge: an entry under a new guid/URL taken as a new version
-/// of a story that had just left the feed, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Merge {
-    pub rule: MergeRule,
-    /// The story's link (or guid) before, and the entry's.
-    pub from: String,
-    pub to: String,
-    /// The article id or code both links share (`same_article_id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Word-set (Dice) similarity of the two headlines and bodies, 0..=1.
-    pub title_similarity: f32,
-    pub body_similarity: f32,
-    /// When it was merged and the revision the entry became (set by the
-    /// tracker; 0 until then).
-    #[serde(default)]
-    pub at: UnixMs,
-    #[serde(default)]
-    pub revision: u32,
-}
-
-impl Merge {
-    /// "same article id 58616135", for `history` and logs.
-    pub fn reason(&self) -> String {
-        let sims = format!(
-            "title {:.2}, body {:.2}",
-            self.title_similarity, self.body_similarity
-        );
-        match self.rule {
-            MergeRule::SameUrl => format!("same article URL ({sims})"),
-            MergeRule::SameArticleId => format!(
-                "same article id {} ({sims})",
-                self.id.as_deref().unwrap_or("?")
-            ),
-            MergeRule::SlugRewrite => format!("same section path, slug rewritten ({sims})"),
-            MergeRule::SimilarText => format!("similar text ({sims})"),
-        }
-    }
-
-    /// Both texts differ a lot and no id or URL says they are one story.
-    pub fn is_suspicious(&self) -> bool {
-        !matches!(self.rule, MergeRule::SameUrl | MergeRule::SameArticleId)
-            && self.title_similarity < LOW_SIMILARITY
-            && self.body_similarity < LOW_SIMILARITY
-    }
-
-    /// Orders competing candidates: stronger rule first, then similarity.
-    pub fn strength(&self) -> f32 {
-        let rule = match self.rule {
-            MergeRule::SameUrl => 4.0,
-            MergeRule::SameArticleId => 3.0,
-            MergeRule::SlugRewrite => 2.0,
-            MergeRule::SimilarText => 1.0,
-        };
-        rule + (self.title_similarity + self.body_similarity) / 2.0
-    }
+/// Orders competing candidates: stronger rule first, then similarity.
+pub fn strength(m: &Merge) -> f32 {
+    let rule = match m.rule {
+        MergeRule::SameUrl => 4.0,
+        MergeRule::SameArticleId => 3.0,
+        MergeRule::SlugRewrite => 2.0,
+        MergeRule::SimilarText => 1.0,
+    };
+    rule + (m.title_similarity + m.body_similarity) / 2.0
 }
 
 /// One side of a possible merge: a story's latest version and whether it

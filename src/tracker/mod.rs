@@ -23,9 +23,10 @@ use std::collections::{HashMap, HashSet};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Entry, Field, Snapshot, UnixMs};
-use alias::{Merge, Prepared, Side};
-use materiality::{ChangeClass, Comparison};
+use crate::model::{ChangeClass, Entry, Field, Snapshot, UnixMs};
+use crate::records::{EarlierValues, Merge, StoryRecord, VersionRecord};
+use alias::{Prepared, Side};
+use materiality::Comparison;
 
 /// Entries of one document tracked at most (the first ones, which feeds put
 /// newest first). A feed of 100,000 items costs no more than this per poll.
@@ -117,109 +118,6 @@ impl Event {
 pub struct Observed {
     pub event: Event,
     pub old: Option<Snapshot>,
-}
-
-/// Everything stored about one story.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoryRecord {
-    pub id: String,
-    pub feed: String,
-    pub first_seen: UnixMs,
-    pub last_seen: UnixMs,
-    pub last_changed: UnixMs,
-    pub revision: u32,
-    pub latest: Snapshot,
-    /// Fingerprint of the raw entry last seen: an identical entry costs no
-    /// normalisation at all.
-    pub raw_fp: u64,
-    /// Reader fingerprints of recent distinct versions, oldest first.
-    pub seen_fps: Vec<u64>,
-    pub flipflops: u32,
-    pub oscillation_reported: bool,
-    /// Times of recent material edits (bounded).
-    pub edits: Vec<UnixMs>,
-    pub developing: bool,
-    pub removed_at: Option<UnixMs>,
-    /// Identity keys that point at this story (so pruning can remove them).
-    pub keys: Vec<String>,
-    /// Watches that matched this story once and so follow its updates.
-    pub followers: Vec<String>,
-    /// Entries under other guids/links taken as this story, with the
-    /// evidence (bounded, most recent last).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merges: Vec<Merge>,
-    /// Earlier values of the text fields, to recognise a field returning to
-    /// one of them while the rest of the story keeps its edits.
-    #[serde(default, skip_serializing_if = "EarlierValues::is_empty")]
-    pub earlier: EarlierValues,
-}
-
-/// Fingerprints of the values a story's text fields had before their
-/// current one (bounded, oldest first).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EarlierValues {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub title: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub summary: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub content: Vec<u64>,
-}
-
-impl EarlierValues {
-    pub fn is_empty(&self) -> bool {
-        self.title.is_empty() && self.summary.is_empty() && self.content.is_empty()
-    }
-
-    /// Records an edit from `old` to `new` and returns the text fields whose
-    /// new value is one they had before (title A → B → A).
-    fn record_edit(&mut self, old: &Snapshot, new: &Snapshot) -> Vec<Field> {
-        let mut reverted = Vec::new();
-        let fields = [
-            (Field::Title, &old.title, &new.title, &mut self.title),
-            (
-                Field::Summary,
-                &old.summary,
-                &new.summary,
-                &mut self.summary,
-            ),
-            (
-                Field::Content,
-                &old.content,
-                &new.content,
-                &mut self.content,
-            ),
-        ];
-        for (field, was, now, list) in fields {
-            if was == now {
-                continue;
-            }
-            let now_fp = identity::fingerprint(&[now]);
-            if list.contains(&now_fp) {
-                reverted.push(field);
-            }
-            list.retain(|fp| *fp != now_fp);
-            remember(list, identity::fingerprint(&[was]), REMEMBERED_FIELD_VALUES);
-        }
-        reverted
-    }
-}
-
-/// One stored version of a story.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionRecord {
-    pub story: String,
-    pub revision: u32,
-    pub at: UnixMs,
-    pub snapshot: Snapshot,
-    /// `None` for the first version.
-    pub class: Option<ChangeClass>,
-    pub score: f32,
-    /// This version equals an earlier one.
-    pub flipflop: bool,
-    /// Text fields that went back to an earlier value in this version.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reverted: Vec<Field>,
 }
 
 /// What the tracker reads from storage. The lookup names its own error
@@ -488,7 +386,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         let fp = identity::reader_fingerprint(&new);
         let returning =
             fp != identity::reader_fingerprint(&story.latest) && story.seen_fps.contains(&fp);
-        let reverted = story.earlier.record_edit(&story.latest, &new);
+        let reverted = record_edit(&mut story.earlier, &story.latest, &new);
         let old = std::mem::replace(&mut story.latest, new);
         story.revision += 1;
         story.last_changed = self.now;
@@ -633,7 +531,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 });
                 for (j, old_side) in old_sides.iter().enumerate() {
                     if let Some(m) = alias::evidence(old_side, &new_side) {
-                        pairs.push((m.strength(), i, j, m));
+                        pairs.push((alias::strength(&m), i, j, m));
                     }
                 }
             }
@@ -737,6 +635,43 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         }
         Ok(())
     }
+}
+
+/// Records an edit from `old` to `new` in `earlier` and returns the text
+/// fields whose new value is one they had before (title A → B → A).
+fn record_edit(earlier: &mut EarlierValues, old: &Snapshot, new: &Snapshot) -> Vec<Field> {
+    let mut reverted = Vec::new();
+    let fields = [
+        (Field::Title, &old.title, &new.title, &mut earlier.title),
+        (
+            Field::Summary,
+            &old.summary,
+            &new.summary,
+            &mut earlier.summary,
+        ),
+        (
+            Field::Content,
+            &old.content,
+            &new.content,
+            &mut earlier.content,
+        ),
+    ];
+    for (field, was, now, list) in fields {
+        if was == now {
+            continue;
+        }
+        let now_fp = crate::fingerprint::of_parts(&[now]);
+        if list.contains(&now_fp) {
+            reverted.push(field);
+        }
+        list.retain(|fp| *fp != now_fp);
+        remember(
+            list,
+            crate::fingerprint::of_parts(&[was]),
+            REMEMBERED_FIELD_VALUES,
+        );
+    }
+    reverted
 }
 
 /// Developing: the text says so, or it was edited repeatedly of late.

@@ -88,11 +88,7 @@ fn new_then_unchanged_then_edited() {
     let (ev, _) = m.poll(&[edited], T + 2 * MIN);
     assert_eq!(kinds(&ev), vec![EventKind::Updated]);
     let c = ev[0].comparison.as_ref().unwrap();
-    assert_eq!(
-        c.class,
-        materiality::ChangeClass::Major,
-        "a number change is major"
-    );
+    assert_eq!(c.class, ChangeClass::Major, "a number change is major");
     assert_eq!(ev[0].revision, 2);
     assert_eq!(m.versions.len(), 2);
 }
@@ -323,7 +319,7 @@ fn feed_threshold_stores_but_silences_small_changes() {
     let rules = FeedRules {
         feed: "f",
         ignore: &[],
-        min_class: Some(materiality::ChangeClass::Major),
+        min_class: Some(ChangeClass::Major),
     };
     let a = entry(
         Some("1"),
@@ -375,7 +371,7 @@ fn a_merge_records_its_evidence_on_the_story_and_the_event() {
     );
     let (ev, _) = m.poll(&[moved], T + MIN);
     let merge = ev[0].merge.as_ref().expect("evidence on the event");
-    assert_eq!(merge.rule, alias::MergeRule::SameArticleId);
+    assert_eq!(merge.rule, crate::records::MergeRule::SameArticleId);
     assert_eq!(merge.id.as_deref(), Some("58616135"));
     assert_eq!(merge.revision, 2);
     assert_eq!(merge.at, T + MIN);

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 
 use crate::config::{Config, FeedConfig, WatchConfig};
+use crate::model::ChangeClass;
 use crate::model::Snapshot;
-use crate::tracker::materiality::ChangeClass;
 use crate::tracker::{EventKind, Observed};
 use crate::watch::index::{Doc, Highlight, Hit, WatchSet};
 use crate::watch::query::{OnRevert, Trigger};

@@ -15,10 +15,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{Config, FeedConfig};
+use crate::model::ChangeClass;
 use crate::model::UnixMs;
 use crate::records::FeedState;
 use crate::store::Store;
-use crate::tracker::materiality::ChangeClass;
 use crate::tracker::{self, EventKind, FeedRules, StoryLookup};
 use crate::watch::Matcher;
 
@@ -38,7 +38,7 @@ pub struct ReplaySummary {
     /// Merges by the rule that decided them (`same_article_id`, …).
     pub merges_by_rule: BTreeMap<String, u64>,
     /// Merges with low title and body similarity and no id or URL behind
-    /// them (see [`crate::tracker::alias::Merge::is_suspicious`]): there should be none.
+    /// them (see [`crate::records::Merge::is_suspicious`]): there should be none.
     pub suspicious_merges: u64,
     pub flipflops: u64,
     /// Updates that took a field back to an earlier value.
@@ -86,18 +86,43 @@ pub fn capture_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A manifest that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest {} has no {column:?} column", path.display())]
+    MissingColumn { path: PathBuf, column: &'static str },
+    #[error("manifest line {line}: bad commit_time_utc {value:?}: {source}")]
+    BadTime {
+        line: usize,
+        value: String,
+        #[source]
+        source: chrono::ParseError,
+    },
+}
+
 /// file name → capture time, from a manifest with `file` and
 /// `commit_time_utc` (`20200421T004301Z`) columns.
-pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
+pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
-    let col = |name: &str| {
+    let col = |column: &'static str| {
         header
             .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| format!("manifest {} has no {name:?} column", path.display()))
+            .position(|h| *h == column)
+            .ok_or_else(|| ManifestError::MissingColumn {
+                path: path.to_path_buf(),
+                column,
+            })
     };
     let (file_col, time_col) = (col("file")?, col("commit_time_utc")?);
     let mut out = HashMap::new();
@@ -106,8 +131,14 @@ pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, String> {
         let (Some(file), Some(time)) = (cells.get(file_col), cells.get(time_col)) else {
             continue;
         };
-        let t = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ")
-            .map_err(|e| format!("manifest line {}: bad commit_time_utc {time:?}: {e}", i + 2))?;
+        let t =
+            chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ").map_err(|source| {
+                ManifestError::BadTime {
+                    line: i + 2,
+                    value: time.to_string(),
+                    source,
+                }
+            })?;
         out.insert(file.to_string(), t.and_utc().timestamp_millis());
     }
     Ok(out)
@@ -178,11 +209,7 @@ pub fn replay_with(
 ) -> anyhow::Result<ReplaySummary> {
     let files = capture_files(opts.dir)
         .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", opts.dir.display()))?;
-    let times = opts
-        .manifest
-        .map(read_manifest)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let times = opts.manifest.map(read_manifest).transpose()?;
     let feed = match (opts.config, opts.feed) {
         (Some(c), Some(name)) => c
             .feed(name)
@@ -218,7 +245,7 @@ pub fn replay_with(
             .and_then(|t| t.get(&name).copied())
             .unwrap_or(clock + 600_000);
         let body = std::fs::read(path)?;
-        let fp = tracker::identity::fingerprint(&[&String::from_utf8_lossy(&body)]);
+        let fp = crate::fingerprint::of_parts(&[&String::from_utf8_lossy(&body)]);
         if last_fp == Some(fp) {
             summary.identical += 1;
             continue;

@@ -6,8 +6,9 @@ use std::fmt::Write;
 use anyhow::{anyhow, bail};
 
 use crate::clock::rfc3339;
+use crate::records::{StoryRecord, VersionRecord};
 use crate::store::Store;
-use crate::tracker::{materiality, StoryRecord, VersionRecord};
+use crate::tracker::materiality;
 
 fn find(store: &Store, needle: &str) -> anyhow::Result<(StoryRecord, Vec<VersionRecord>)> {
     let story = store.find_story(needle)?.ok_or_else(|| {

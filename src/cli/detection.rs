@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::replay::{replay_with, ReplayItem, ReplayOptions, ReplaySummary};
+use crate::cli::replay::{replay_with, ReplayItem, ReplayOptions, ReplaySummary};
 use crate::tracker::EventKind;
 
 /// What the tracker did with one entry of one capture.
