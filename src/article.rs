@@ -39,7 +39,8 @@ use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchRequest, ACCEPT_HTML};
 use crate::model::{Entry, UnixMs};
 use crate::records::ArticleRecord;
-use crate::tracker::{identity, normalize};
+use crate::text::{html::html_to_text, normalize::normalize_text};
+use crate::tracker::identity;
 
 /// Article pages fetched at once for one poll.
 pub const ARTICLE_CONCURRENCY: usize = 4;
@@ -279,7 +280,7 @@ pub fn extract_text(html: &str, url: Option<&str>) -> Option<String> {
         Some(article.content.to_string())
     };
     let content = std::panic::catch_unwind(run).ok().flatten()?;
-    let text = normalize::normalize_text(&normalize::html_to_text(&content));
+    let text = normalize_text(&html_to_text(&content));
     (!text.is_empty()).then_some(text)
 }
 

@@ -62,5 +62,6 @@ pub mod scheduler;
 pub mod secret;
 pub mod status;
 pub mod store;
+pub mod text;
 pub mod tracker;
 pub mod watch;

@@ -10,9 +10,9 @@ use std::fmt::Write;
 use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::model::UnixMs;
-use crate::notify::render;
 use crate::outbox::{Delivery, DeliveryState};
 use crate::store::{Store, StoreError};
+use crate::text::line::one_line;
 
 /// A failed outbox command, worded for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +91,7 @@ pub fn format_rows(rows: &[Row]) -> String {
         let error = d
             .last_error
             .as_deref()
-            .map(|e| render::one_line(e, 40))
+            .map(|e| one_line(e, 40))
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
@@ -103,7 +103,7 @@ pub fn format_rows(rows: &[Row]) -> String {
             d.attempts,
             next,
             error,
-            render::one_line(&r.headline, 100)
+            one_line(&r.headline, 100)
         );
     }
     out

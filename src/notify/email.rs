@@ -18,6 +18,7 @@ use lettre::Message;
 
 use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::text::line::one_line;
 use crate::tracker::EventKind;
 
 use super::smtp::{Security, SmtpClient, SmtpError};
@@ -157,7 +158,7 @@ impl EmailNotifier {
         // mail; there is no List-Unsubscribe because there is nothing to
         // unsubscribe from but the config file.
         b = b
-            .subject(render::one_line(&subject, 200))
+            .subject(one_line(&subject, 200))
             .raw_header(raw("Auto-Submitted", "auto-generated"))
             .raw_header(raw("X-Auto-Response-Suppress", "All"))
             .raw_header(raw(
@@ -251,10 +252,10 @@ fn digest_text(alerts: &[Alert]) -> String {
             let heading = match g.first().and_then(|a| a.story()) {
                 Some(s) if g.len() > 1 => format!(
                     "■ {} ({} alerts)\n\n",
-                    render::one_line(&s.event.title, 140),
+                    one_line(&s.event.title, 140),
                     g.len()
                 ),
-                Some(s) => format!("■ {}\n\n", render::one_line(&s.event.title, 140)),
+                Some(s) => format!("■ {}\n\n", one_line(&s.event.title, 140)),
                 None => String::new(),
             };
             let body = g
@@ -360,7 +361,7 @@ fn alert_html(alert: &Alert) -> String {
             }
         }
         _ => {
-            let body = render::one_line(e.snapshot.body(), 1200);
+            let body = one_line(e.snapshot.body(), 1200);
             if !body.is_empty() {
                 h.push_str(&format!("<p>{}</p>", mark_terms(&esc(&body), &terms)));
             }

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::model::Field;
 use crate::outbox::{Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
+use crate::text::line::one_line;
 use crate::tracker::materiality::Comparison;
 use crate::tracker::EventKind;
 
@@ -175,17 +176,6 @@ pub fn safe_link(link: &str) -> Option<&str> {
     .then_some(l)
 }
 
-/// Text on one line, cut at a word boundary with an ellipsis.
-pub fn one_line(text: &str, max_chars: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max_chars {
-        return flat;
-    }
-    let cut: String = flat.chars().take(max_chars).collect();
-    let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
-    format!("{cut}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,11 +188,5 @@ mod tests {
         assert_eq!(safe_link("data:text/html,x"), None);
         assert_eq!(safe_link("https://e.com/a b"), None);
         assert_eq!(safe_link(""), None);
-    }
-
-    #[test]
-    fn one_line_cuts_at_a_word() {
-        assert_eq!(one_line("a  b\nc", 10), "a b c");
-        assert_eq!(one_line("alpha beta gamma", 12), "alpha beta…");
     }
 }

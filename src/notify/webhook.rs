@@ -19,6 +19,7 @@ use crate::clock::rfc3339;
 use crate::config::{WebhookConfig, WebhookPreset};
 use crate::fetch::ClientError;
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::text::line::one_line;
 use crate::tracker::materiality::Comparison;
 
 use super::{render, template, NotifierError};
@@ -266,7 +267,7 @@ pub fn payload(alert: &Alert) -> Value {
                     "revision": e.revision,
                     "developing": e.developing,
                     "merge": e.merge,
-                    "summary": render::one_line(e.snapshot.body(), 1000),
+                    "summary": one_line(e.snapshot.body(), 1000),
                     "authors": e.snapshot.authors,
                     "categories": e.snapshot.categories,
                     "published": e.snapshot.published.map(rfc3339),
@@ -384,7 +385,7 @@ fn ntfy_headers(req: reqwest::RequestBuilder, alerts: &[Alert]) -> reqwest::Requ
         format!("=?UTF-8?B?{}?=", base64_encode(title.as_bytes()))
     };
     let mut req = req
-        .header("Title", render::one_line(&title, 250))
+        .header("Title", one_line(&title, 250))
         .header("Tags", "newspaper");
     if let Some(link) = alerts
         .first()

@@ -19,6 +19,9 @@
 //!   typically from concatenated documents) is removed: quick-xml would try to
 //!   switch encodings mid-stream and panic.
 //!
+//! The entity and windows-1252 tables live in [`crate::text::entities`], shared
+//! with HTML → text.
+//!
 //! CDATA sections, comments and processing instructions are skipped: an `&`
 //! there is not a reference. The scan is linear, and when nothing needs a
 //! repair the input is returned borrowed, without a copy.
@@ -27,6 +30,8 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use crate::text::entities::{named_entity, windows_1252_c1, MAX_ENTITY_NAME};
 
 /// Counts of repairs, turned into warnings by the caller.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -93,8 +98,6 @@ impl Repairs {
     }
 }
 
-/// Longest entity name we look up; the longest HTML name has 31 characters.
-const MAX_NAME_LEN: usize = 32;
 /// Longest digit string of a numeric reference worth parsing (`&#x10FFFF;`
 /// with leading zeros is still short; anything longer is garbage).
 const MAX_DIGITS: usize = 12;
@@ -195,7 +198,7 @@ impl<'a> Fixer<'a> {
     }
 
     fn named(&mut self, amp: usize, name: &str, len: usize, repairs: &mut Repairs) {
-        match html_entity(name) {
+        match named_entity(name.as_bytes()) {
             Some(value) => {
                 repairs.html_entities += 1;
                 if repairs.html_example.is_none() {
@@ -280,10 +283,10 @@ fn classify_named(after: &str) -> Reference<'_> {
     let bytes = after.as_bytes();
     let name_len = bytes
         .iter()
-        .take(MAX_NAME_LEN + 1)
+        .take(MAX_ENTITY_NAME + 1)
         .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
-        .unwrap_or(bytes.len().min(MAX_NAME_LEN + 1));
-    if name_len > MAX_NAME_LEN || bytes.get(name_len) != Some(&b';') {
+        .unwrap_or(bytes.len().min(MAX_ENTITY_NAME + 1));
+    if name_len > MAX_ENTITY_NAME || bytes.get(name_len) != Some(&b';') {
         return Reference::Bare;
     }
     let name = &after[..name_len];
@@ -345,29 +348,6 @@ fn numeric_target(code: u32) -> NumericTarget {
         0x11_0000.. => NumericTarget::Invalid,
         _ => NumericTarget::Allowed(code),
     }
-}
-
-/// HTML5's reading of `&#128;`–`&#159;`: the windows-1252 character at that
-/// byte (the five undefined bytes keep their C1 code point).
-fn windows_1252_c1(code: u32) -> u32 {
-    const TABLE: [u32; 32] = [
-        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013,
-        0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
-    ];
-    code.checked_sub(0x80)
-        .and_then(|index| TABLE.get(index as usize))
-        .copied()
-        .unwrap_or(code)
-}
-
-/// The characters of an HTML named entity (WHATWG table, with `;`).
-fn html_entity(name: &str) -> Option<&'static str> {
-    html_escape::NAMED_ENTITIES
-        .binary_search_by(|(candidate, _)| (*candidate).cmp(name.as_bytes()))
-        .ok()
-        .and_then(|index| html_escape::NAMED_ENTITIES.get(index))
-        .map(|(_, value)| *value)
 }
 
 /// End (exclusive) of the CDATA section, comment, PI or other `<!…>` that
@@ -532,17 +512,6 @@ mod tests {
         let (out, count) = remove_all_declarations(text);
         assert_eq!(out, "<a><<!--b><![CDATA[]]></a>");
         assert_eq!(count, 2);
-    }
-
-    #[test]
-    fn every_html_entity_name_resolves() {
-        for (name, value) in html_escape::NAMED_ENTITIES.iter() {
-            let name = std::str::from_utf8(name).unwrap_or_default();
-            if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
-                continue;
-            }
-            assert_eq!(html_entity(name), Some(*value), "{name}");
-        }
     }
 
     #[test]

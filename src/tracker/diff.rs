@@ -3,11 +3,12 @@
 //! Readers of a developing story want to see *what* changed: "fire forces
 //! [-200,000-]{+300,000+} to flee". A line diff would show the whole
 //! paragraph twice; a character diff would shred words. So text is cut into
-//! tokens (words, single punctuation marks and whitespace runs), which keeps
-//! every change on word boundaries and lets the chunks reproduce both texts
-//! byte for byte.
+//! tokens ([`crate::text::tokens`]: words, single punctuation marks and
+//! whitespace runs), which keeps every change on word boundaries and lets
+//! the chunks reproduce both texts byte for byte.
 //!
-//! Long texts are first diffed sentence by sentence and only the replaced
+//! Long texts are first diffed sentence by sentence
+//! ([`crate::text::sentences`]) and only the replaced
 //! sentences are diffed word by word. That keeps an inserted paragraph one
 //! clean `{+…+}` instead of a confetti of matches on "the" and "a", and keeps
 //! the cost close to linear: the word-level pass only ever sees the
@@ -17,7 +18,11 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use similar::{capture_diff_slices, Algorithm, DiffOp, DiffTag};
+use similar::algorithms::IdentifyDistinct;
+use similar::{capture_diff, capture_diff_slices, Algorithm, DiffOp, DiffTag};
+
+use crate::text::sentences::{sentence_bounds, split_sentences};
+use crate::text::tokens::{token_bounds, words};
 
 /// One stretch of a diff. Concatenating `Same`, `Removed` and `Replaced::old`
 /// gives the old text; `Same`, `Added` and `Replaced::new` give the new one.
@@ -161,24 +166,6 @@ fn multiset_difference(a: &[&str], b: &[&str]) -> Vec<String> {
         }
     }
     out
-}
-
-/// The sentences of a text, trimmed, in order.
-///
-/// A sentence ends at a line break, or at `.`, `!`, `?` or `…` (plus any
-/// closing quotes or brackets) followed by whitespace and something that can
-/// start a sentence (an upper-case letter, a digit, an opening quote). A
-/// period does not end a sentence after a title or other abbreviation that
-/// precedes a name or number ("Mr.", "Dr.", "Gen.", "Jan.", "No."), nor
-/// inside numbers ("3.5"), and after an initialism or short-form company
-/// name ("U.S.", "J.", "Inc.", "etc.") only when the next word is one that
-/// typically starts a sentence ("The", "He", "But", …).
-pub fn split_sentences(text: &str) -> Vec<&str> {
-    sentence_bounds(text)
-        .windows(2)
-        .map(|w| text[w[0]..w[1]].trim())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -339,23 +326,20 @@ fn replace_middle(
     out.same(&old[old_tail..]);
 }
 
-/// Myers diff of two sequences of strings, compared as small integers: the
-/// algorithm compares items many times over, and comparing ids instead of
-/// strings makes a long rewritten text several times cheaper.
-fn diff_interned<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<DiffOp> {
-    let mut ids: HashMap<&'a str, u32> = HashMap::with_capacity(old.len().max(new.len()));
-    let mut intern = |items: &[&'a str]| -> Vec<u32> {
-        items
-            .iter()
-            .map(|item| {
-                let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                *ids.entry(item).or_insert(next)
-            })
-            .collect()
-    };
-    let old_ids = intern(old);
-    let new_ids = intern(new);
-    capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids)
+/// Myers diff of two sequences of strings, compared as small integers
+/// (similar's `IdentifyDistinct`): the algorithm compares items many times
+/// over, and comparing ids instead of strings makes a long rewritten text
+/// several times cheaper. Equal strings get equal ids, so the diff is the
+/// one Myers finds on the strings themselves.
+fn diff_interned(old: &[&str], new: &[&str]) -> Vec<DiffOp> {
+    let ids = IdentifyDistinct::<u32>::new(old, 0..old.len(), new, 0..new.len());
+    capture_diff(
+        Algorithm::Myers,
+        ids.old_lookup(),
+        ids.old_range(),
+        ids.new_lookup(),
+        ids.new_range(),
+    )
 }
 
 /// The pieces of `text` between consecutive `bounds`.
@@ -478,268 +462,8 @@ fn is_wordless_gap(text: &str) -> bool {
     text.chars().count() <= MAX_FOLDED_GAP && !text.chars().any(char::is_alphanumeric)
 }
 
-// ---------------------------------------------------------------------------
-// Tokens
-// ---------------------------------------------------------------------------
-
-/// What a token is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenKind {
-    Space,
-    Word,
-    Other,
-}
-
-fn kind_of(c: char) -> TokenKind {
-    if c.is_whitespace() {
-        TokenKind::Space
-    } else if c.is_alphanumeric() {
-        TokenKind::Word
-    } else {
-        TokenKind::Other
-    }
-}
-
-/// Token boundaries: `[0, end of token 1, …, text.len()]`.
-///
-/// A word is a run of letters and digits that also spans `,` or `.` between
-/// digits ("200,000", "3.5", so a changed number is one changed token) and
-/// an apostrophe between letters ("Trump's", "don't"). A whitespace run is
-/// one token; any other character is a token of its own.
-fn token_bounds(text: &str) -> Vec<usize> {
-    let mut bounds = Vec::with_capacity(text.len() / 3 + 2);
-    bounds.push(0);
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        let kind = kind_of(c);
-        let mut previous = c;
-        let mut end = start + c.len_utf8();
-        if kind != TokenKind::Other {
-            while let Some(&(i, next)) = chars.peek() {
-                let continues = kind_of(next) == kind
-                    || (kind == TokenKind::Word
-                        && joins_word(previous, next, text[i + next.len_utf8()..].chars().next()));
-                if !continues {
-                    break;
-                }
-                chars.next();
-                previous = next;
-                end = i + next.len_utf8();
-            }
-        }
-        bounds.push(end);
-    }
-    bounds
-}
-
-/// Whether `joiner` (between `before` and `after`) belongs inside a word.
-fn joins_word(before: char, joiner: char, after: Option<char>) -> bool {
-    let Some(after) = after else { return false };
-    match joiner {
-        ',' | '.' => before.is_ascii_digit() && after.is_ascii_digit(),
-        '\'' | '\u{2019}' => before.is_alphabetic() && after.is_alphabetic(),
-        _ => false,
-    }
-}
-
-/// The word tokens of a text, in order (shared with the materiality rules
-/// so that "a word" means the same thing everywhere).
-pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> + '_ {
-    tokens(text).filter(|t| t.chars().next().is_some_and(char::is_alphanumeric))
-}
-
-/// All tokens of a text, in order.
-pub(crate) fn tokens(text: &str) -> impl Iterator<Item = &str> + '_ {
-    let bounds = token_bounds(text);
-    (1..bounds.len()).map(move |i| &text[bounds[i - 1]..bounds[i]])
-}
-
 fn count_words(text: &str) -> usize {
     words(text).count()
-}
-
-// ---------------------------------------------------------------------------
-// Sentences
-// ---------------------------------------------------------------------------
-
-/// Abbreviations that precede a name or a number, so a period after them
-/// never ends a sentence ("Gen. Smith", "Mar. 7", "No. 10").
-const NEVER_FINAL: &[&str] = &[
-    "Adm", "Apr", "Aug", "Capt", "Cmdr", "Col", "Cpl", "Dec", "Det", "Dr", "Feb", "Fr", "Ft",
-    "Gen", "Gov", "Hon", "Insp", "Jan", "Jr", "Jul", "Jun", "Lt", "Maj", "Mar", "Messrs", "Mr",
-    "Mrs", "Ms", "Mt", "No", "Nos", "Nov", "Oct", "Pres", "Prof", "Pt", "Rep", "Rev", "Sen", "Sep",
-    "Sept", "Sgt", "Sr", "St", "Supt", "Vol", "approx", "cf", "eg", "fig", "ie", "vs",
-];
-
-/// Abbreviations that may also end a sentence ("… sold to Acme Inc. The
-/// deal …"): they end one only before a typical sentence opener.
-const MAYBE_FINAL: &[&str] = &["Bros", "Co", "Corp", "Inc", "Ltd", "Plc", "etc", "al"];
-
-/// Words that usually start a sentence, used after ambiguous abbreviations.
-const SENTENCE_OPENERS: &[&str] = &[
-    "A",
-    "After",
-    "An",
-    "And",
-    "As",
-    "At",
-    "But",
-    "By",
-    "Earlier",
-    "For",
-    "He",
-    "Her",
-    "His",
-    "However",
-    "I",
-    "If",
-    "In",
-    "It",
-    "Its",
-    "Later",
-    "Meanwhile",
-    "On",
-    "She",
-    "So",
-    "Some",
-    "That",
-    "The",
-    "Their",
-    "There",
-    "These",
-    "They",
-    "This",
-    "Those",
-    "Under",
-    "We",
-    "What",
-    "When",
-    "While",
-    "Why",
-    "You",
-];
-
-/// Characters that may close a sentence after its final punctuation.
-fn is_closer(c: char) -> bool {
-    matches!(
-        c,
-        '"' | '\'' | ')' | ']' | '}' | '\u{2019}' | '\u{201D}' | '\u{00BB}'
-    )
-}
-
-fn is_terminator(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | '\u{2026}')
-}
-
-/// Start offsets of the sentences of `text` followed by `text.len()`; each
-/// sentence runs up to the next start, so trailing whitespace belongs to the
-/// sentence before it and the pieces cover the whole text.
-fn sentence_bounds(text: &str) -> Vec<usize> {
-    let mut bounds = vec![0];
-    let is_break = |c: char| c == '\n' || c == '\u{2029}';
-    let mut i = 0;
-    while let Some(found) = text[i..].find(|c: char| is_break(c) || is_terminator(c)) {
-        i += found;
-        let c = text[i..].chars().next().unwrap_or('\n');
-        if is_break(c) {
-            let next = skip_whitespace(text, i);
-            push_bound(&mut bounds, next, text.len());
-            i = next;
-        } else {
-            let end = end_of_terminator(text, i);
-            let next = skip_whitespace(text, end);
-            if next > end && next < text.len() && ends_sentence(text, i, end, next) {
-                push_bound(&mut bounds, next, text.len());
-            }
-            i = end.max(i + c.len_utf8());
-        }
-    }
-    bounds.push(text.len());
-    bounds
-}
-
-fn push_bound(bounds: &mut Vec<usize>, at: usize, len: usize) {
-    if at < len && bounds.last().is_some_and(|last| *last < at) {
-        bounds.push(at);
-    }
-}
-
-fn skip_whitespace(text: &str, from: usize) -> usize {
-    text[from..]
-        .char_indices()
-        .find(|(_, c)| !c.is_whitespace())
-        .map_or(text.len(), |(i, _)| from + i)
-}
-
-/// Offset just past a run of terminators and closing quotes/brackets.
-fn end_of_terminator(text: &str, from: usize) -> usize {
-    text[from..]
-        .char_indices()
-        .find(|(_, c)| !is_terminator(*c) && !is_closer(*c))
-        .map_or(text.len(), |(i, _)| from + i)
-}
-
-/// Decides whether the terminator run `text[at..end]`, followed by
-/// whitespace and the text at `next`, ends a sentence.
-fn ends_sentence(text: &str, at: usize, end: usize, next: usize) -> bool {
-    let following = &text[next..];
-    let Some(first) = following.chars().next() else {
-        return true;
-    };
-    let can_start = first.is_uppercase()
-        || first.is_numeric()
-        || is_closer(first)
-        || matches!(first, '(' | '[' | '\u{201C}' | '\u{2018}' | '\u{00AB}')
-        || (first.is_alphabetic() && !first.is_lowercase());
-    if !can_start {
-        return false;
-    }
-    let single_period = text[at..end].trim_end_matches(is_closer) == ".";
-    if !single_period {
-        return true;
-    }
-    match abbreviation_before(text, at) {
-        Abbreviation::None => true,
-        Abbreviation::NeverFinal => false,
-        Abbreviation::MaybeFinal => {
-            let next_word = following
-                .split(|c: char| !c.is_alphanumeric())
-                .next()
-                .unwrap_or("");
-            SENTENCE_OPENERS.contains(&next_word)
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Abbreviation {
-    None,
-    NeverFinal,
-    MaybeFinal,
-}
-
-/// Classifies the word before the period at `period`.
-fn abbreviation_before(text: &str, period: usize) -> Abbreviation {
-    let before = &text[..period];
-    let word_start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| !(c.is_alphanumeric() || *c == '.'))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let word = &before[word_start..];
-    if word.is_empty() {
-        return Abbreviation::None;
-    }
-    if NEVER_FINAL.contains(&word) {
-        return Abbreviation::NeverFinal;
-    }
-    let is_initial = word.chars().count() == 1 && word.chars().all(char::is_uppercase);
-    let is_dotted = word.contains('.') && word.chars().any(char::is_alphabetic);
-    if is_initial || is_dotted || MAYBE_FINAL.contains(&word) {
-        Abbreviation::MaybeFinal
-    } else {
-        Abbreviation::None
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1138,56 +862,6 @@ mod tests {
     }
 
     #[test]
-    fn sentences_split_with_abbreviations_and_numbers() {
-        let text = "Mr. Smith paid $3.5 million to Acme Inc. on Jan. 5. The U.S. Senate voted. \
-                    \"Stop!\" he said. \"Why?\" She left. Gen. J. R. Brown arrived at 3 p.m. on Friday.\n\
-                    A headline without a period\nNo. 10 said no";
-        assert_eq!(
-            split_sentences(text),
-            vec![
-                "Mr. Smith paid $3.5 million to Acme Inc. on Jan. 5.",
-                "The U.S. Senate voted.",
-                "\"Stop!\" he said.",
-                "\"Why?\"",
-                "She left.",
-                "Gen. J. R. Brown arrived at 3 p.m. on Friday.",
-                "A headline without a period",
-                "No. 10 said no",
-            ]
-        );
-    }
-
-    #[test]
-    fn initialism_ends_a_sentence_before_an_opener() {
-        assert_eq!(
-            split_sentences("Troops were sent to the U.S. The president said so. Talks with the U.N. Security Council failed."),
-            vec![
-                "Troops were sent to the U.S.",
-                "The president said so.",
-                "Talks with the U.N. Security Council failed."
-            ]
-        );
-    }
-
-    #[test]
-    fn ellipsis_and_quotes() {
-        assert_eq!(
-            split_sentences(
-                "He waited... Nothing came. 'Really?' asked Ann. It was 'over.' Then rain…  More."
-            ),
-            vec![
-                "He waited...",
-                "Nothing came.",
-                "'Really?' asked Ann.",
-                "It was 'over.'",
-                "Then rain…",
-                "More."
-            ]
-        );
-        assert!(split_sentences("  \n ").is_empty());
-    }
-
-    #[test]
     fn sentence_changes_report_added_removed_and_reworded() {
         let old = "Fire spreads. Crews respond. Roads closed.";
         let new = "Fire spreads. Roads closed. Crews are responding. Two homes lost.";
@@ -1196,22 +870,6 @@ mod tests {
         assert_eq!(c.removed, vec!["Crews respond."]);
         let moved = sentence_changes("A one. B two.", "B two. A one.");
         assert_eq!(moved, SentenceChanges::default());
-    }
-
-    #[test]
-    fn tokens_keep_numbers_and_contractions_whole() {
-        let t: Vec<&str> = tokens("Trump's 200,000 (3.5%) don't-stop 'quoted'").collect();
-        assert_eq!(
-            t,
-            vec![
-                "Trump's", " ", "200,000", " ", "(", "3.5", "%", ")", " ", "don't", "-", "stop",
-                " ", "'", "quoted", "'"
-            ]
-        );
-        assert_eq!(
-            words("a, b. 1,2 x.").collect::<Vec<_>>(),
-            vec!["a", "b", "1,2", "x"]
-        );
     }
 
     #[test]
@@ -1284,11 +942,6 @@ mod tests {
             for s in split_sentences(&a) {
                 prop_assert!(!s.is_empty());
             }
-        }
-
-        #[test]
-        fn tokens_cover_the_text(a in "\\PC{0,100}") {
-            prop_assert_eq!(tokens(&a).collect::<String>(), a);
         }
     }
 }

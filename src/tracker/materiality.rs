@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diff::{self, Chunk, SentenceChanges, TextDiff};
 use crate::model::{ChangeClass, Field, Snapshot};
+use crate::text::tokens;
 
 /// One field that differs, with how much its change matters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,7 +273,7 @@ fn assess_text(old: &str, new: &str, role: Role) -> TextAssessment {
         Role::Body => diff::sentence_changes(old, new),
     };
     let novel_sentences = novel_sentences(&sentences);
-    let total_words = (diff::words(old).count() + diff::words(new).count()).max(1);
+    let total_words = (tokens::words(old).count() + tokens::words(new).count()).max(1);
     let changed_share =
         ((diff.words_added() + diff.words_removed()) as f32 / total_words as f32).min(1.0);
     // Typo fixes are recognised before the word-set rules, which would
@@ -335,7 +336,7 @@ struct WordSet {
 impl WordSet {
     fn of(text: &str) -> Self {
         WordSet {
-            words: diff::words(text).map(word_key).collect(),
+            words: tokens::words(text).map(word_key).collect(),
         }
     }
 
@@ -450,7 +451,7 @@ fn novel_sentences(changes: &SentenceChanges) -> usize {
 }
 
 fn sentence_words(sentence: &str) -> (WordSet, usize) {
-    (WordSet::of(sentence), diff::words(sentence).count())
+    (WordSet::of(sentence), tokens::words(sentence).count())
 }
 
 // ---------------------------------------------------------------------------
@@ -471,10 +472,10 @@ fn is_typo_fix(diff: &TextDiff) -> bool {
 fn is_typo_chunk(chunk: &Chunk) -> bool {
     match chunk {
         Chunk::Same { .. } => true,
-        Chunk::Added { text } | Chunk::Removed { text } => diff::words(text).next().is_none(),
+        Chunk::Added { text } | Chunk::Removed { text } => tokens::words(text).next().is_none(),
         Chunk::Replaced { old, new } => {
-            let old_words: Vec<String> = diff::words(old).map(str::to_lowercase).collect();
-            let new_words: Vec<String> = diff::words(new).map(str::to_lowercase).collect();
+            let old_words: Vec<String> = tokens::words(old).map(str::to_lowercase).collect();
+            let new_words: Vec<String> = tokens::words(new).map(str::to_lowercase).collect();
             old_words.concat() == new_words.concat()
                 || (old_words.len() == new_words.len()
                     && old_words
@@ -500,35 +501,8 @@ fn is_small_edit(a: &str, b: &str) -> bool {
         0..=6 => 1,
         _ => 2,
     };
-    la.abs_diff(lb) <= allowed && edit_distance(a, b) <= allowed
-}
-
-/// Optimal-string-alignment distance (Levenshtein plus swaps of
-/// neighbours). Only called on single words, so the quadratic table is tiny.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut table = vec![0usize; (a.len() + 1) * width];
-    for (i, cell) in table.iter_mut().step_by(width).enumerate() {
-        *cell = i;
-    }
-    for (j, cell) in table.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (table[(i - 1) * width + j] + 1)
-                .min(table[i * width + j - 1] + 1)
-                .min(table[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(table[(i - 2) * width + j - 2] + 1);
-            }
-            table[i * width + j] = best;
-        }
-    }
-    table[a.len() * width + b.len()]
+    // optimal string alignment: Levenshtein plus swaps of neighbours
+    la.abs_diff(lb) <= allowed && strsim::osa_distance(a, b) <= allowed
 }
 
 // ---------------------------------------------------------------------------
@@ -604,7 +578,7 @@ fn is_currency(token: &str) -> bool {
 fn numbers_in(text: &str) -> Vec<Number> {
     let mut tokens = Vec::new();
     let mut at = 0;
-    for token in diff::tokens(text) {
+    for token in crate::text::tokens::tokens(text) {
         tokens.push((at, token));
         at += token.len();
     }
@@ -1339,9 +1313,10 @@ mod tests {
 
     #[test]
     fn edit_distance_and_small_edits() {
-        assert_eq!(edit_distance("Zelensky", "Zelenskyy"), 1);
-        assert_eq!(edit_distance("teh", "the"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        // a swap of neighbours is one edit ("teh"), as it is for a reader
+        assert_eq!(strsim::osa_distance("Zelensky", "Zelenskyy"), 1);
+        assert_eq!(strsim::osa_distance("teh", "the"), 1);
+        assert_eq!(strsim::osa_distance("kitten", "sitting"), 3);
         assert!(is_small_edit("zelensky", "zelenskyy"));
         assert!(is_small_edit("teh", "the"));
         assert!(!is_small_edit("he", "she"));

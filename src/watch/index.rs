@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::watch::fold::Folded;
+use crate::text::fold::Folded;
 use crate::watch::query::{DocField, Query, Term, MIN_PREFIX_CHARS};
 
 /// At most this many highlights per hit (overlapping ones merged first):

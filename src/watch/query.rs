@@ -16,7 +16,7 @@
 //! scoped  := FIELD ":" scoped | primary
 //! primary := word | "phrase" | prefix* | /regex/ | "(" or ")"
 //! ```
-//! Terms are stored *folded* (see [`crate::watch::fold`]): `Kyiv` and `KYIV`
+//! Terms are stored *folded* (see [`crate::text::fold`]): `Kyiv` and `KYIV`
 //! parse to the same [`Query`], which is what makes the [`Display`] form
 //! canonical.
 //!
@@ -30,7 +30,7 @@ use std::fmt;
 use regex::RegexBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::watch::fold::{fold_char, tokenize};
+use crate::text::fold::{fold_char, tokenize};
 
 /// `NEAR` without a distance means within this many tokens.
 pub const DEFAULT_NEAR: u32 = 10;

@@ -17,7 +17,7 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     (
         // plain data and leaves: what is stored, the clock, one fingerprint,
-        // secrets, the metrics registry, malloc tuning, text folding
+        // secrets, the metrics registry, malloc tuning, the text utilities
         "model",
         &[
             "model",
@@ -28,7 +28,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "memory",
             "text",
-            "watch::fold",
         ],
     ),
     (

@@ -1,4 +1,5 @@
-//! Text folding and tokenising for watch matching.
+//! Text folding and tokenising for watch matching (search, not diffs: the
+//! diff's words are [`super::tokens`]).
 //!
 //! Readers type `kyiv`, feeds write `Kyiv`, `KYIV` or `Kyïv`; a watch must
 //! match them all. So both sides of every comparison, the query and the

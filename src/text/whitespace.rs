@@ -1,0 +1,112 @@
+//! Whitespace collapsing as text is written, shared by HTML → text
+//! ([`super::html`]) and text normalisation ([`super::normalize`]): runs
+//! become one space, or one line break when the run holds one, and both
+//! ends are trimmed, all in the same single pass that produces the text.
+
+/// The separator owed before the next visible character. A line break wins
+/// over a space, so `"a \n b"` becomes `"a\nb"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Gap {
+    None,
+    Space,
+    Break,
+}
+
+/// An output buffer that collapses whitespace as it goes: separators are
+/// only written when a visible character follows, which trims both ends and
+/// merges runs without a second pass.
+pub(crate) struct Collapser {
+    out: String,
+    gap: Gap,
+}
+
+impl Collapser {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Collapser {
+            out: String::with_capacity(capacity),
+            gap: Gap::None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn gap(&mut self, gap: Gap) {
+        self.gap = self.gap.max(gap);
+    }
+
+    #[inline]
+    pub(crate) fn flush_gap(&mut self) {
+        if !self.out.is_empty() {
+            match self.gap {
+                Gap::None => {}
+                Gap::Space => self.out.push(' '),
+                Gap::Break => self.out.push('\n'),
+            }
+        }
+        self.gap = Gap::None;
+    }
+
+    /// A visible character.
+    #[inline]
+    pub(crate) fn push(&mut self, c: char) {
+        self.flush_gap();
+        self.out.push(c);
+    }
+
+    /// A run of visible characters.
+    #[inline]
+    pub(crate) fn push_visible(&mut self, s: &str) {
+        if !s.is_empty() {
+            self.flush_gap();
+            self.out.push_str(s);
+        }
+    }
+
+    /// Text whose ASCII whitespace is insignificant (HTML source): each run
+    /// of it becomes at most one space. Other characters are copied as they
+    /// are; [`normalize_text`](super::normalize::normalize_text) deals
+    /// with them later.
+    #[inline]
+    pub(crate) fn push_html_text(&mut self, s: &str) {
+        for (i, piece) in s.split(is_html_space).enumerate() {
+            if i > 0 {
+                self.gap(Gap::Space);
+            }
+            self.push_visible(piece);
+        }
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// HTML's "ASCII whitespace": the only characters the HTML layout collapses.
+#[inline]
+pub fn is_html_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{000C}')
+}
+
+/// Characters that end a line or paragraph in plain text.
+#[inline]
+pub fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{000B}' | '\u{000C}' | '\u{0085}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Collapses whitespace of text that is otherwise already normal (the
+/// tracker uses it after ignore patterns removed pieces of it).
+pub fn collapse_whitespace(text: &str) -> String {
+    let mut out = Collapser::with_capacity(text.len());
+    for c in text.chars() {
+        if is_line_break(c) {
+            out.gap(Gap::Break);
+        } else if c.is_whitespace() {
+            out.gap(Gap::Space);
+        } else {
+            out.push(c);
+        }
+    }
+    out.finish()
+}
