@@ -5,7 +5,7 @@
 //! config → [`scheduler`] → [`fetch`] → [`parse`] → [`tracker`] →
 //! [`watch`] matcher → [`outbox`] (durable, in [`store`]) → [`notify`].
 //! [`poll`] runs one feed through that path; [`daemon`] schedules polls and
-//! runs the [`delivery`] workers; [`cli::demo`] and [`replay`] drive the
+//! runs the [`delivery`] workers; [`cli::demo`] and [`cli::replay`] drive the
 //! same code on bundled or recorded feeds.
 //!
 //! # Layout
@@ -13,16 +13,20 @@
 //! Layers, bottom to top; every import points down (or within its layer),
 //! and `tests/it/layers.rs` fails the build's tests otherwise:
 //!
-//! - plain data and leaves: [`model`] (entries, snapshots), [`records`]
-//!   (what the store keeps per feed and article page), [`clock`],
-//!   [`fingerprint`] (FNV-1a), [`secret`], [`metrics`], [`memory`];
+//! - plain data and leaves: [`model`] (entries, snapshots, change
+//!   classes), [`records`] (what the store keeps per feed, article page,
+//!   story and story version), [`text`] (HTML → text, entities,
+//!   normalisation, tokens, sentences, folding: the text utilities every
+//!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`secret`],
+//!   [`metrics`], [`memory`];
 //! - reading input: [`config`] (schema and validation, which compiles watch
 //!   queries with [`watch::query`] and webhook templates with
 //!   [`notify::template`]), [`parse`] (bytes → our own `Entry`), [`fetch`]
 //!   (HTTP), [`opml`], [`scheduler`] (when each feed is due, and the
 //!   daemon's timetable), [`logging`];
-//! - [`tracker`]: identity, normalisation, diff, materiality, events; pure,
-//!   it reads storage through its own `StoryLookup` trait;
+//! - [`tracker`]: identity, the comparison form of text, diff,
+//!   materiality, events; pure, it reads storage through its own
+//!   `StoryLookup` trait;
 //! - [`watch`]: the query model, the compiled index, the matcher;
 //! - [`outbox`]: alerts and deliveries as data; [`store`]: the only module
 //!   that knows sled;
@@ -33,9 +37,9 @@
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
-//!   (the endpoint), [`cli`] (one file per command; `main.rs` only parses
-//!   arguments and dispatches), and, until they move into `cli/`,
-//!   [`replay`] and [`history`].
+//!   (the endpoint), [`cli`] (one file per command, `replay`, `history`
+//!   and the `detection` report included; `main.rs` only parses arguments
+//!   and dispatches).
 
 pub mod app;
 pub mod article;

@@ -1,9 +1,11 @@
 //! Plain data shared by every stage of the pipeline.
 //!
 //! The parser produces [`Entry`] values (never feed-rs types), the tracker
-//! turns them into normalised [`Snapshot`]s and emits [`Event`]s, the matcher
-//! wraps events into alerts. Keeping these types here, free of I/O, lets each
-//! stage be tested as a plain function over plain data.
+//! turns them into normalised [`Snapshot`]s, says which [`Field`]s changed
+//! and how much the change matters ([`ChangeClass`], which a feed's and a
+//! watch's `min_materiality` in the config name too), and emits events the
+//! matcher wraps into alerts. Keeping these types here, free of I/O, lets
+//! each stage be tested as a plain function over plain data.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,11 +5,11 @@
 //! ([`normalize`]), whitespace collapsing ([`whitespace`]), the word tokens
 //! and sentences diffs and materiality are measured in ([`tokens`],
 //! [`sentences`]), the case and accent folding watches match on ([`fold`]),
-//! and one-line excerpts for subjects and listings ([`line`]).
+//! and one-line excerpts for subjects and listings ([`line`](mod@line)).
 //!
 //! Used by the parser, the tracker, the article fetcher, the notifiers'
-//! rendering and the watch matcher alike; before this module each kept its
-//! own copy (two entity tables, two windows-1252 tables).
+//! rendering and the watch matcher alike, so each table and each rule
+//! exists once.
 
 pub mod entities;
 pub mod fold;
