@@ -29,7 +29,8 @@
 //! - [`notify`] (stdout, webhook, email, rendering) and [`gates`]
 //!   (politeness limits);
 //! - [`app`]: the composition root (config, store, notifiers, gates,
-//!   metrics), and [`status`], how the daemon is doing;
+//!   metrics), [`status`], how the daemon is doing, and [`control`], the
+//!   local control socket through which commands reach the running daemon;
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
@@ -42,6 +43,7 @@ pub mod article;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod delivery;
 pub mod detection;

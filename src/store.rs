@@ -146,6 +146,8 @@ pub struct Store {
     /// last completed flush covered.
     flush_requests: Arc<AtomicU64>,
     flushed_upto: Arc<AtomicU64>,
+    /// The last alert id handed out (see [`Store::next_alert_id`]).
+    alert_seq: Arc<AtomicU64>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -298,18 +300,21 @@ impl Store {
             })?;
         let tree = |name: &str| db.open_tree(name);
         let meta = tree("meta")?;
+        let alerts = tree("alerts")?;
+        let alert_seq = Arc::new(AtomicU64::new(last_alert_id(&meta, &alerts)?));
         let store = Store {
             feeds: tree("feeds")?,
             stories: tree("stories")?,
             versions: tree("versions")?,
             keys: tree("keys")?,
-            alerts: tree("alerts")?,
+            alerts,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
             sends: tree("sends")?,
             articles: tree("articles")?,
             present: tree("present")?,
             instance: instance_id(&meta)?,
+            alert_seq,
             meta,
             db,
             path: dir.to_path_buf(),
@@ -580,9 +585,20 @@ impl Store {
             &self.deliveries,
             &self.due,
             &self.present,
+            &self.meta,
         )
             .transaction(
-                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due, present_t)| {
+                |(
+                    feeds,
+                    stories_t,
+                    versions_t,
+                    keys_t,
+                    alerts_t,
+                    deliveries,
+                    due,
+                    present_t,
+                    meta,
+                )| {
                     if let Some(p) = &present {
                         present_t.insert(feed.as_bytes(), p.as_slice())?;
                     }
@@ -604,6 +620,7 @@ impl Store {
                             tx_put_delivery(deliveries, due, None, d)?;
                         }
                     }
+                    tx_record_alert_seq(meta, alert_rows.iter().map(|r| r.0))?;
                     feeds.insert(feed.as_bytes(), state_bytes.as_slice())?;
                     Ok(())
                 },
@@ -613,9 +630,13 @@ impl Store {
 
     // ---- outbox ----
 
-    /// A new alert id, unique and increasing for this database.
+    /// A new alert id, unique and increasing for this database, across
+    /// restarts too: the highest id committed is kept in `meta` in the same
+    /// transaction as the alert, and the count resumes after it (sled's own
+    /// `generate_id` jumps by a million after a restart). An id handed out
+    /// for a poll that then failed is simply never used.
     pub fn next_alert_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()? + 1)
+        Ok(self.alert_seq.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     /// Writes alerts outside a poll (operator notices, `test-notify`).
@@ -632,14 +653,15 @@ impl Store {
             })
             .collect();
         let _shared = self.transaction_gate();
-        (&self.alerts, &self.deliveries, &self.due).transaction(
-            |(alerts_t, deliveries, due)| {
+        (&self.alerts, &self.deliveries, &self.due, &self.meta).transaction(
+            |(alerts_t, deliveries, due, meta)| {
                 for (id, bytes, ds) in &rows {
                     alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
                     for d in ds {
                         tx_put_delivery(deliveries, due, None, d)?;
                     }
                 }
+                tx_record_alert_seq(meta, rows.iter().map(|r| r.0))?;
                 Ok(())
             },
         )?;
@@ -684,16 +706,47 @@ impl Store {
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            if let Some(d) = self.delivery(notifier, alert)? {
+            if let Some(d) = self.indexed_delivery(&k, notifier, alert)? {
                 out.push(d);
             }
         }
         Ok(out)
     }
 
-    /// When the earliest open delivery of `notifier` is due, if any.
-    pub fn next_due(&self, notifier: &str) -> Result<Option<UnixMs>, StoreError> {
-        let Some(kv) = self.due.scan_prefix(prefix(notifier)).next() else {
+    /// The delivery a `due` key points at, if the key is still its own: a
+    /// key left behind by two writers updating one delivery at once (an
+    /// operator's `outbox retry` while the worker sends it) is removed, so
+    /// a delivered alert is never found due again.
+    fn indexed_delivery(
+        &self,
+        key: &[u8],
+        notifier: &str,
+        alert: u64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        match self.delivery(notifier, alert)? {
+            Some(d) if d.state.is_open() && due_key(&d) == key => Ok(Some(d)),
+            _ => {
+                self.due.remove(key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// When the earliest open delivery of `notifier` due after `after` is
+    /// due, if any.
+    pub fn next_due_after(
+        &self,
+        notifier: &str,
+        after: UnixMs,
+    ) -> Result<Option<UnixMs>, StoreError> {
+        let mut start = prefix(notifier);
+        start.extend_from_slice(&((after.max(-1) + 1) as u64).to_be_bytes());
+        let end = {
+            let mut p = notifier.as_bytes().to_vec();
+            p.push(1);
+            p
+        };
+        let Some(kv) = self.due.range(start..end).next() else {
             return Ok(None);
         };
         let (k, _) = kv?;
@@ -771,12 +824,16 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut changed = Vec::new();
         for d in self.deliveries_of(id)? {
-            if notifier.is_some_and(|n| n != d.notifier) || d.state == DeliveryState::Delivered {
+            // one in flight is being sent right now: its outcome decides
+            if notifier.is_some_and(|n| n != d.notifier)
+                || matches!(d.state, DeliveryState::Delivered | DeliveryState::InFlight)
+            {
                 continue;
             }
             let mut again = d.clone();
             again.state = DeliveryState::Pending;
             again.next_attempt = now;
+            again.held = None;
             // the give-up window restarts: an operator asked for this retry
             again.created = now;
             again.attempts = 0;
@@ -810,7 +867,7 @@ impl Store {
             let Some((notifier, alert)) = parse_due_key(&k) else {
                 continue;
             };
-            if let Some(d) = self.delivery(notifier, alert)? {
+            if let Some(d) = self.indexed_delivery(&k, notifier, alert)? {
                 out.push(d);
             }
         }
@@ -965,6 +1022,33 @@ impl Store {
     }
 }
 
+/// `meta` key of the highest alert id ever committed (big-endian u64).
+const ALERT_SEQ: &str = "alert_seq";
+
+/// The highest alert id used so far: the one recorded in `meta`, or in an
+/// older database, the last key of `alerts`.
+fn last_alert_id(meta: &Tree, alerts: &Tree) -> Result<u64, StoreError> {
+    let recorded = meta.get(ALERT_SEQ)?.map_or(0, |v| be_u64(&v));
+    let last = alerts.last()?.map_or(0, |(k, _)| be_u64(&k));
+    Ok(recorded.max(last))
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// Inside a transaction writing alerts: records the highest of their ids.
+fn tx_record_alert_seq(meta: &TransactionalTree, ids: impl Iterator<Item = u64>) -> TxResult<()> {
+    let Some(top) = ids.max() else {
+        return Ok(());
+    };
+    let recorded = meta.get(ALERT_SEQ)?.map_or(0, |v| be_u64(&v));
+    if top > recorded {
+        meta.insert(ALERT_SEQ, &top.to_be_bytes())?;
+    }
+    Ok(())
+}
+
 fn instance_id(meta: &Tree) -> Result<String, StoreError> {
     if let Some(v) = meta.get("instance")? {
         return Ok(String::from_utf8_lossy(&v).into_owned());
@@ -1077,6 +1161,54 @@ mod tests {
         assert_eq!(decode_story(&packed).unwrap(), story);
         assert_eq!(decode_story(&encode(&story)).unwrap(), story, "legacy JSON");
         assert!(decode_story(&[COMPRESSED, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn alert_ids_go_on_from_the_last_one_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ops = |id: u64| Alert {
+            id,
+            key: format!("k{id}"),
+            created: 0,
+            notifiers: vec!["a".into()],
+            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "f".into(),
+                kind: crate::outbox::OpsKind::Failing,
+                message: "m".into(),
+                since: 0,
+            }),
+        };
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let ids: Vec<u64> = (0..3).map(|_| store.next_alert_id().unwrap()).collect();
+            assert_eq!(ids, [1, 2, 3]);
+            store
+                .put_alerts(&ids.iter().map(|i| ops(*i)).collect::<Vec<_>>())
+                .unwrap();
+            // the newest alert is dropped: its id is still never reused
+            assert!(store.drop_alert(3).unwrap());
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.next_alert_id().unwrap(), 4, "no jump, no reuse");
+        drop(store);
+        // a database from before the counter: ids resume after the last key
+        let old = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(old.path(), 1 << 20).unwrap();
+            store
+                .alerts
+                .insert(2_000_001u64.to_be_bytes(), encode(&ops(2_000_001)))
+                .unwrap();
+            store.meta.remove(ALERT_SEQ).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(old.path(), 1 << 20).unwrap();
+        assert_eq!(store.next_alert_id().unwrap(), 2_000_002);
+        assert!(
+            store.alert(2_000_001).unwrap().is_some(),
+            "old alerts still read"
+        );
     }
 
     #[test]

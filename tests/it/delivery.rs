@@ -20,7 +20,7 @@ use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::delivery::deliver_pass;
-use storywatch::outbox::{Delivery, DeliveryState};
+use storywatch::outbox::{Delivery, DeliveryState, Hold};
 
 const MIN: i64 = 60_000;
 
@@ -281,10 +281,16 @@ async fn a_digest_is_one_message_grouped_by_story() {
     rig.publish(&[c1, b1, a2, UNRELATED]);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts(), 0, "held until the window is over");
-    // the window counts from the oldest alert
+    // the window counts from the oldest alert; the held deliveries say so
     let report = deliver_pass(&app, "hook").await.unwrap();
     assert_eq!(report.next_wake, Some(T0 + MIN + 30 * MIN));
-    assert_eq!(report.waiting, 4);
+    let held = deliveries(&app);
+    assert_eq!(held.len(), 4);
+    for d in &held {
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.held, Some(Hold::Digest), "{d:?}");
+        assert_eq!(d.next_attempt, T0 + MIN + 30 * MIN, "{d:?}");
+    }
     rig.clock.set(T0 + 31 * MIN);
     let s = daemon::once(&app).await.unwrap();
     assert_eq!(s.delivered, 4);
@@ -346,6 +352,24 @@ async fn quiet_hours_hold_alerts_until_the_window_ends() {
     let end = T0 + 60 * MIN - i64::from(local.second()) * 1000;
     let report = deliver_pass(&app, "hook").await.unwrap();
     assert_eq!(report.next_wake, Some(end), "wakes when the window ends");
+    // the delivery says what it waits for, and its real next attempt
+    let d = deliveries(&app).remove(0);
+    assert_eq!(
+        (d.state, d.held),
+        (DeliveryState::Pending, Some(Hold::QuietHours))
+    );
+    assert_eq!(d.next_attempt, end);
+    use storywatch::cli::outbox::{format_rows, rows};
+    let listing = format_rows(&rows(&app.store, false).unwrap());
+    let line = listing.lines().nth(1).unwrap();
+    assert!(
+        line.contains(" held ") && line.contains("waiting for quiet hours to end"),
+        "{listing}"
+    );
+    assert!(
+        line.contains(&storywatch::clock::local(end)),
+        "the next attempt is the end of the window:\n{listing}"
+    );
     rig.clock.set(end - 1000);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts(), 0, "nothing inside quiet hours");
@@ -481,10 +505,16 @@ async fn outbox_commands_list_retry_and_drop() {
         id_of(DeliveryState::Failed),
     );
 
-    // while the daemon (here: the App) holds the database, commands say so
+    // a process that holds the database without a control socket (here:
+    // the App; in life, a daemon from before the socket): said once, with
+    // what to do
     let (code, _, err) = cli(&path, &["outbox"]);
     assert_eq!(code, 1);
-    assert!(err.contains("daemon is running"), "{err}");
+    assert!(
+        err.contains("does not answer") && err.contains("restart it"),
+        "{err}"
+    );
+    assert_eq!(err.matches("control.sock").count(), 1, "said once: {err}");
     drop(app);
 
     let (code, out, err) = cli(&path, &["outbox", "list"]);
@@ -525,6 +555,16 @@ async fn outbox_commands_list_retry_and_drop() {
     let (code, _, err) = cli(&path, &["outbox", "retry", "999999"]);
     assert_eq!(code, 1);
     assert!(err.contains("no alert with id 999999"), "{err}");
+    let (code, _, err) = cli(
+        &path,
+        &["outbox", "retry", &dead.to_string(), "--notifier", "nosuch"],
+    );
+    assert_eq!(code, 2, "an undefined notifier is a usage error: {err}");
+    assert!(
+        err.contains("no notifier named \"nosuch\" (configured: hook)"),
+        "{err}"
+    );
+    assert!(!err.contains("delivered"), "{err}");
     let (code, _, err) = cli(&path, &["outbox", "drop", &failed.to_string()]);
     assert_eq!(code, 0, "{err}");
     let (_, all, _) = cli(&path, &["outbox", "list", "--all"]);

@@ -53,7 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("outbox", &["outbox"]),
     ("store", &["store"]),
     ("notify", &["notify", "gates"]),
-    ("app", &["app", "status"]),
+    ("app", &["app", "status", "control"]),
     ("orchestration", &["poll", "article", "delivery"]),
     (
         // entry points; replay.rs and history.rs are commands that move
