@@ -38,6 +38,10 @@
 //!   arguments and dispatches), and, until they move into `cli/`,
 //!   [`replay`] and [`history`].
 
+// stdout is written through fallible writes (cli::emit and the like), so a
+// closed pipe (`storywatch demo | head -1`) ends a command quietly
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
+
 pub mod app;
 pub mod article;
 pub mod cli;

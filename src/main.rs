@@ -3,6 +3,9 @@
 //! up logging and the runtime, dispatches, and maps failures to exit codes:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
+// output goes through cli::emit, which survives a closed pipe
+#![deny(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -146,9 +149,12 @@ fn main() -> ExitCode {
             eprintln!("storywatch: {e}");
             ExitCode::from(2)
         }
+        // the reader went away (`storywatch demo | head -1`): nothing to say
         Err(Failure::Runtime(e))
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
         {
             ExitCode::SUCCESS
         }
@@ -188,7 +194,9 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Demo { state_dir } => {
-            storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
+            // errors only: the console notifier's complaint about a closed
+            // stdout (`demo | head`) is not news
+            storywatch::logging::init(storywatch::config::LogFormat::Text, "error");
             runtime()?.block_on(cli::demo::run(state_dir))?;
             Ok(ExitCode::SUCCESS)
         }

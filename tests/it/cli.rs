@@ -103,3 +103,66 @@ fn test_watch_exit_codes_and_highlights() {
     assert_eq!(code, 2);
     assert!(err.contains("col"), "{err}");
 }
+
+/// Runs a command whose stdout is a pipe nobody reads any more (`| head`
+/// that already exited): exit code (or signal) and stderr.
+fn with_closed_stdout(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storywatch"))
+        .args(args)
+        .env_remove("STORYWATCH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run storywatch");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `storywatch demo | head -1` and every other command writing into a
+/// closed pipe stop quietly: exit 0 (or SIGPIPE's 141 in a shell), never a
+/// panic (101).
+#[test]
+fn commands_writing_into_a_closed_pipe_exit_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n[[feed]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n[[watch]]\nname = \"w\"\nquery = \"storm\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, "A storm is coming.").unwrap();
+    let c = config.display().to_string();
+    let f = feed.display().to_string();
+    let commands: &[&[&str]] = &[
+        &["demo"],
+        &["check", "--config", &c],
+        &["export-opml", "--config", &c],
+        &["feeds", "--config", &c],
+        &["outbox", "list", "--all", "--config", &c],
+        &["status", "--config", &c],
+        &["test-watch", "--query", "storm", &f],
+        &["--help"],
+    ];
+    for args in commands {
+        let (status, err) = with_closed_stdout(args);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        let quiet = matches!(status.code(), Some(0) | Some(1)) || status.signal() == Some(13);
+        assert!(quiet, "{args:?}: {status}\n{err}");
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("os error 32"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod smtp;
 
 use std::collections::VecDeque;
