@@ -244,7 +244,7 @@ pub async fn run(
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
         feeds = timetable.scheduled(),
-        watchdog = ?watchdog,
+        watchdog = %watchdog.map_or("off".to_string(), |w| humantime::format_duration(w).to_string()),
         "storywatch running"
     );
     let mut fatal = None;
@@ -318,7 +318,8 @@ pub async fn run(
     let deadline = app.shared().config.daemon.shutdown_timeout;
     tracing::info!(
         polls = polls.len(),
-        "stopping: polls not yet started are cancelled; polls and deliveries under way get at most {deadline:?}"
+        "stopping: polls not yet started are cancelled; polls and deliveries under way get at most {}",
+        humantime::format_duration(deadline)
     );
     let _ = stop_tx.send(true);
     let finish = async {

@@ -33,6 +33,8 @@ fn check_accepts_the_example_config() {
         !out.contains("XXXX"),
         "webhook URL tokens are not printed: {out}"
     );
+    assert!(out.contains("(slack)") || out.contains("(json)"), "{out}");
+    crate::common::assert_no_debug("check", &out);
 }
 
 #[test]

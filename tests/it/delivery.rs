@@ -132,6 +132,63 @@ async fn backoff_doubles_with_jitter_then_gives_up_after_a_day() {
     assert_eq!(hook.attempts() as u32, d.attempts);
 }
 
+/// A delivery that gives up says so as an ERROR, whether the receiver
+/// refused it for good (404) or the retries ran out (500 until the give-up
+/// window closed); one that will be retried is a WARN with its next attempt.
+#[tokio::test]
+async fn a_delivery_that_gives_up_is_logged_as_an_error() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| {
+        hook_notifier("hook", &url, "")
+            + "[delivery]\nretry_initial = \"1m\"\ngive_up_after = \"5m\"\n"
+    })
+    .await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let (logs, _guard) = common::Logs::capture();
+    // 1 min, then 2 min (±20 %): the third attempt's retry would fall after
+    // the 5 min window, so it is the last
+    hook.script(&[500; 3]);
+    rig.publish(&[NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    let mut d = deliveries(&app).remove(0);
+    while d.state != DeliveryState::Dead {
+        assert_eq!(d.state, DeliveryState::Failed);
+        rig.clock.set(d.next_attempt);
+        daemon::once(&app).await.unwrap();
+        d = deliveries(&app).remove(0);
+    }
+    let text = logs.text();
+    let error_lines: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(error_lines.len(), 1, "{text}");
+    assert!(
+        error_lines[0].contains(&format!("gave up after {} attempts", d.attempts))
+            && error_lines[0].contains("dead")
+            && error_lines[0].contains("retries exhausted"),
+        "{text}"
+    );
+    let warns = text.lines().filter(|l| l.contains("WARN")).count();
+    assert_eq!(
+        warns as u32,
+        d.attempts - 1,
+        "one WARN per retry to come:\n{text}"
+    );
+    assert!(!text.contains("will retry") || warns > 0);
+    common::assert_no_debug("the delivery log", &text);
+
+    // refused for good at the first attempt
+    hook.script(&[404]);
+    rig.publish(&[("b", "North Korean troops withdraw", "x"), NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    let text = logs.text();
+    let last = text.lines().filter(|l| l.contains("ERROR")).last().unwrap();
+    assert!(
+        last.contains("gave up after 1 attempt,") && last.contains("refused it for good"),
+        "{text}"
+    );
+}
+
 /// The process dies after the receiver got the request but before the
 /// success was recorded: after a restart the alert is sent again, with the
 /// same idempotency key, and then never again.

@@ -253,6 +253,9 @@ async fn notifies_systemd_ready_status_and_watchdog() {
     let (status, _) = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status}\n{}", daemon.stderr());
     assert_eq!(notify.count("STOPPING=1"), 1, "{:?}", notify.messages());
+    let log = daemon.stderr();
+    assert!(log.contains("watchdog="), "{log}");
+    common::assert_no_debug("the daemon's log", &log);
 }
 
 /// Without WATCHDOG_USEC (or with a WATCHDOG_PID that is not ours) the
@@ -786,6 +789,9 @@ async fn http_endpoint_serves_health_metrics_and_the_api() {
         third["storywatch_fetch_duration_seconds_count"]
             > second["storywatch_fetch_duration_seconds_count"]
     );
+    let log = daemon.stderr();
+    assert!(log.contains("class=major"), "the edit is logged: {log}");
+    common::assert_no_debug("the daemon's log", &log);
 }
 
 /// With a token configured, every route but /healthz wants it (a wrong or
