@@ -182,7 +182,7 @@ async fn a_delivery_that_gives_up_is_logged_as_an_error() {
     rig.publish(&[("b", "North Korean troops withdraw", "x"), NK_V1, UNRELATED]);
     daemon::once(&app).await.unwrap();
     let text = logs.text();
-    let last = text.lines().filter(|l| l.contains("ERROR")).last().unwrap();
+    let last = text.lines().rfind(|l| l.contains("ERROR")).unwrap();
     assert!(
         last.contains("gave up after 1 attempt,") && last.contains("refused it for good"),
         "{text}"
