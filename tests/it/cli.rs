@@ -168,3 +168,64 @@ fn commands_writing_into_a_closed_pipe_exit_quietly() {
         );
     }
 }
+
+/// `storywatch once` from cron honours what the server said, like the
+/// daemon: after a 429 with Retry-After, a 503 (backoff) or a 410 (gone)
+/// the next runs skip the feed until its time, and say so; `--force`
+/// polls it anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_honours_retry_after_backoff_and_gone_unless_forced() {
+    use crate::common::{FeedResponse, FeedServer};
+    let feeds = FeedServer::start().await;
+    let answer = |status: u16, headers: &[(&str, &str)]| FeedResponse {
+        status,
+        content_type: "text/plain".into(),
+        body: b"no".to_vec(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_keep, config) = write_config(&format!(
+        "[daemon]\nstate_dir = \"{}\"\n[[feed]]\nname = \"news\"\nurl = \"{}\"\n",
+        dir.path().display(),
+        feeds.url()
+    ));
+    let once = |extra: &[&str]| {
+        let mut args = vec!["once", "--config", &config];
+        args.extend(extra);
+        storywatch(&args)
+    };
+    for (status, headers, why) in [
+        (429, vec![("Retry-After", "3600")], "429 Too Many Requests"),
+        (503, vec![], "503 Service Unavailable"),
+        (410, vec![], "gone"),
+    ] {
+        feeds.set_response(answer(status, &headers));
+        let before = feeds.requests();
+        let (code, _, err) = once(&["--force"]);
+        assert_eq!(code, 1, "the only feed failed: {err}");
+        assert_eq!(feeds.requests(), before + 1);
+        let (code, _, err) = once(&[]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(feeds.requests(), before + 1, "{status}: not polled again");
+        assert!(
+            err.contains("polled 0 feeds") && err.contains("skipped 1 feed that must wait"),
+            "{err}"
+        );
+        assert!(err.contains("news until") && err.contains(why), "{err}");
+        assert!(err.contains("--force"), "{err}");
+    }
+    // the server is back: --force polls, and the next run polls as usual
+    feeds.set(
+        "application/rss+xml",
+        crate::common::rss(&[("a", "Storm", "Wind")]),
+    );
+    let (code, _, err) = once(&["--force"]);
+    assert_eq!(code, 0, "{err}");
+    let before = feeds.requests();
+    let (code, _, err) = once(&[]);
+    assert_eq!((code, feeds.requests()), (0, before + 1), "{err}");
+    assert!(!err.contains("skipped"), "{err}");
+}
