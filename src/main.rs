@@ -59,7 +59,9 @@ enum Command {
     /// the tracker with a temporary database; one JSON line per event.
     Replay {
         dir: PathBuf,
-        /// MANIFEST.tsv with file and commit_time_utc columns: capture times drive the clock.
+        /// A tab-separated manifest with `file` and `commit_time_utc` columns
+        /// (RFC 3339 like 2025-01-06T10:00:00Z, or 20250106T100000Z): capture
+        /// times drive the clock.
         #[arg(long)]
         manifest: Option<PathBuf>,
         /// Apply this configured feed's rules (ignore patterns, threshold) and evaluate the watches.
