@@ -1,11 +1,15 @@
 //! The only file that knows sled.
 //!
 //! Trees (all values are JSON except versions, which are lz4-compressed JSON):
-//! - `meta`: schema version and this database's random instance id;
+//! - `meta`: schema version, this database's random instance id, the
+//!   highest alert id used, and whether the recency index is built;
 //! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
 //! - `present`: feed name → the story ids of its last parsed poll (written
 //!   only when a body was parsed, so a 304 neither reads nor writes it);
 //! - `stories`: story id → [`StoryRecord`];
+//! - `recent`: (u64::MAX − last change) ‖ story id → (), stories newest
+//!   first, for `/api/stories`; `recent_of`: story id → its key's time, so
+//!   a write finds the key to replace without decoding the old story;
 //! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
 //! - `keys`: feed ‖ 0 ‖ identity key → story id;
 //! - `alerts`: alert id (big-endian) → [`Alert`];
@@ -137,6 +141,8 @@ pub struct Store {
     sends: Tree,
     articles: Tree,
     present: Tree,
+    recent: Tree,
+    recent_of: Tree,
     instance: String,
     path: PathBuf,
     /// Our transactions share this gate; a flush takes it alone (see
@@ -209,6 +215,34 @@ fn version_key(story: &str, revision: u32) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&revision.to_be_bytes());
     k
+}
+
+/// The `recent` key of a story: newest first, then by id.
+fn recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&(u64::MAX - last_changed.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Inside a transaction writing a story: moves its `recent` key to its
+/// (new) last change.
+fn tx_index_recency(
+    recent: &TransactionalTree,
+    recent_of: &TransactionalTree,
+    id: &str,
+    last_changed: UnixMs,
+) -> TxResult<()> {
+    let old = recent_of.get(id.as_bytes())?.map(|v| be_u64(&v) as UnixMs);
+    if old == Some(last_changed) {
+        return Ok(());
+    }
+    if let Some(old) = old {
+        recent.remove(recency_key(old, id))?;
+    }
+    recent.insert(recency_key(last_changed, id), &[])?;
+    recent_of.insert(id.as_bytes(), &(last_changed.max(0) as u64).to_be_bytes())?;
+    Ok(())
 }
 
 fn ident_key(feed: &str, key: &str) -> Vec<u8> {
@@ -313,6 +347,8 @@ impl Store {
             sends: tree("sends")?,
             articles: tree("articles")?,
             present: tree("present")?,
+            recent: tree("recent")?,
+            recent_of: tree("recent_of")?,
             instance: instance_id(&meta)?,
             alert_seq,
             meta,
@@ -323,6 +359,7 @@ impl Store {
             flushed_upto: Arc::default(),
         };
         store.check_schema()?;
+        store.build_recency_index()?;
         Ok(store)
     }
 
@@ -552,6 +589,11 @@ impl Store {
             .values()
             .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
             .collect();
+        let recency: Vec<(&str, UnixMs)> = changes
+            .stories
+            .values()
+            .map(|s| (s.id.as_str(), s.last_changed))
+            .collect();
         // (key, value, key of a version to prune)
         type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
         let versions: Vec<VersionRow> = changes
@@ -586,6 +628,8 @@ impl Store {
             &self.due,
             &self.present,
             &self.meta,
+            &self.recent,
+            &self.recent_of,
         )
             .transaction(
                 |(
@@ -598,12 +642,17 @@ impl Store {
                     due,
                     present_t,
                     meta,
+                    recent,
+                    recent_of,
                 )| {
                     if let Some(p) = &present {
                         present_t.insert(feed.as_bytes(), p.as_slice())?;
                     }
                     for (k, v) in &stories {
                         stories_t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (id, last_changed) in &recency {
+                        tx_index_recency(recent, recent_of, id, *last_changed)?;
                     }
                     for (k, v, prune) in &versions {
                         versions_t.insert(k.as_slice(), v.as_slice())?;
@@ -885,22 +934,50 @@ impl Store {
         Ok(open)
     }
 
-    /// Stories in id order, starting after `after` (a page cursor).
-    pub fn stories_after(
+    /// Stories by their last change, newest first (ties by id), starting
+    /// after the story at `after` (a page cursor: its last change and id).
+    /// A story that changes meanwhile moves to the front; the others keep
+    /// their places, so paging neither repeats nor skips them.
+    pub fn stories_by_recency(
         &self,
-        after: Option<&str>,
+        after: Option<(UnixMs, &str)>,
     ) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
         use std::ops::Bound;
         let start = match after {
-            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            Some((t, id)) => Bound::Excluded(recency_key(t, id)),
             None => Bound::Unbounded,
         };
-        self.stories
+        self.recent
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .map(|kv| {
-                kv.map_err(StoreError::from)
-                    .and_then(|(_, v)| decode_story(&v))
+            .filter_map(move |kv| {
+                let id = match kv {
+                    Ok((k, _)) => {
+                        String::from_utf8_lossy(k.get(8..).unwrap_or_default()).into_owned()
+                    }
+                    Err(e) => return Some(Err(e.into())),
+                };
+                // a story pruned since its key was read is simply gone
+                self.story(&id).transpose()
             })
+    }
+
+    /// Indexes the stories of a database written before the `recent` tree
+    /// (once; later writes keep it up to date).
+    fn build_recency_index(&self) -> Result<(), StoreError> {
+        if self.meta.get(RECENCY_BUILT)?.is_some() {
+            return Ok(());
+        }
+        for story in self.stories() {
+            let s = story?;
+            self.recent
+                .insert(recency_key(s.last_changed, &s.id), &[])?;
+            self.recent_of.insert(
+                s.id.as_bytes(),
+                &(s.last_changed.max(0) as u64).to_be_bytes(),
+            )?;
+        }
+        self.meta.insert(RECENCY_BUILT, &[1])?;
+        Ok(())
     }
 
     /// A cheap read that proves the database answers (for `/readyz`).
@@ -963,6 +1040,10 @@ impl Store {
                 self.keys.remove(ident_key(&s.feed, key))?;
             }
             self.stories.remove(s.id.as_bytes())?;
+            if let Some(t) = self.recent_of.remove(s.id.as_bytes())? {
+                self.recent
+                    .remove(recency_key(be_u64(&t) as UnixMs, &s.id))?;
+            }
             stories += 1;
         }
         let mut alerts = 0;
@@ -1021,6 +1102,9 @@ impl Store {
         StoryLookup::story(self, id)
     }
 }
+
+/// `meta` key set once the `recent` index covers every story.
+const RECENCY_BUILT: &str = "recency_index";
 
 /// `meta` key of the highest alert id ever committed (big-endian u64).
 const ALERT_SEQ: &str = "alert_seq";
@@ -1114,20 +1198,50 @@ mod tests {
     }
 
     #[test]
-    fn stories_page_after_a_cursor() {
+    fn stories_page_by_recency_and_old_databases_get_the_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
-        for id in ["a", "b", "c"] {
-            store.stories.insert(id, encode(&StoryRecord {
-                id: id.into(),
-                ..serde_json::from_str(r#"{"id":"","feed":"f","first_seen":0,"last_seen":0,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
-            })).unwrap();
+        let story = |id: &str, last_changed: UnixMs| {
+            StoryRecord {
+            id: id.into(),
+            last_changed,
+            ..serde_json::from_str(r#"{"id":"","feed":"f","first_seen":0,"last_seen":0,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
         }
-        let ids =
-            |after| -> Vec<String> { store.stories_after(after).map(|s| s.unwrap().id).collect() };
-        assert_eq!(ids(None), ["a", "b", "c"]);
-        assert_eq!(ids(Some("a")), ["b", "c"]);
-        assert_eq!(ids(Some("c")), Vec::<String>::new());
+        };
+        {
+            // as written by a storywatch from before the index
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            for (id, t) in [("a", 30), ("b", 10), ("c", 20), ("d", 20)] {
+                store
+                    .stories
+                    .insert(id, encode_story(&story(id, t)))
+                    .unwrap();
+            }
+            store.meta.remove(RECENCY_BUILT).unwrap();
+            store.recent.clear().unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let ids = |after: Option<(UnixMs, &str)>| -> Vec<String> {
+            store
+                .stories_by_recency(after)
+                .map(|s| s.unwrap().id)
+                .collect()
+        };
+        assert_eq!(ids(None), ["a", "c", "d", "b"], "newest first, ties by id");
+        assert_eq!(ids(Some((20, "c"))), ["d", "b"]);
+        // b changes while a client pages: it moves to the front, and the
+        // page after c still holds d (neither repeated nor skipped)
+        let mut changes = PollChanges::default();
+        changes.stories.insert("b".into(), story("b", 40));
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+            .unwrap();
+        assert_eq!(ids(None), ["b", "a", "c", "d"]);
+        assert_eq!(ids(Some((20, "c"))), ["d"]);
+        // pruned stories leave the index
+        store.prune(i64::MAX, 0).unwrap();
+        assert!(ids(None).is_empty());
+        assert_eq!(store.recent.len(), 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub enum Place {
     /// A daemon holds it: ask through this socket.
     Daemon(PathBuf),
     /// Nobody holds it: opened here.
-    Here(Store),
+    Here(Box<Store>),
 }
 
 /// Why the database is out of reach.
@@ -41,7 +41,7 @@ pub fn locate(config: &Config) -> Result<Place, LocateError> {
         });
     }
     match Store::open(dir, config.daemon.cache_size) {
-        Ok(store) => Ok(Place::Here(store)),
+        Ok(store) => Ok(Place::Here(Box::new(store))),
         Err(StoreError::Locked { .. }) => Ok(Place::Daemon(socket_path(dir))),
         Err(e) => Err(e.into()),
     }

@@ -11,6 +11,7 @@
 
 mod common;
 
+mod api;
 mod cli;
 mod corpus_parse;
 mod crash;
