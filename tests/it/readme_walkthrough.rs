@@ -110,8 +110,7 @@ async fn every_command_of_the_service_section_works_against_a_running_daemon() {
         .replace("interval = \"10s\"", "interval = \"2s\""),
     );
     let notify = NotifySocket::bind(dir.path());
-    let notify_path = notify.path.display().to_string();
-    let daemon = Daemon::start(&config, &[("NOTIFY_SOCKET", &notify_path)]);
+    let daemon = Daemon::start_ready(&config, &notify).await;
     daemon
         .wait_for(
             "the first delivery attempt",

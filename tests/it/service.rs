@@ -950,13 +950,7 @@ async fn database_commands_ask_the_running_daemon_and_print_the_same() {
     );
 
     let notify = NotifySocket::bind(dir.path());
-    let notify_path = notify.path.display().to_string();
-    let daemon = Daemon::start(&config, &[("NOTIFY_SOCKET", &notify_path)]);
-    daemon
-        .wait_for("READY=1", Duration::from_secs(20), || {
-            notify.count("READY=1") == 1
-        })
-        .await;
+    let daemon = Daemon::start_ready(&config, &notify).await;
     let socket = state.join("control.sock");
     {
         use std::os::unix::fs::{FileTypeExt, PermissionsExt};

@@ -110,6 +110,19 @@ impl Daemon {
         }
     }
 
+    /// Starts the daemon with `notify` as its systemd notify socket and
+    /// waits for its READY=1.
+    pub async fn start_ready(config: &Path, notify: &NotifySocket) -> Daemon {
+        let notify_path = notify.path.display().to_string();
+        let daemon = Daemon::start(config, &[("NOTIFY_SOCKET", &notify_path)]);
+        daemon
+            .wait_for("READY=1", Duration::from_secs(20), || {
+                notify.count("READY=1") >= 1
+            })
+            .await;
+        daemon
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid as i32
     }
