@@ -34,56 +34,69 @@ pub struct Report {
 }
 
 /// `storywatch status`: asks the running daemon through its control socket;
-/// with no daemon running, reads the database (and says so). If the
-/// daemon does not answer on its socket (one started by an older
-/// storywatch), its HTTP endpoint is asked when `listen` is configured.
+/// with no daemon running, reads the database (and says so). When neither
+/// works (a daemon started by an older storywatch, or a user who may not
+/// use the socket or read the database), the daemon's HTTP endpoint is
+/// asked if `listen` is configured.
 pub fn check(config: &Config) -> Report {
     let dir = &config.daemon.state_dir;
-    let unhealthy = |text: String| Report {
-        text,
-        healthy: false,
-    };
     if !dir.join("db").exists() {
-        return unhealthy(format!(
-            "storywatch is not running and has no database in {} yet (it has not run with this config)\n",
-            dir.display()
-        ));
+        return via_endpoint(
+            config,
+            format!(
+                "storywatch is not running and has no database in {} yet (it has not run with this config)",
+                dir.display()
+            ),
+        );
     }
     match locate::locate(config) {
         Ok(Place::Daemon(socket)) => match client::call(&socket, &Status {}) {
             Ok(summary) => from_daemon(summary),
-            Err(e) => match config.daemon.listen {
-                Some(addr) => match ask_endpoint(addr, config.daemon.api_token.as_ref()) {
-                    Ok(summary) => from_daemon(summary),
-                    Err(http) => unhealthy(format!(
-                        "storywatch is running (a process holds the database in {}), but {e}; \
-                             and its endpoint at {addr} did not answer: {http}\n",
-                        dir.display()
-                    )),
-                },
-                None => unhealthy(format!(
-                    "storywatch is running (a process holds the database in {}), but {e}\n",
+            Err(e) => via_endpoint(
+                config,
+                format!(
+                    "storywatch is running (a process holds the database in {}), but {e}",
                     dir.display()
-                )),
-            },
+                ),
+            ),
         },
         Ok(Place::Here(store)) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-            match summarise(&store, config, None, now) {
-                Ok(summary) => unhealthy(format!(
+            unhealthy(match summarise(&store, config, None, now) {
+                Ok(summary) => format!(
                     "(read from the database in {}: no storywatch process holds it)\n{}",
                     dir.display(),
                     summary.render()
-                )),
-                Err(e) => unhealthy(format!(
-                    "storywatch is not running; its database cannot be read: {e}\n"
-                )),
-            }
+                ),
+                Err(e) => format!("storywatch is not running; its database cannot be read: {e}\n"),
+            })
         }
         Err(e @ LocateError::ForeignOwner { .. }) => {
-            unhealthy(format!("storywatch is not running. {e}\n"))
+            via_endpoint(config, format!("storywatch is not running. {e}"))
         }
-        Err(e) => unhealthy(format!("storywatch status: {e}\n")),
+        Err(e) => via_endpoint(config, format!("storywatch status: {e}")),
+    }
+}
+
+fn unhealthy(text: String) -> Report {
+    Report {
+        text,
+        healthy: false,
+    }
+}
+
+/// The daemon's summary from its HTTP endpoint when `listen` is set;
+/// otherwise, or when it does not answer, `why` the daemon could not be
+/// asked.
+fn via_endpoint(config: &Config, why: String) -> Report {
+    let Some(addr) = config.daemon.listen else {
+        return unhealthy(format!("{why}\n"));
+    };
+    match ask_endpoint(addr, config.daemon.api_token.as_ref()) {
+        Ok(summary) => from_daemon(summary),
+        Err(http) => unhealthy(format!(
+            "{why}; and the endpoint at {addr} did not answer: {http}\n"
+        )),
     }
 }
 

@@ -849,6 +849,21 @@ async fn token_protects_the_endpoint_and_status_reports_both_ways() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("running, ready"), "{out}");
     assert!(out.contains("feeds: 1 configured, 0 failing"), "{out}");
+    // a daemon that cannot be asked on its control socket (here: its socket
+    // file is gone) is asked through its endpoint, with the token
+    std::fs::remove_file(dir.path().join("state").join("control.sock")).unwrap();
+    let (code, out, err) = storywatch(&["status", "--config", &config_arg], &token);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("running, ready"), "{out}");
+    let (code, out, _) = storywatch(
+        &["status", "--config", &config_arg],
+        &[("SW_TEST_TOKEN", "wrong")],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("does not answer") && out.contains("HTTP 401"),
+        "both ways are explained: {out}"
+    );
 
     daemon.signal(libc::SIGINT);
     let (status, _) = daemon.wait_exit(Duration::from_secs(12)).await;
