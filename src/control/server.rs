@@ -122,9 +122,14 @@ fn allowed(uid: u32) -> bool {
 }
 
 async fn answer(mut stream: UnixStream, dispatch: Dispatch, permits: Arc<tokio::sync::Semaphore>) {
-    let peer = stream.peer_cred().map(|c| c.uid());
-    let result = match peer {
-        Ok(uid) if allowed(uid) => request(&mut stream, dispatch, &permits).await,
+    // the request is read even from a peer that is then refused, so that
+    // it gets the answer rather than a broken pipe
+    let line = read_line(&mut stream).await;
+    let result = match stream.peer_cred().map(|c| c.uid()) {
+        Ok(uid) if allowed(uid) => match line {
+            Ok(line) => request(&line, dispatch, &permits).await,
+            Err(p) => Err(p),
+        },
         Ok(uid) => {
             tracing::warn!(
                 uid,
@@ -147,23 +152,27 @@ async fn answer(mut stream: UnixStream, dispatch: Dispatch, permits: Arc<tokio::
     let _ = stream.shutdown().await;
 }
 
-async fn request(
-    stream: &mut UnixStream,
-    dispatch: Dispatch,
-    permits: &tokio::sync::Semaphore,
-) -> Result<Value, Problem> {
+/// The request line, within [`READ_TIMEOUT`] and [`MAX_REQUEST`].
+async fn read_line(stream: &mut UnixStream) -> Result<String, Problem> {
     let bad = |m: String| Problem::new(ProblemCode::BadRequest, m);
     let mut line = String::new();
     let mut reader = BufReader::new(stream.take(MAX_REQUEST as u64 + 1));
     match tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await {
-        Err(_) => return Err(bad("no request line within 10s".into())),
-        Ok(Err(e)) => return Err(bad(format!("unreadable request: {e}"))),
+        Err(_) => Err(bad("no request line within 10s".into())),
+        Ok(Err(e)) => Err(bad(format!("unreadable request: {e}"))),
         Ok(Ok(_)) if line.len() > MAX_REQUEST => {
-            return Err(bad(format!("request longer than {MAX_REQUEST} bytes")))
+            Err(bad(format!("request longer than {MAX_REQUEST} bytes")))
         }
-        Ok(Ok(_)) => {}
+        Ok(Ok(_)) => Ok(line),
     }
-    let (name, args) = protocol::read_request(&line)?;
+}
+
+async fn request(
+    line: &str,
+    dispatch: Dispatch,
+    permits: &tokio::sync::Semaphore,
+) -> Result<Value, Problem> {
+    let (name, args) = protocol::read_request(line)?;
     let _permit = permits
         .acquire()
         .await

@@ -1037,3 +1037,61 @@ async fn database_commands_ask_the_running_daemon_and_print_the_same() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no storywatch process holds it"), "{out}");
 }
+
+/// Besides the socket file's mode (0600), the daemon checks who is on the
+/// other end: a user that is neither root nor the daemon's own is refused
+/// even when the file mode would let it in. Needs root (to be another
+/// user); says so and passes vacuously otherwise, like the disk suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_refuses_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED: the_control_socket_refuses_other_users needs root to act as another user"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = FeedServer::start().await;
+    feeds.set("application/rss+xml", rss(&[BAKERY]));
+    let state = dir.path().join("state");
+    let config = dir.path().join("config.toml");
+    let feed = Feed {
+        name: "news",
+        url: feeds.url(),
+    };
+    write(&config, &config_text(&state, &[feed], "", ""));
+    let notify = NotifySocket::bind(dir.path());
+    let _daemon = Daemon::start_ready(&config, &notify).await;
+    // open the way for "nobody": directories and the socket's mode
+    let socket = state.join("control.sock");
+    for p in [dir.path(), state.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let ask = |uid: Option<u32>| {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.args([
+            "-c",
+            "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"v\":1,\"command\":\"status\"}\\n')\nprint(s.makefile().readline())",
+        ])
+        .arg(&socket);
+        if let Some(uid) = uid {
+            cmd.uid(uid).gid(uid);
+        }
+        let out = cmd.output().expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let nobody = ask(Some(65534));
+    assert_eq!(nobody["error"]["code"], "forbidden", "{nobody}");
+    assert!(nobody["ok"].is_null(), "{nobody}");
+    let root = ask(None);
+    assert_eq!(root["ok"]["phase"], "running", "root may: {root}");
+}
