@@ -103,6 +103,8 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
 /// [`once`], with `--force` and the like.
 pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
+    // the config may have changed since a delivery was held back
+    app.store.release_holds(app.now())?;
     let shared = app.shared();
     let mut summary = OnceSummary::default();
     let mut feeds = interleave_hosts(&shared.config);
@@ -205,6 +207,7 @@ pub async fn run(
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");
     }
+    app.store.release_holds(app.now())?;
     let http = match app.shared().config.daemon.listen {
         Some(addr) => {
             let listener = crate::http::bind(addr)
@@ -284,6 +287,11 @@ pub async fn run(
             }
             Some(()) = control.reload.recv() => {
                 reload(&app, &config_path);
+                // quiet hours, digests and rate limits may have changed
+                if let Err(e) = app.store.release_holds(app.now()) {
+                    tracing::error!("after reload, held deliveries could not be released: {e}; they wait for their old time");
+                }
+                app.delivery_wake.notify_waiters();
                 if let Err(e) = sync(&mut timetable, &app) {
                     tracing::error!("after reload, the schedule could not be read from the database: {e}; feeds keep their old schedule");
                 }

@@ -852,6 +852,25 @@ impl Store {
         Ok(stuck.len())
     }
 
+    /// Makes deliveries held back by a notifier's shaping (quiet hours,
+    /// digest, rate limit) due now, so the next pass decides again under
+    /// the config in force (after a start or a reload, the hold may no
+    /// longer apply). Returns how many.
+    pub fn release_holds(&self, now: UnixMs) -> Result<usize, StoreError> {
+        let held: Vec<Delivery> = self
+            .open_deliveries(usize::MAX)?
+            .into_iter()
+            .filter(|d| d.held.is_some() && d.state == DeliveryState::Pending)
+            .collect();
+        for d in &held {
+            let mut again = d.clone();
+            again.held = None;
+            again.next_attempt = now.min(d.next_attempt);
+            self.update_delivery(d, &again)?;
+        }
+        Ok(held.len())
+    }
+
     /// Counts of deliveries by notifier and state.
     pub fn outbox_counts(&self) -> Result<BTreeMap<(String, DeliveryState), u64>, StoreError> {
         let mut counts = BTreeMap::new();

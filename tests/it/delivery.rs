@@ -436,6 +436,38 @@ async fn quiet_hours_hold_alerts_until_the_window_ends() {
     assert_eq!(hook.received().len(), 1);
 }
 
+/// A delivery held by quiet hours is not stuck with that decision: once
+/// the quiet hours are gone from the config (a reload, or the next `once`),
+/// it goes at once.
+#[tokio::test]
+async fn a_hold_is_decided_again_under_a_new_config() {
+    let local = chrono::DateTime::from_timestamp_millis(T0)
+        .unwrap()
+        .with_timezone(&chrono::Local);
+    let minute = (local.hour() * 60 + local.minute()) as i64;
+    let hm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(60));
+    let quiet = format!("quiet_hours = \"{}-{}\"", hm(minute - 30), hm(minute + 60));
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, &quiet)).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    rig.publish(&[NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    assert_eq!(deliveries(&app)[0].held, Some(Hold::QuietHours));
+    drop(app);
+    let plain = config(
+        rig.dir.path(),
+        &rig.feeds.url(),
+        &hook_notifier("hook", &url, ""),
+    );
+    let app = Arc::new(App::open(plain, rig.clock.clone()).unwrap());
+    rig.clock.advance(MIN);
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!(s.delivered, 1, "{s:?}");
+    assert_eq!(hook.received().len(), 1);
+}
+
 /// Twenty edits of one story in 40 minutes with `max_per_story = "1/15m"`:
 /// at most one message per 15 minutes, each carrying the cumulative diff
 /// since the previous message, and the quota survives a restart.
