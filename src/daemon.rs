@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::delivery;
 use crate::model::UnixMs;
 use crate::poll::{self, PollOutcome, PollReport};
-use crate::scheduler::Timetable;
+use crate::scheduler::{self, Timetable, Waiting};
 use crate::status::{self, Health, Phase};
 use crate::store::StoreError;
 
@@ -59,6 +59,8 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         message: String,
     },
+    #[error(transparent)]
+    Control(#[from] crate::control::server::BindError),
 }
 
 /// Resolves once `stop` says true; never if its sender is gone.
@@ -73,28 +75,61 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 pub struct OnceSummary {
     pub polled: usize,
     pub failed: usize,
+    /// Feeds not polled because their server asked to wait, they are
+    /// backing off after failures, or they are gone (without `--force`).
+    pub skipped: Vec<(String, Waiting)>,
     pub alerts: usize,
     pub delivered: usize,
-    /// Still owed: failed (retried later) or held by a digest window, quiet
-    /// hours or a rate limit.
+    /// Still owed after the run: failed (retried later) or held by a digest
+    /// window, quiet hours or a rate limit.
     pub undelivered: usize,
     /// Given up on in this run (permanent error or retries exhausted).
     pub dead: usize,
 }
 
-/// Polls every feed once (concurrently, politely), then delivers everything
-/// due, notifiers side by side.
+/// How `once` treats feeds that must wait (see [`scheduler::waiting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnceOptions {
+    /// Poll them anyway (`storywatch once --force`).
+    pub force: bool,
+}
+
+/// Polls every feed once (concurrently, politely), except those that must
+/// wait, then delivers everything due, notifiers side by side.
 pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
+    once_with(app, OnceOptions::default()).await
+}
+
+/// [`once`], with `--force` and the like.
+pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary, StoreError> {
     app.store.requeue_in_flight(app.now())?;
+    // the config may have changed since a delivery was held back
+    app.store.release_holds(app.now())?;
     let shared = app.shared();
+    let mut summary = OnceSummary::default();
+    let mut feeds = interleave_hosts(&shared.config);
+    if !opts.force {
+        let now = app.now();
+        let mut due = Vec::with_capacity(feeds.len());
+        for name in feeds {
+            let wait = match (shared.config.feed(&name), app.store.feed_state(&name)?) {
+                (Some(feed), Some(state)) => scheduler::waiting(&state, feed.url.as_str(), now),
+                _ => None,
+            };
+            match wait {
+                Some(w) => summary.skipped.push((name, w)),
+                None => due.push(name),
+            }
+        }
+        feeds = due;
+    }
     // A window of polls in flight, not one task per feed up front: each
     // waiting poll holds a few KB, and with 100,000 feeds spawning them all
     // made a 500 MB peak. Feeds are taken host by host in turn, so the
     // window never fills with one slow host's feeds.
     let window = shared.config.daemon.concurrency.max(1) * 4;
-    let mut order = interleave_hosts(&shared.config).into_iter();
+    let mut order = feeds.into_iter();
     let mut tasks = JoinSet::new();
-    let mut summary = OnceSummary::default();
     loop {
         while tasks.len() < window {
             let Some(name) = order.next() else { break };
@@ -123,9 +158,9 @@ pub async fn once(app: &Arc<App>) -> Result<OnceSummary, StoreError> {
     for report in futures_util::future::join_all(passes).await {
         let report = report?;
         summary.delivered += report.sent;
-        summary.undelivered += report.failed + report.waiting;
         summary.dead += report.dead;
     }
+    summary.undelivered = app.store.open_outbox()?.total() as usize;
     app.store.flush().await?;
     crate::memory::release_free_heap();
     Ok(summary)
@@ -172,6 +207,7 @@ pub async fn run(
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");
     }
+    app.store.release_holds(app.now())?;
     let http = match app.shared().config.daemon.listen {
         Some(addr) => {
             let listener = crate::http::bind(addr)
@@ -185,6 +221,12 @@ pub async fn run(
         }
         None => None,
     };
+    let mut control_socket = crate::control::server::bind(&app.shared().config.daemon.state_dir)?;
+    let control_server = crate::control::server::serve(
+        &mut control_socket,
+        control_dispatch(app.clone(), health.clone()),
+    );
+    tracing::info!(socket = %control_socket.path().display(), "control socket: storywatch status, feeds, outbox … ask this daemon");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = JoinSet::new();
@@ -205,7 +247,7 @@ pub async fn run(
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
         feeds = timetable.scheduled(),
-        watchdog = ?watchdog,
+        watchdog = %watchdog.map_or("off".to_string(), |w| humantime::format_duration(w).to_string()),
         "storywatch running"
     );
     let mut fatal = None;
@@ -245,6 +287,11 @@ pub async fn run(
             }
             Some(()) = control.reload.recv() => {
                 reload(&app, &config_path);
+                // quiet hours, digests and rate limits may have changed
+                if let Err(e) = app.store.release_holds(app.now()) {
+                    tracing::error!("after reload, held deliveries could not be released: {e}; they wait for their old time");
+                }
+                app.delivery_wake.notify_waiters();
                 if let Err(e) = sync(&mut timetable, &app) {
                     tracing::error!("after reload, the schedule could not be read from the database: {e}; feeds keep their old schedule");
                 }
@@ -279,7 +326,8 @@ pub async fn run(
     let deadline = app.shared().config.daemon.shutdown_timeout;
     tracing::info!(
         polls = polls.len(),
-        "stopping: polls not yet started are cancelled; polls and deliveries under way get at most {deadline:?}"
+        "stopping: polls not yet started are cancelled; polls and deliveries under way get at most {}",
+        humantime::format_duration(deadline)
     );
     let _ = stop_tx.send(true);
     let finish = async {
@@ -291,6 +339,8 @@ pub async fn run(
         polls.abort_all();
         workers.abort_all();
     }
+    control_server.abort();
+    drop(control_socket);
     if let Some(e) = fatal {
         return Err(e.into());
     }
@@ -300,6 +350,22 @@ pub async fn run(
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The control socket's handler: each command runs with the current config,
+/// the database and the daemon's health.
+fn control_dispatch(app: Arc<App>, health: Arc<Health>) -> crate::control::server::Dispatch {
+    Arc::new(move |name, args| {
+        let shared = app.shared();
+        let ctx = crate::control::Ctx {
+            config: &shared.config,
+            store: &app.store,
+            health: Some(&health),
+            now: app.now(),
+            delivery_wake: Some(&app.delivery_wake),
+        };
+        crate::cli::dispatch::dispatch(name, args, &ctx)
+    })
 }
 
 /// An interval that, after a stall, resumes its rhythm instead of firing a

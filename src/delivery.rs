@@ -28,7 +28,7 @@ use chrono::Timelike;
 use crate::app::App;
 use crate::config::{units::QuietHours, NotifierConfig};
 use crate::model::{Snapshot, UnixMs};
-use crate::outbox::{self, Alert, AlertBody, Delivery, DeliveryState, SendError};
+use crate::outbox::{self, Alert, AlertBody, Delivery, DeliveryState, Hold, SendError};
 use crate::store::StoreError;
 use crate::tracker::diff::{Chunk, TextDiff};
 use crate::tracker::materiality;
@@ -126,7 +126,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
     let now = app.now();
     let due = app.store.due_deliveries(notifier, now, PASS_LIMIT)?;
     let mut report = PassReport {
-        next_wake: app.store.next_due(notifier)?.filter(|t| *t > now),
+        next_wake: app.store.next_due_after(notifier, now)?,
         ..Default::default()
     };
     if due.is_empty() {
@@ -134,6 +134,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
     }
     if let Some(q) = config.quiet_hours {
         if let Some(end) = quiet_until(&q, now) {
+            hold(app, &due, Hold::QuietHours, end)?;
             report.waiting = due.len();
             report.wake_at(end);
             return Ok(report);
@@ -143,6 +144,9 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
         let oldest = due.iter().map(|d| d.created).min().unwrap_or(now);
         let ready_at = oldest + window.as_millis() as UnixMs;
         if ready_at > now {
+            // alerts held earlier go at their time, and these join them
+            let ready_at = report.next_wake.map_or(ready_at, |w| w.min(ready_at));
+            hold(app, &due, Hold::Digest, ready_at)?;
             report.waiting = due.len();
             report.wake_at(ready_at);
             return Ok(report);
@@ -178,7 +182,13 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
             }
         }
     }
-    let batches = plan_batches(&config, &due, &alerts, &sends, now, &mut report);
+    let mut limited = Vec::new();
+    let batches = plan_batches(&config, &due, &alerts, &sends, now, &mut limited);
+    for (ds, free_at) in &limited {
+        hold(app, ds, Hold::RateLimit, *free_at)?;
+        report.waiting += ds.len();
+        report.wake_at(*free_at);
+    }
     let mut batches = batches.into_iter();
     while let Some(batch) = batches.next() {
         let outcome = send_batch(app, &sender, &config, batch, &alerts, &mut report).await?;
@@ -207,13 +217,30 @@ struct Batch {
     stories: Vec<String>,
 }
 
+/// Marks due deliveries as held back by `why` until `until`: they are not
+/// due again before then, and `storywatch outbox` says what they wait for.
+fn hold(app: &App, due: &[Delivery], why: Hold, until: UnixMs) -> Result<(), StoreError> {
+    for d in due {
+        if d.held == Some(why) && d.next_attempt == until {
+            continue;
+        }
+        let mut held = d.clone();
+        held.held = Some(why);
+        held.next_attempt = until;
+        app.store.update_delivery(d, &held)?;
+    }
+    Ok(())
+}
+
+/// Groups due deliveries into messages. Deliveries of stories over their
+/// `max_per_story` quota go to `limited`, with the time the quota frees.
 fn plan_batches(
     config: &NotifierConfig,
     due: &[Delivery],
     alerts: &BTreeMap<u64, Alert>,
     sends: &HashMap<String, Vec<UnixMs>>,
     now: UnixMs,
-    report: &mut PassReport,
+    limited: &mut Vec<(Vec<Delivery>, UnixMs)>,
 ) -> Vec<Batch> {
     let story_of = |d: &Delivery| {
         alerts
@@ -249,8 +276,7 @@ fn plan_batches(
                 .unwrap_or_default();
             if recent.len() >= rate.count as usize {
                 let free_at = recent.iter().min().copied().unwrap_or(now) + per;
-                report.waiting += ds.len();
-                report.wake_at(free_at);
+                limited.push((ds.into_iter().cloned().collect(), free_at));
                 continue;
             }
             let group: Vec<&Alert> = ds.iter().filter_map(|d| alerts.get(&d.alert)).collect();
@@ -332,6 +358,7 @@ async fn send_batch(
     let now = app.now();
     let policy = app.shared().config.delivery;
     let mut retry_at: Option<UnixMs> = None;
+    let mut outcomes = Vec::with_capacity(in_flight.len());
     for f in &in_flight {
         let mut done = f.clone();
         outbox::record_attempt(
@@ -353,8 +380,9 @@ async fn send_batch(
                 retry_at = Some(retry_at.map_or(done.next_attempt, |r| r.min(done.next_attempt)));
             }
         }
+        outcomes.push(done);
     }
-    log_result(config, &batch, alerts, &result, &in_flight);
+    log_result(config, &batch, alerts, &result, &outcomes);
     if result.is_ok() {
         if let Some(rate) = config.max_per_story {
             let window = rate.per.as_millis() as UnixMs;
@@ -370,28 +398,48 @@ async fn send_batch(
     Ok(retry_at)
 }
 
+/// Logs a send's outcome as the deliveries ended up: a delivery that gave
+/// up (a permanent refusal, or retries exhausted) is an ERROR, one that
+/// will be retried a WARN.
 fn log_result(
     config: &NotifierConfig,
     batch: &Batch,
     alerts: &BTreeMap<u64, Alert>,
     result: &Result<(), SendError>,
-    ds: &[Delivery],
+    done: &[Delivery],
 ) {
-    let ids: Vec<u64> = batch.deliveries.iter().map(|d| d.alert).collect();
+    let ids = batch
+        .deliveries
+        .iter()
+        .map(|d| d.alert.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let what = batch
         .deliveries
         .first()
         .and_then(|d| alerts.get(&d.alert))
         .map(|a| a.headline())
         .unwrap_or_default();
-    match result {
-        Ok(()) => tracing::info!(notifier = %config.name, alerts = ?ids, "delivered: {what}"),
-        Err(e) if e.permanent => {
-            tracing::error!(notifier = %config.name, alerts = ?ids, "delivery failed permanently, alert is dead (see `storywatch outbox list`): {e}")
-        }
-        Err(e) => {
-            tracing::warn!(notifier = %config.name, alerts = ?ids, attempts = ds.first().map(|d| d.attempts + 1), "delivery failed, will retry: {e}")
-        }
+    let Err(e) = result else {
+        tracing::info!(notifier = %config.name, alerts = %ids, "delivered: {what}");
+        return;
+    };
+    let attempts = done.iter().map(|d| d.attempts).max().unwrap_or(0);
+    if done.iter().any(|d| d.state == DeliveryState::Dead) {
+        let why = if e.permanent {
+            "the receiver refused it for good"
+        } else {
+            "retries exhausted ([delivery] give_up_after)"
+        };
+        tracing::error!(notifier = %config.name, alerts = %ids, attempts, "delivery gave up after {attempts} attempt{}, alert is dead ({why}; see `storywatch outbox list`, `storywatch outbox retry`): {e}", if attempts == 1 { "" } else { "s" });
+    } else {
+        let next = done
+            .iter()
+            .map(|d| d.next_attempt)
+            .min()
+            .map(crate::clock::rfc3339)
+            .unwrap_or_default();
+        tracing::warn!(notifier = %config.name, alerts = %ids, attempts, next_attempt = %next, "delivery failed, will retry: {e}");
     }
 }
 

@@ -33,7 +33,8 @@
 //! - [`notify`] (stdout, webhook, email, rendering) and [`gates`]
 //!   (politeness limits);
 //! - [`app`]: the composition root (config, store, notifiers, gates,
-//!   metrics), and [`status`], how the daemon is doing;
+//!   metrics), [`status`], how the daemon is doing, and [`control`], the
+//!   local control socket through which commands reach the running daemon;
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
@@ -41,11 +42,16 @@
 //!   and the `detection` report included; `main.rs` only parses arguments
 //!   and dispatches).
 
+// stdout is written through fallible writes (cli::emit and the like), so a
+// closed pipe (`storywatch demo | head -1`) ends a command quietly
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
+
 pub mod app;
 pub mod article;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod delivery;
 pub mod fetch;

@@ -3,6 +3,9 @@
 //! up logging and the runtime, dispatches, and maps failures to exit codes:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
+// output goes through cli::emit, which survives a closed pipe
+#![deny(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use storywatch::app::App;
-use storywatch::cli::{self, emit, load, open_store, Failure};
+use storywatch::cli::{self, emit, load, locate, Failure};
 use storywatch::clock::SystemClock;
 use storywatch::config::DEFAULT_CONFIG_PATH;
 use storywatch::daemon::{self, Control};
@@ -34,7 +37,13 @@ enum Command {
     /// Run the daemon: poll feeds on schedule, deliver alerts (systemd-ready).
     Run,
     /// Poll every feed once, deliver what is due, and exit (for cron).
-    Once,
+    /// Feeds whose server asked to wait (Retry-After), that are backing off
+    /// after failures, or that are gone (410) are skipped until their time.
+    Once {
+        /// Poll those feeds too.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate the config and print a summary.
     Check,
     /// Is the daemon up and ready? Asks its HTTP endpoint (`listen`), else
@@ -50,7 +59,9 @@ enum Command {
     /// the tracker with a temporary database; one JSON line per event.
     Replay {
         dir: PathBuf,
-        /// MANIFEST.tsv with file and commit_time_utc columns: capture times drive the clock.
+        /// A tab-separated manifest with `file` and `commit_time_utc` columns
+        /// (RFC 3339 like 2025-01-06T10:00:00Z, or 20250106T100000Z): capture
+        /// times drive the clock.
         #[arg(long)]
         manifest: Option<PathBuf>,
         /// Apply this configured feed's rules (ignore patterns, threshold) and evaluate the watches.
@@ -136,9 +147,16 @@ fn main() -> ExitCode {
             eprintln!("storywatch: invalid configuration:\n{e}");
             ExitCode::from(2)
         }
+        Err(Failure::Usage(e)) => {
+            eprintln!("storywatch: {e}");
+            ExitCode::from(2)
+        }
+        // the reader went away (`storywatch demo | head -1`): nothing to say
         Err(Failure::Runtime(e))
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
         {
             ExitCode::SUCCESS
         }
@@ -169,8 +187,8 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Status => {
             let config = load(&args.config)?;
-            let report = runtime()?.block_on(cli::status::check(&config));
-            print!("{}", report.text);
+            let report = cli::status::check(&config);
+            emit(&report.text)?;
             Ok(if report.healthy {
                 ExitCode::SUCCESS
             } else {
@@ -178,7 +196,9 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Demo { state_dir } => {
-            storywatch::logging::init(storywatch::config::LogFormat::Text, "warn");
+            // errors only: the console notifier's complaint about a closed
+            // stdout (`demo | head`) is not news
+            storywatch::logging::init(storywatch::config::LogFormat::Text, "error");
             runtime()?.block_on(cli::demo::run(state_dir))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -215,15 +235,17 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             input,
         } => cli::test_watch::run(&args.config, query, watch, stored, feed, input),
         Command::History { story } => {
+            use storywatch::cli::history;
             let config = load(&args.config)?;
-            let store = open_store(&config)?;
-            emit(&cli::history::history(&store, &story)?)?;
+            let found = locate::run(&config, history::History { story })?;
+            emit(&history::history(&found)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { story, rev1, rev2 } => {
+            use storywatch::cli::history;
             let config = load(&args.config)?;
-            let store = open_store(&config)?;
-            emit(&cli::history::diff(&store, &story, rev1, rev2)?)?;
+            let found = locate::run(&config, history::Diff { story, rev1, rev2 })?;
+            emit(&history::diff(&found)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestNotify { name } => {
@@ -232,7 +254,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             let now = storywatch::clock::Clock::now(&SystemClock);
             match runtime()?.block_on(cli::test_notify::send(&config, &name, now)) {
                 Ok(msg) => {
-                    print!("{msg}");
+                    emit(&msg)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -242,39 +264,34 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             }
         }
         Command::Outbox { action } => {
-            use cli::outbox as cli_outbox;
+            use cli::outbox as ob;
             let config = load(&args.config)?;
-            let store = cli_outbox::open_store(&config).map_err(anyhow::Error::from)?;
-            let now = storywatch::clock::Clock::now(&SystemClock);
             let out = match action.unwrap_or(OutboxAction::List { all: false }) {
-                OutboxAction::List { all } => cli_outbox::format_rows(
-                    &cli_outbox::rows(&store, all).map_err(anyhow::Error::from)?,
-                ),
+                OutboxAction::List { all } => {
+                    ob::format_rows(&locate::run(&config, ob::OutboxList { all })?)
+                }
                 OutboxAction::Retry { id, notifier } => {
-                    cli_outbox::retry(&store, id, notifier.as_deref(), now)
-                        .map_err(anyhow::Error::from)?
+                    ob::retried_text(&locate::run(&config, ob::OutboxRetry { id, notifier })?)
                 }
                 OutboxAction::Drop { id } => {
-                    cli_outbox::drop_alert(&store, id).map_err(anyhow::Error::from)?
+                    let id = locate::run(&config, ob::OutboxDrop { id })?;
+                    format!("alert {id} dropped\n")
                 }
             };
-            print!("{out}");
+            emit(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds => {
             let config = load(&args.config)?;
-            let store = open_store(&config)?;
+            let rows = locate::run(&config, cli::feeds::Feeds {})?;
             let now = chrono::Utc::now().timestamp_millis();
-            print!(
-                "{}",
-                cli::feeds::report(&config, &store, now).map_err(anyhow::Error::from)?
-            );
+            emit(&cli::feeds::report(&rows, now))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportOpml { file } => {
             use cli::opml::ImportError;
             match cli::opml::import(&args.config, &file) {
-                Ok(text) => print!("{text}"),
+                Ok(text) => emit(&text)?,
                 Err(ImportError::Config(e)) => return Err(Failure::Config(e)),
                 Err(e) => return Err(Failure::Runtime(e.into())),
             }
@@ -282,27 +299,21 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
         }
         Command::ExportOpml => {
             let config = load(&args.config)?;
-            print!("{}", cli::opml::export(&config));
+            emit(&cli::opml::export(&config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Once => {
+        Command::Once { force } => {
             let config = load(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let summary = runtime()?.block_on(async {
                 let app = Arc::new(
                     App::open(config, Arc::new(SystemClock)).map_err(anyhow::Error::from)?,
                 );
-                daemon::once(&app).await.map_err(anyhow::Error::from)
+                daemon::once_with(&app, daemon::OnceOptions { force })
+                    .await
+                    .map_err(anyhow::Error::from)
             })?;
-            eprintln!(
-                "polled {} feeds ({} failed), {} alerts, {} delivered, {} waiting (retry, digest, quiet hours or rate limit), {} dead (see `storywatch outbox list`)",
-                summary.polled,
-                summary.failed,
-                summary.alerts,
-                summary.delivered,
-                summary.undelivered,
-                summary.dead
-            );
+            eprint!("{}", cli::once::summary_text(&summary));
             Ok(if summary.polled > 0 && summary.failed == summary.polled {
                 ExitCode::from(1)
             } else {

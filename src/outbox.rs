@@ -75,6 +75,17 @@ pub enum OpsKind {
     Moved,
 }
 
+impl OpsKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpsKind::Failing => "failing",
+            OpsKind::Recovered => "recovered",
+            OpsKind::Gone => "gone",
+            OpsKind::Moved => "moved",
+        }
+    }
+}
+
 impl Alert {
     /// The story this alert is about, if any.
     pub fn story(&self) -> Option<&StoryAlert> {
@@ -94,7 +105,7 @@ impl Alert {
                 s.watch,
                 s.event.title
             ),
-            AlertBody::Ops(o) => format!("feed {} {:?}: {}", o.feed, o.kind, o.message),
+            AlertBody::Ops(o) => format!("feed {} {}: {}", o.feed, o.kind.as_str(), o.message),
         }
     }
 }
@@ -124,7 +135,14 @@ pub fn ops_alert_key(instance: &str, notice: &OpsNotice) -> String {
     for part in [
         instance,
         &notice.feed,
-        &format!("{:?}", notice.kind),
+        // the names these keys were first made with (Debug), kept so that
+        // keys stay stable
+        match notice.kind {
+            OpsKind::Failing => "Failing",
+            OpsKind::Recovered => "Recovered",
+            OpsKind::Gone => "Gone",
+            OpsKind::Moved => "Moved",
+        },
         &notice.since.to_string(),
     ] {
         h.update(part.as_bytes());
@@ -146,6 +164,39 @@ pub struct Delivery {
     pub last_attempt: Option<UnixMs>,
     pub last_error: Option<String>,
     pub delivered_at: Option<UnixMs>,
+    /// Due, but held back until `next_attempt` by the notifier's shaping
+    /// (quiet hours, a digest window, a per-story rate limit). Cleared when
+    /// the delivery is attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Hold>,
+}
+
+/// What holds a due delivery back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    QuietHours,
+    Digest,
+    RateLimit,
+}
+
+impl Hold {
+    /// What the delivery waits for, for `storywatch outbox`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Hold::QuietHours => "waiting for quiet hours to end",
+            Hold::Digest => "waiting for the digest window to close",
+            Hold::RateLimit => "waiting for the story's max_per_story limit",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::QuietHours => "quiet_hours",
+            Hold::Digest => "digest",
+            Hold::RateLimit => "rate_limit",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -195,6 +246,7 @@ impl Delivery {
             last_attempt: None,
             last_error: None,
             delivered_at: None,
+            held: None,
         }
     }
 }
@@ -239,6 +291,7 @@ pub fn record_attempt(
 ) {
     d.attempts += 1;
     d.last_attempt = Some(now);
+    d.held = None;
     match outcome {
         Ok(()) => {
             d.state = DeliveryState::Delivered;

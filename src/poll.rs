@@ -593,7 +593,7 @@ fn log_events(feed: &FeedConfig, changes: &PollChanges) {
         match e.kind {
             EventKind::Updated | EventKind::Oscillating => tracing::info!(
                 feed = %feed.name, story = %e.story, revision = e.revision,
-                class = ?e.class(), developing = e.developing, "{}: {}", e.kind.as_str(), e.title
+                class = %e.class().map_or("none", |c| c.as_str()), developing = e.developing, "{}: {}", e.kind.as_str(), e.title
             ),
             _ => {
                 tracing::debug!(feed = %feed.name, story = %e.story, "{}: {}", e.kind.as_str(), e.title)

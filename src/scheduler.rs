@@ -96,6 +96,31 @@ pub fn backoff(
     jittered(capped, rng).max(asked.min(24 * 3600 * 1000))
 }
 
+/// Why a failing or gone feed is not to be polled yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// When it may be polled again.
+    pub until: UnixMs,
+    pub gone: bool,
+    pub failures: u32,
+    pub last_error: Option<String>,
+}
+
+/// Whether a feed must wait before its next poll because its server asked
+/// (`Retry-After` on 429/503), it is backing off after failures, or it is
+/// gone (410, retried every `max_interval`). `storywatch once` skips such a
+/// feed as the daemon would; a healthy feed is never held back here, and
+/// neither is one whose configured URL was edited since (`config_url`).
+pub fn waiting(state: &FeedState, config_url: &str, now: UnixMs) -> Option<Waiting> {
+    let troubled = state.gone || state.failures > 0;
+    (troubled && state.next_poll > now && state.config_url == config_url).then(|| Waiting {
+        until: state.next_poll,
+        gone: state.gone,
+        failures: state.failures,
+        last_error: state.last_error.clone(),
+    })
+}
+
 /// First polls start at most this many per second (10,000 feeds: 500 s).
 pub const START_RATE_PER_SEC: u64 = 20;
 /// ...but a handful of feeds need not wait for long.

@@ -112,6 +112,7 @@ impl Health {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailingFeed {
     pub name: String,
+    #[serde(with = "crate::clock::rfc3339_serde")]
     pub since: UnixMs,
     pub failures: u32,
     pub error: Option<String>,
@@ -131,6 +132,7 @@ pub struct Summary {
     pub feeds: usize,
     pub feeds_failing: Vec<FailingFeed>,
     /// Most recent poll of any feed.
+    #[serde(with = "crate::clock::rfc3339_opt_serde")]
     pub last_poll: Option<UnixMs>,
     /// Deliveries still owed (pending, in flight or failed and retrying).
     pub alerts_pending: u64,
@@ -169,7 +171,7 @@ impl Summary {
         }
         let last = self
             .last_poll
-            .map(crate::clock::rfc3339)
+            .map(crate::clock::local)
             .unwrap_or_else(|| "never".into());
         let _ = writeln!(
             out,
@@ -182,7 +184,7 @@ impl Summary {
                 out,
                 "    {} failing since {} ({} failures): {}",
                 f.name,
-                crate::clock::rfc3339(f.since),
+                crate::clock::local(f.since),
                 f.failures,
                 f.error.as_deref().unwrap_or("?")
             );

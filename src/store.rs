@@ -1,11 +1,15 @@
 //! The only file that knows sled.
 //!
 //! Trees (all values are JSON except versions, which are lz4-compressed JSON):
-//! - `meta`: schema version and this database's random instance id;
+//! - `meta`: schema version, this database's random instance id, the
+//!   highest alert id used, and whether the recency index is built;
 //! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
 //! - `present`: feed name → the story ids of its last parsed poll (written
 //!   only when a body was parsed, so a 304 neither reads nor writes it);
 //! - `stories`: story id → [`StoryRecord`];
+//! - `recent`: (u64::MAX − last change) ‖ story id → (), stories newest
+//!   first, for `/api/stories`; `recent_of`: story id → its key's time, so
+//!   a write finds the key to replace without decoding the old story;
 //! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
 //! - `keys`: feed ‖ 0 ‖ identity key → story id;
 //! - `alerts`: alert id (big-endian) → [`Alert`];
@@ -137,6 +141,8 @@ pub struct Store {
     sends: Tree,
     articles: Tree,
     present: Tree,
+    recent: Tree,
+    recent_of: Tree,
     instance: String,
     path: PathBuf,
     /// Our transactions share this gate; a flush takes it alone (see
@@ -146,6 +152,8 @@ pub struct Store {
     /// last completed flush covered.
     flush_requests: Arc<AtomicU64>,
     flushed_upto: Arc<AtomicU64>,
+    /// The last alert id handed out (see [`Store::next_alert_id`]).
+    alert_seq: Arc<AtomicU64>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -207,6 +215,34 @@ fn version_key(story: &str, revision: u32) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&revision.to_be_bytes());
     k
+}
+
+/// The `recent` key of a story: newest first, then by id.
+fn recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&(u64::MAX - last_changed.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Inside a transaction writing a story: moves its `recent` key to its
+/// (new) last change.
+fn tx_index_recency(
+    recent: &TransactionalTree,
+    recent_of: &TransactionalTree,
+    id: &str,
+    last_changed: UnixMs,
+) -> TxResult<()> {
+    let old = recent_of.get(id.as_bytes())?.map(|v| be_u64(&v) as UnixMs);
+    if old == Some(last_changed) {
+        return Ok(());
+    }
+    if let Some(old) = old {
+        recent.remove(recency_key(old, id))?;
+    }
+    recent.insert(recency_key(last_changed, id), &[])?;
+    recent_of.insert(id.as_bytes(), &(last_changed.max(0) as u64).to_be_bytes())?;
+    Ok(())
 }
 
 fn ident_key(feed: &str, key: &str) -> Vec<u8> {
@@ -298,18 +334,23 @@ impl Store {
             })?;
         let tree = |name: &str| db.open_tree(name);
         let meta = tree("meta")?;
+        let alerts = tree("alerts")?;
+        let alert_seq = Arc::new(AtomicU64::new(last_alert_id(&meta, &alerts)?));
         let store = Store {
             feeds: tree("feeds")?,
             stories: tree("stories")?,
             versions: tree("versions")?,
             keys: tree("keys")?,
-            alerts: tree("alerts")?,
+            alerts,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
             sends: tree("sends")?,
             articles: tree("articles")?,
             present: tree("present")?,
+            recent: tree("recent")?,
+            recent_of: tree("recent_of")?,
             instance: instance_id(&meta)?,
+            alert_seq,
             meta,
             db,
             path: dir.to_path_buf(),
@@ -318,6 +359,7 @@ impl Store {
             flushed_upto: Arc::default(),
         };
         store.check_schema()?;
+        store.build_recency_index()?;
         Ok(store)
     }
 
@@ -547,6 +589,11 @@ impl Store {
             .values()
             .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
             .collect();
+        let recency: Vec<(&str, UnixMs)> = changes
+            .stories
+            .values()
+            .map(|s| (s.id.as_str(), s.last_changed))
+            .collect();
         // (key, value, key of a version to prune)
         type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
         let versions: Vec<VersionRow> = changes
@@ -580,14 +627,32 @@ impl Store {
             &self.deliveries,
             &self.due,
             &self.present,
+            &self.meta,
+            &self.recent,
+            &self.recent_of,
         )
             .transaction(
-                |(feeds, stories_t, versions_t, keys_t, alerts_t, deliveries, due, present_t)| {
+                |(
+                    feeds,
+                    stories_t,
+                    versions_t,
+                    keys_t,
+                    alerts_t,
+                    deliveries,
+                    due,
+                    present_t,
+                    meta,
+                    recent,
+                    recent_of,
+                )| {
                     if let Some(p) = &present {
                         present_t.insert(feed.as_bytes(), p.as_slice())?;
                     }
                     for (k, v) in &stories {
                         stories_t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (id, last_changed) in &recency {
+                        tx_index_recency(recent, recent_of, id, *last_changed)?;
                     }
                     for (k, v, prune) in &versions {
                         versions_t.insert(k.as_slice(), v.as_slice())?;
@@ -604,6 +669,7 @@ impl Store {
                             tx_put_delivery(deliveries, due, None, d)?;
                         }
                     }
+                    tx_record_alert_seq(meta, alert_rows.iter().map(|r| r.0))?;
                     feeds.insert(feed.as_bytes(), state_bytes.as_slice())?;
                     Ok(())
                 },
@@ -613,9 +679,13 @@ impl Store {
 
     // ---- outbox ----
 
-    /// A new alert id, unique and increasing for this database.
+    /// A new alert id, unique and increasing for this database, across
+    /// restarts too: the highest id committed is kept in `meta` in the same
+    /// transaction as the alert, and the count resumes after it (sled's own
+    /// `generate_id` jumps by a million after a restart). An id handed out
+    /// for a poll that then failed is simply never used.
     pub fn next_alert_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()? + 1)
+        Ok(self.alert_seq.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     /// Writes alerts outside a poll (operator notices, `test-notify`).
@@ -632,14 +702,15 @@ impl Store {
             })
             .collect();
         let _shared = self.transaction_gate();
-        (&self.alerts, &self.deliveries, &self.due).transaction(
-            |(alerts_t, deliveries, due)| {
+        (&self.alerts, &self.deliveries, &self.due, &self.meta).transaction(
+            |(alerts_t, deliveries, due, meta)| {
                 for (id, bytes, ds) in &rows {
                     alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
                     for d in ds {
                         tx_put_delivery(deliveries, due, None, d)?;
                     }
                 }
+                tx_record_alert_seq(meta, rows.iter().map(|r| r.0))?;
                 Ok(())
             },
         )?;
@@ -684,16 +755,47 @@ impl Store {
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            if let Some(d) = self.delivery(notifier, alert)? {
+            if let Some(d) = self.indexed_delivery(&k, notifier, alert)? {
                 out.push(d);
             }
         }
         Ok(out)
     }
 
-    /// When the earliest open delivery of `notifier` is due, if any.
-    pub fn next_due(&self, notifier: &str) -> Result<Option<UnixMs>, StoreError> {
-        let Some(kv) = self.due.scan_prefix(prefix(notifier)).next() else {
+    /// The delivery a `due` key points at, if the key is still its own: a
+    /// key left behind by two writers updating one delivery at once (an
+    /// operator's `outbox retry` while the worker sends it) is removed, so
+    /// a delivered alert is never found due again.
+    fn indexed_delivery(
+        &self,
+        key: &[u8],
+        notifier: &str,
+        alert: u64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        match self.delivery(notifier, alert)? {
+            Some(d) if d.state.is_open() && due_key(&d) == key => Ok(Some(d)),
+            _ => {
+                self.due.remove(key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// When the earliest open delivery of `notifier` due after `after` is
+    /// due, if any.
+    pub fn next_due_after(
+        &self,
+        notifier: &str,
+        after: UnixMs,
+    ) -> Result<Option<UnixMs>, StoreError> {
+        let mut start = prefix(notifier);
+        start.extend_from_slice(&((after.max(-1) + 1) as u64).to_be_bytes());
+        let end = {
+            let mut p = notifier.as_bytes().to_vec();
+            p.push(1);
+            p
+        };
+        let Some(kv) = self.due.range(start..end).next() else {
             return Ok(None);
         };
         let (k, _) = kv?;
@@ -750,6 +852,25 @@ impl Store {
         Ok(stuck.len())
     }
 
+    /// Makes deliveries held back by a notifier's shaping (quiet hours,
+    /// digest, rate limit) due now, so the next pass decides again under
+    /// the config in force (after a start or a reload, the hold may no
+    /// longer apply). Returns how many.
+    pub fn release_holds(&self, now: UnixMs) -> Result<usize, StoreError> {
+        let held: Vec<Delivery> = self
+            .open_deliveries(usize::MAX)?
+            .into_iter()
+            .filter(|d| d.held.is_some() && d.state == DeliveryState::Pending)
+            .collect();
+        for d in &held {
+            let mut again = d.clone();
+            again.held = None;
+            again.next_attempt = now.min(d.next_attempt);
+            self.update_delivery(d, &again)?;
+        }
+        Ok(held.len())
+    }
+
     /// Counts of deliveries by notifier and state.
     pub fn outbox_counts(&self) -> Result<BTreeMap<(String, DeliveryState), u64>, StoreError> {
         let mut counts = BTreeMap::new();
@@ -771,12 +892,16 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut changed = Vec::new();
         for d in self.deliveries_of(id)? {
-            if notifier.is_some_and(|n| n != d.notifier) || d.state == DeliveryState::Delivered {
+            // one in flight is being sent right now: its outcome decides
+            if notifier.is_some_and(|n| n != d.notifier)
+                || matches!(d.state, DeliveryState::Delivered | DeliveryState::InFlight)
+            {
                 continue;
             }
             let mut again = d.clone();
             again.state = DeliveryState::Pending;
             again.next_attempt = now;
+            again.held = None;
             // the give-up window restarts: an operator asked for this retry
             again.created = now;
             again.attempts = 0;
@@ -810,7 +935,7 @@ impl Store {
             let Some((notifier, alert)) = parse_due_key(&k) else {
                 continue;
             };
-            if let Some(d) = self.delivery(notifier, alert)? {
+            if let Some(d) = self.indexed_delivery(&k, notifier, alert)? {
                 out.push(d);
             }
         }
@@ -828,22 +953,50 @@ impl Store {
         Ok(open)
     }
 
-    /// Stories in id order, starting after `after` (a page cursor).
-    pub fn stories_after(
+    /// Stories by their last change, newest first (ties by id), starting
+    /// after the story at `after` (a page cursor: its last change and id).
+    /// A story that changes meanwhile moves to the front; the others keep
+    /// their places, so paging neither repeats nor skips them.
+    pub fn stories_by_recency(
         &self,
-        after: Option<&str>,
+        after: Option<(UnixMs, &str)>,
     ) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
         use std::ops::Bound;
         let start = match after {
-            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            Some((t, id)) => Bound::Excluded(recency_key(t, id)),
             None => Bound::Unbounded,
         };
-        self.stories
+        self.recent
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .map(|kv| {
-                kv.map_err(StoreError::from)
-                    .and_then(|(_, v)| decode_story(&v))
+            .filter_map(move |kv| {
+                let id = match kv {
+                    Ok((k, _)) => {
+                        String::from_utf8_lossy(k.get(8..).unwrap_or_default()).into_owned()
+                    }
+                    Err(e) => return Some(Err(e.into())),
+                };
+                // a story pruned since its key was read is simply gone
+                self.story(&id).transpose()
             })
+    }
+
+    /// Indexes the stories of a database written before the `recent` tree
+    /// (once; later writes keep it up to date).
+    fn build_recency_index(&self) -> Result<(), StoreError> {
+        if self.meta.get(RECENCY_BUILT)?.is_some() {
+            return Ok(());
+        }
+        for story in self.stories() {
+            let s = story?;
+            self.recent
+                .insert(recency_key(s.last_changed, &s.id), &[])?;
+            self.recent_of.insert(
+                s.id.as_bytes(),
+                &(s.last_changed.max(0) as u64).to_be_bytes(),
+            )?;
+        }
+        self.meta.insert(RECENCY_BUILT, &[1])?;
+        Ok(())
     }
 
     /// A cheap read that proves the database answers (for `/readyz`).
@@ -906,6 +1059,10 @@ impl Store {
                 self.keys.remove(ident_key(&s.feed, key))?;
             }
             self.stories.remove(s.id.as_bytes())?;
+            if let Some(t) = self.recent_of.remove(s.id.as_bytes())? {
+                self.recent
+                    .remove(recency_key(be_u64(&t) as UnixMs, &s.id))?;
+            }
             stories += 1;
         }
         let mut alerts = 0;
@@ -963,6 +1120,36 @@ impl Store {
     pub fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
         StoryLookup::story(self, id)
     }
+}
+
+/// `meta` key set once the `recent` index covers every story.
+const RECENCY_BUILT: &str = "recency_index";
+
+/// `meta` key of the highest alert id ever committed (big-endian u64).
+const ALERT_SEQ: &str = "alert_seq";
+
+/// The highest alert id used so far: the one recorded in `meta`, or in an
+/// older database, the last key of `alerts`.
+fn last_alert_id(meta: &Tree, alerts: &Tree) -> Result<u64, StoreError> {
+    let recorded = meta.get(ALERT_SEQ)?.map_or(0, |v| be_u64(&v));
+    let last = alerts.last()?.map_or(0, |(k, _)| be_u64(&k));
+    Ok(recorded.max(last))
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// Inside a transaction writing alerts: records the highest of their ids.
+fn tx_record_alert_seq(meta: &TransactionalTree, ids: impl Iterator<Item = u64>) -> TxResult<()> {
+    let Some(top) = ids.max() else {
+        return Ok(());
+    };
+    let recorded = meta.get(ALERT_SEQ)?.map_or(0, |v| be_u64(&v));
+    if top > recorded {
+        meta.insert(ALERT_SEQ, &top.to_be_bytes())?;
+    }
+    Ok(())
 }
 
 fn instance_id(meta: &Tree) -> Result<String, StoreError> {
@@ -1030,20 +1217,50 @@ mod tests {
     }
 
     #[test]
-    fn stories_page_after_a_cursor() {
+    fn stories_page_by_recency_and_old_databases_get_the_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
-        for id in ["a", "b", "c"] {
-            store.stories.insert(id, encode(&StoryRecord {
-                id: id.into(),
-                ..serde_json::from_str(r#"{"id":"","feed":"f","first_seen":0,"last_seen":0,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
-            })).unwrap();
+        let story = |id: &str, last_changed: UnixMs| {
+            StoryRecord {
+            id: id.into(),
+            last_changed,
+            ..serde_json::from_str(r#"{"id":"","feed":"f","first_seen":0,"last_seen":0,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
         }
-        let ids =
-            |after| -> Vec<String> { store.stories_after(after).map(|s| s.unwrap().id).collect() };
-        assert_eq!(ids(None), ["a", "b", "c"]);
-        assert_eq!(ids(Some("a")), ["b", "c"]);
-        assert_eq!(ids(Some("c")), Vec::<String>::new());
+        };
+        {
+            // as written by a storywatch from before the index
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            for (id, t) in [("a", 30), ("b", 10), ("c", 20), ("d", 20)] {
+                store
+                    .stories
+                    .insert(id, encode_story(&story(id, t)))
+                    .unwrap();
+            }
+            store.meta.remove(RECENCY_BUILT).unwrap();
+            store.recent.clear().unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let ids = |after: Option<(UnixMs, &str)>| -> Vec<String> {
+            store
+                .stories_by_recency(after)
+                .map(|s| s.unwrap().id)
+                .collect()
+        };
+        assert_eq!(ids(None), ["a", "c", "d", "b"], "newest first, ties by id");
+        assert_eq!(ids(Some((20, "c"))), ["d", "b"]);
+        // b changes while a client pages: it moves to the front, and the
+        // page after c still holds d (neither repeated nor skipped)
+        let mut changes = PollChanges::default();
+        changes.stories.insert("b".into(), story("b", 40));
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+            .unwrap();
+        assert_eq!(ids(None), ["b", "a", "c", "d"]);
+        assert_eq!(ids(Some((20, "c"))), ["d"]);
+        // pruned stories leave the index
+        store.prune(i64::MAX, 0).unwrap();
+        assert!(ids(None).is_empty());
+        assert_eq!(store.recent.len(), 0);
     }
 
     #[test]
@@ -1077,6 +1294,54 @@ mod tests {
         assert_eq!(decode_story(&packed).unwrap(), story);
         assert_eq!(decode_story(&encode(&story)).unwrap(), story, "legacy JSON");
         assert!(decode_story(&[COMPRESSED, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn alert_ids_go_on_from_the_last_one_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ops = |id: u64| Alert {
+            id,
+            key: format!("k{id}"),
+            created: 0,
+            notifiers: vec!["a".into()],
+            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "f".into(),
+                kind: crate::outbox::OpsKind::Failing,
+                message: "m".into(),
+                since: 0,
+            }),
+        };
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let ids: Vec<u64> = (0..3).map(|_| store.next_alert_id().unwrap()).collect();
+            assert_eq!(ids, [1, 2, 3]);
+            store
+                .put_alerts(&ids.iter().map(|i| ops(*i)).collect::<Vec<_>>())
+                .unwrap();
+            // the newest alert is dropped: its id is still never reused
+            assert!(store.drop_alert(3).unwrap());
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.next_alert_id().unwrap(), 4, "no jump, no reuse");
+        drop(store);
+        // a database from before the counter: ids resume after the last key
+        let old = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(old.path(), 1 << 20).unwrap();
+            store
+                .alerts
+                .insert(2_000_001u64.to_be_bytes(), encode(&ops(2_000_001)))
+                .unwrap();
+            store.meta.remove(ALERT_SEQ).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(old.path(), 1 << 20).unwrap();
+        assert_eq!(store.next_alert_id().unwrap(), 2_000_002);
+        assert!(
+            store.alert(2_000_001).unwrap().is_some(),
+            "old alerts still read"
+        );
     }
 
     #[test]

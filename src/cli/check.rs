@@ -49,18 +49,18 @@ pub fn summary(config: &Config) -> String {
         let what = match &n.kind {
             NotifierKind::Stdout => "stdout".to_string(),
             NotifierKind::Webhook(w) => format!(
-                "webhook ({:?}) to {}://{}{}/…{}",
-                w.preset,
+                "webhook ({}) to {}://{}{}/…{}",
+                w.preset.as_str(),
                 w.url.scheme(),
                 w.url.host_str().unwrap_or(""),
                 w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
                 if w.secret.is_some() { ", signed" } else { "" }
             ),
             NotifierKind::Email(e) => format!(
-                "email via {}:{} ({:?}) to {}",
+                "email via {}:{} ({}) to {}",
                 e.host,
                 e.port,
-                e.security,
+                e.security.as_str(),
                 e.to.iter()
                     .map(|m| m.email.to_string())
                     .collect::<Vec<_>>()

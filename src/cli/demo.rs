@@ -181,6 +181,16 @@ async fn serve_feed(State(s): State<Arc<FeedServer>>, headers: HeaderMap) -> Res
         .into_response()
 }
 
+/// Writes to stdout now (the alerts, printed by the console notifier, come
+/// in between). A closed stdout (`storywatch demo | head`) is an error that
+/// ends the demo; `main` exits quietly on it.
+fn say(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// Runs the demo, printing to stdout. With `state_dir` the database is kept
 /// there; otherwise a temporary directory is used and removed.
 pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
@@ -207,11 +217,12 @@ pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::from_toml(std::path::Path::new("<demo>"), &text)?;
     let app = Arc::new(App::open(config, Arc::new(SystemClock))?);
 
-    println!("storywatch demo: a local news feed at http://{addr}/feed.xml, watched with");
-    println!("  query = '(dam OR reservoir) AND (evacuat* OR flood* OR spillway)'\n");
+    say(&format!(
+        "storywatch demo: a local news feed at http://{addr}/feed.xml, watched with\n  query = '(dam OR reservoir) AND (evacuat* OR flood* OR spillway)'\n\n"
+    ))?;
     for (i, (what, _)) in steps.iter().enumerate() {
         server.current.store(i, Ordering::SeqCst);
-        println!("── poll {}: {what} ──\n", i + 1);
+        say(&format!("── poll {}: {what} ──\n\n", i + 1))?;
         let report = poll::poll_feed(&app, "news-example").await?;
         if let PollOutcome::Failed { message, .. } = &report.outcome {
             anyhow::bail!("the demo feed failed to poll: {message}");
@@ -226,11 +237,10 @@ pub async fn run(state_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 ),
                 PollOutcome::Failed { .. } => String::new(),
             };
-            println!("(no alert: {why})\n");
+            say(&format!("(no alert: {why})\n\n"))?;
         }
     }
-    println!("That is storywatch: one alert when the story appeared, one per real edit with what changed,");
-    println!("and silence for everything else. Try it on real feeds: see README.md.");
+    say("That is storywatch: one alert when the story appeared, one per real edit with what changed,\nand silence for everything else. Try it on real feeds: see README.md.\n")?;
     app.store.flush().await?;
     drop(app);
     server_task.abort();

@@ -1,16 +1,56 @@
 //! `storywatch feeds`: the status of every configured feed, one line each,
-//! read from the stored feed states.
+//! read from the stored feed states (by the running daemon, or here when
+//! none runs: see [`crate::cli::dispatch`]).
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::Config;
+use crate::control::{Command, Ctx, Problem};
 use crate::model::UnixMs;
 use crate::records::FeedState;
 use crate::store::{Store, StoreError};
 
+/// `storywatch feeds` as a command the daemon answers: the configured
+/// feeds (of the config the daemon runs on) with their stored states.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Feeds {}
+
+/// One configured feed and what is stored about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedRow {
+    pub name: String,
+    pub url: String,
+    pub state: Option<FeedState>,
+}
+
+impl Command for Feeds {
+    const NAME: &'static str = "feeds";
+    type Answer = Vec<FeedRow>;
+    fn handle(self, ctx: &Ctx) -> Result<Vec<FeedRow>, Problem> {
+        Ok(rows(ctx.config, ctx.store)?)
+    }
+}
+
+/// Every configured feed with its stored state.
+pub fn rows(config: &Config, store: &Store) -> Result<Vec<FeedRow>, StoreError> {
+    config
+        .feeds
+        .iter()
+        .map(|feed| {
+            Ok(FeedRow {
+                name: feed.name.clone(),
+                url: feed.url.to_string(),
+                state: store.feed_state(&feed.name)?,
+            })
+        })
+        .collect()
+}
+
 /// One line per configured feed: status, items, last success, next poll,
 /// how often a conditional GET saved the download, and the last error.
-pub fn report(config: &Config, store: &Store, now: UnixMs) -> Result<String, StoreError> {
+pub fn report(feeds: &[FeedRow], now: UnixMs) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
         "STATUS".into(),
@@ -20,9 +60,8 @@ pub fn report(config: &Config, store: &Store, now: UnixMs) -> Result<String, Sto
         "304 RATE".into(),
         "LAST ERROR".into(),
     ]];
-    for feed in &config.feeds {
-        let state = store.feed_state(&feed.name)?;
-        rows.push(row(&feed.name, state.as_ref(), feed.url.as_str(), now));
+    for feed in feeds {
+        rows.push(row(&feed.name, feed.state.as_ref(), &feed.url, now));
     }
     let widths: Vec<usize> = (0..6)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -35,7 +74,7 @@ pub fn report(config: &Config, store: &Store, now: UnixMs) -> Result<String, Sto
         out.push_str(&r[6]);
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 fn row(name: &str, state: Option<&FeedState>, config_url: &str, now: UnixMs) -> [String; 7] {
@@ -131,7 +170,7 @@ mod tests {
                 },
             )
             .unwrap();
-        let out = report(&config, &store, now).unwrap();
+        let out = report(&rows(&config, &store).unwrap(), now);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{out}");
         assert!(lines[1].contains("ok") && lines[1].contains("42"), "{out}");

@@ -1,26 +1,76 @@
 //! `storywatch history` and `storywatch diff`: a stored story's versions and
-//! what changed between any two of them, as text for a terminal.
+//! what changed between any two of them, as text for a terminal. The
+//! versions are read where the database is (the running daemon, or here:
+//! see [`crate::cli::dispatch`]); the text is made here.
 
 use std::fmt::Write;
 
 use anyhow::{anyhow, bail};
+use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
+use crate::clock::local;
+use crate::control::{Command, Ctx, Problem, ProblemCode};
 use crate::records::{StoryRecord, VersionRecord};
 use crate::store::Store;
 use crate::tracker::materiality;
 
-fn find(store: &Store, needle: &str) -> anyhow::Result<(StoryRecord, Vec<VersionRecord>)> {
+/// `storywatch history STORY` as a command the daemon answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct History {
+    pub story: String,
+}
+
+/// A story and its stored versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryVersions {
+    pub story: StoryRecord,
+    pub versions: Vec<VersionRecord>,
+}
+
+impl Command for History {
+    const NAME: &'static str = "history";
+    type Answer = StoryVersions;
+    fn handle(self, ctx: &Ctx) -> Result<StoryVersions, Problem> {
+        find(ctx.store, &self.story)
+    }
+}
+
+/// `storywatch diff STORY [REV1 [REV2]]`: the two versions to compare.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Diff {
+    pub story: String,
+    pub rev1: Option<u32>,
+    pub rev2: Option<u32>,
+}
+
+impl Command for Diff {
+    const NAME: &'static str = "diff";
+    type Answer = StoryVersions;
+    /// The story with just the two versions to compare, older first.
+    fn handle(self, ctx: &Ctx) -> Result<StoryVersions, Problem> {
+        let StoryVersions { story, versions } = find(ctx.store, &self.story)?;
+        let (a, b) = pick(&story, &versions, self.rev1, self.rev2)
+            .map_err(|e| Problem::new(ProblemCode::NotFound, e.to_string()))?;
+        let versions = vec![a.clone(), b.clone()];
+        Ok(StoryVersions { story, versions })
+    }
+}
+
+/// A story by id, link or guid, with its versions.
+pub fn find(store: &Store, needle: &str) -> Result<StoryVersions, Problem> {
     let story = store.find_story(needle)?.ok_or_else(|| {
-        anyhow!("no stored story matches {needle:?} (give a story id, its link or its guid)")
+        Problem::new(
+            ProblemCode::NotFound,
+            format!("no stored story matches {needle:?} (give a story id, its link or its guid)"),
+        )
     })?;
     let versions = store.versions(&story.id)?;
-    Ok((story, versions))
+    Ok(StoryVersions { story, versions })
 }
 
 /// Every stored version of a story, one line each.
-pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
-    let (s, versions) = find(store, needle)?;
+pub fn history(found: &StoryVersions) -> anyhow::Result<String> {
+    let (s, versions) = (&found.story, &found.versions);
     let mut out = String::new();
     writeln!(
         out,
@@ -39,9 +89,9 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
     writeln!(
         out,
         "  first seen {}, last changed {}, last seen {}",
-        rfc3339(s.first_seen),
-        rfc3339(s.last_changed),
-        rfc3339(s.last_seen)
+        local(s.first_seen),
+        local(s.last_changed),
+        local(s.last_seen)
     )?;
     if !s.followers.is_empty() {
         writeln!(out, "  followed by: {}", s.followers.join(", "))?;
@@ -56,7 +106,7 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
             m.reason()
         )?;
     }
-    for v in &versions {
+    for v in versions {
         let class = v
             .class
             .map(|c| c.to_string())
@@ -73,7 +123,7 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
             out,
             "  r{:<3} {}  {:<6} {}{flip}",
             v.revision,
-            rfc3339(v.at),
+            local(v.at),
             class,
             v.snapshot.title
         )?;
@@ -84,14 +134,14 @@ pub fn history(store: &Store, needle: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The diff between two revisions (default: the last two).
-pub fn diff(
-    store: &Store,
-    needle: &str,
+/// The two versions `diff` compares: `rev1` and `rev2`, `rev1` and the
+/// latest, or (by default) the last two.
+fn pick<'a>(
+    s: &StoryRecord,
+    versions: &'a [VersionRecord],
     rev1: Option<u32>,
     rev2: Option<u32>,
-) -> anyhow::Result<String> {
-    let (s, versions) = find(store, needle)?;
+) -> anyhow::Result<(&'a VersionRecord, &'a VersionRecord)> {
     let pick = |r: u32| {
         versions.iter().find(|v| v.revision == r).ok_or_else(|| {
             anyhow!(
@@ -101,16 +151,24 @@ pub fn diff(
             )
         })
     };
-    let (a, b) = match (rev1, rev2) {
+    Ok(match (rev1, rev2) {
         (Some(a), Some(b)) => (pick(a)?, pick(b)?),
         (Some(a), None) => (
             pick(a)?,
             versions.last().ok_or_else(|| anyhow!("no versions"))?,
         ),
-        _ => match versions.as_slice() {
+        _ => match versions {
             [.., a, b] => (a, b),
             _ => bail!("story {} has only one version: nothing to compare", s.id),
         },
+    })
+}
+
+/// The diff between the two versions [`Diff`] answers with.
+pub fn diff(found: &StoryVersions) -> anyhow::Result<String> {
+    let s = &found.story;
+    let [a, b] = found.versions.as_slice() else {
+        bail!("story {}: expected two versions to compare", s.id);
     };
     let mut out = String::new();
     writeln!(
@@ -118,9 +176,9 @@ pub fn diff(
         "story {}: r{} ({}) → r{} ({})",
         s.id,
         a.revision,
-        rfc3339(a.at),
+        local(a.at),
         b.revision,
-        rfc3339(b.at)
+        local(b.at)
     )?;
     let Some(c) = materiality::compare(&a.snapshot, &b.snapshot) else {
         writeln!(out, "  identical")?;
@@ -215,7 +273,7 @@ mod tests {
             entry(new, "Man seen with weapons on balcony"),
             3_000,
         );
-        let text = history(&store, new).unwrap();
+        let text = history(&find(&store, new).unwrap()).unwrap();
         assert!(
             text.contains(&format!(
                 "r2   merged from {old} → {new}: same article id 58616135"

@@ -7,14 +7,20 @@
 //! imports them. This is the CLI edge, so `anyhow` is used here for errors
 //! that are only ever printed.
 //!
+//! A command that needs the database is a [`Command`](crate::control::Command):
+//! [`locate`] runs it in the running daemon (through its control socket) or
+//! here when none runs, and [`dispatch`] is the daemon's table of them.
 //! [`replay`] also drives [`detection`], the report `cargo bench --bench
 //! detection` prints; `run` and `once` are the daemon's, in `daemon.rs`.
 
 pub mod check;
 pub mod demo;
 pub mod detection;
+pub mod dispatch;
 pub mod feeds;
 pub mod history;
+pub mod locate;
+pub mod once;
 pub mod opml;
 pub mod outbox;
 pub mod replay;
@@ -25,13 +31,14 @@ pub mod test_watch;
 use std::path::Path;
 
 use crate::config::{Config, ConfigError};
-use crate::store::Store;
 
 /// A failed command and the exit code it maps to: 2 for a bad config or
 /// usage, 1 for anything else.
 #[derive(Debug)]
 pub enum Failure {
     Config(ConfigError),
+    /// The command names something the config does not define (exit 2).
+    Usage(String),
     Runtime(anyhow::Error),
 }
 
@@ -53,10 +60,4 @@ pub fn emit(text: &str) -> Result<(), Failure> {
 /// Loads the config; a bad one is a usage failure (exit 2).
 pub fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(Failure::Config)
-}
-
-/// Opens the database of `config`.
-pub fn open_store(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.daemon.state_dir, config.daemon.cache_size)
-        .map_err(|e| Failure::Runtime(e.into()))
 }

@@ -1,14 +1,15 @@
 //! `storywatch outbox [list|retry|drop]`: the undelivered alerts, and an
 //! operator's hand on them.
 //!
-//! These commands open the database directly, which sled allows to one
-//! process only: while the daemon runs they fail with a message saying so
-//! (stop it, run the command, start it again).
+//! While the daemon runs they are its commands, asked through its control
+//! socket; otherwise they open the database here ([`crate::cli::dispatch`]).
 
 use std::fmt::Write;
 
-use crate::clock::rfc3339;
-use crate::config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::local;
+use crate::control::{Command, Ctx, Problem, ProblemCode};
 use crate::model::UnixMs;
 use crate::outbox::{Delivery, DeliveryState};
 use crate::store::{Store, StoreError};
@@ -17,27 +18,112 @@ use crate::text::line::one_line;
 /// A failed outbox command, worded for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot open the database in {path}: the storywatch daemon is running and holds the database: stop it (e.g. `systemctl stop storywatch`), run this command, then start it again", path = .0.display())]
-    DaemonRunning(std::path::PathBuf),
     #[error("no alert with id {0} (see `storywatch outbox list --all`)")]
     NoSuchAlert(u64),
     #[error("alert {0} has nothing to retry: it was delivered to every notifier{1}")]
     NothingToRetry(u64, String),
+    #[error("no notifier named {name:?} (configured: {known})")]
+    UnknownNotifier { name: String, known: String },
+    #[error("alert {alert} was not addressed to notifier {name:?}; its notifiers: {to}")]
+    NotAddressed {
+        alert: u64,
+        name: String,
+        to: String,
+    },
 }
 
-/// Opens the database for an outbox command, explaining the one common
-/// failure (the daemon holds the lock).
-pub fn open_store(config: &Config) -> Result<Store, OutboxError> {
-    Store::open(&config.daemon.state_dir, config.daemon.cache_size).map_err(|e| match e {
-        StoreError::Locked { path } => OutboxError::DaemonRunning(path),
-        other => other.into(),
-    })
+impl From<OutboxError> for Problem {
+    fn from(e: OutboxError) -> Problem {
+        let code = match &e {
+            OutboxError::Store(_) => ProblemCode::Failed,
+            OutboxError::UnknownNotifier { .. } => ProblemCode::Usage,
+            _ => ProblemCode::NotFound,
+        };
+        match e {
+            OutboxError::Store(e) => e.into(),
+            other => Problem::new(code, other.to_string()),
+        }
+    }
+}
+
+/// `storywatch outbox list [--all]`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OutboxList {
+    pub all: bool,
+}
+
+impl Command for OutboxList {
+    const NAME: &'static str = "outbox_list";
+    type Answer = Vec<Row>;
+    fn handle(self, ctx: &Ctx) -> Result<Vec<Row>, Problem> {
+        Ok(rows(ctx.store, self.all)?)
+    }
+}
+
+/// `storywatch outbox retry ID [--notifier NAME]`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutboxRetry {
+    pub id: u64,
+    pub notifier: Option<String>,
+}
+
+/// What `outbox retry` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retried {
+    pub alert: u64,
+    /// The notifiers whose delivery is due now.
+    pub notifiers: Vec<String>,
+    /// A running daemon took it (it sends right away).
+    pub by_daemon: bool,
+}
+
+impl Command for OutboxRetry {
+    const NAME: &'static str = "outbox_retry";
+    type Answer = Retried;
+    fn handle(self, ctx: &Ctx) -> Result<Retried, Problem> {
+        let known: Vec<&str> = ctx
+            .config
+            .notifiers
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        let notifiers = retry(
+            ctx.store,
+            self.id,
+            self.notifier.as_deref(),
+            &known,
+            ctx.now,
+        )?;
+        if let Some(wake) = ctx.delivery_wake {
+            wake.notify_waiters();
+        }
+        Ok(Retried {
+            alert: self.id,
+            notifiers,
+            by_daemon: ctx.in_daemon(),
+        })
+    }
+}
+
+/// `storywatch outbox drop ID`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutboxDrop {
+    pub id: u64,
+}
+
+impl Command for OutboxDrop {
+    const NAME: &'static str = "outbox_drop";
+    type Answer = u64;
+    fn handle(self, ctx: &Ctx) -> Result<u64, Problem> {
+        drop_alert(ctx.store, self.id)?;
+        Ok(self.id)
+    }
 }
 
 /// One row of `storywatch outbox list`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub delivery: Delivery,
     pub created: UnixMs,
@@ -69,56 +155,95 @@ pub fn rows(store: &Store, all: bool) -> Result<Vec<Row>, OutboxError> {
     Ok(rows)
 }
 
-/// The table `storywatch outbox list` prints.
+/// The table `storywatch outbox list` prints (times in local time).
 pub fn format_rows(rows: &[Row]) -> String {
     let mut out = String::new();
     if rows.is_empty() {
         out.push_str("outbox empty: nothing pending, failed or dead\n");
         return out;
     }
+    let id_width = rows
+        .iter()
+        .map(|r| r.delivery.alert.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let time_width = local(0).chars().count();
     let _ = writeln!(
         out,
-        "{:>6}  {:<20}  {:<12}  {:<9}  {:>3}  {:<20}  {:<40}  HEADLINE",
-        "ID", "CREATED", "NOTIFIER", "STATE", "TRY", "NEXT ATTEMPT", "LAST ERROR"
+        "{:>id_width$}  {:<time_width$}  {:<12}  {:<9}  {:>3}  {:<time_width$}  {:<40}  HEADLINE",
+        "ID", "CREATED", "NOTIFIER", "STATE", "TRY", "NEXT ATTEMPT", "LAST ERROR / WAITING FOR"
     );
     for r in rows {
         let d = &r.delivery;
         let next = if d.state.is_open() {
-            rfc3339(d.next_attempt)
+            local(d.next_attempt)
         } else {
             "-".into()
         };
-        let error = d
-            .last_error
-            .as_deref()
-            .map(|e| one_line(e, 40))
-            .unwrap_or_else(|| "-".into());
+        let note = match (d.held, d.last_error.as_deref()) {
+            (Some(hold), _) if d.state == DeliveryState::Pending => hold.describe().to_string(),
+            (_, Some(e)) => one_line(e, 40),
+            _ => "-".into(),
+        };
         let _ = writeln!(
             out,
-            "{:>6}  {:<20}  {:<12}  {:<9}  {:>3}  {:<20}  {:<40}  {}",
+            "{:>id_width$}  {:<time_width$}  {:<12}  {:<9}  {:>3}  {:<time_width$}  {:<40}  {}",
             d.alert,
-            rfc3339(r.created),
+            local(r.created),
             d.notifier,
-            d.state.as_str(),
+            shown_state(d),
             d.attempts,
             next,
-            error,
+            note,
             one_line(&r.headline, 100)
         );
     }
     out
 }
 
+/// A delivery's state as the listing shows it: a pending one that quiet
+/// hours, a digest window or a rate limit holds back is `held`.
+pub fn shown_state(d: &Delivery) -> &'static str {
+    if d.state == DeliveryState::Pending && d.held.is_some() {
+        "held"
+    } else {
+        d.state.as_str()
+    }
+}
+
 /// `storywatch outbox retry ID`: the alert's failed, dead or pending
-/// deliveries become due now, with a fresh retry window.
+/// deliveries (all, or only `notifier`'s) become due now, with a fresh
+/// retry window. Returns the notifiers concerned.
 pub fn retry(
     store: &Store,
     id: u64,
     notifier: Option<&str>,
+    configured: &[&str],
     now: UnixMs,
-) -> Result<String, OutboxError> {
-    if store.alert(id)?.is_none() {
+) -> Result<Vec<String>, OutboxError> {
+    let Some(alert) = store.alert(id)? else {
         return Err(OutboxError::NoSuchAlert(id));
+    };
+    if let Some(name) = notifier {
+        if !alert.notifiers.iter().any(|n| n == name) {
+            return Err(if configured.contains(&name) {
+                OutboxError::NotAddressed {
+                    alert: id,
+                    name: name.to_string(),
+                    to: alert.notifiers.join(", "),
+                }
+            } else {
+                OutboxError::UnknownNotifier {
+                    name: name.to_string(),
+                    known: if configured.is_empty() {
+                        "none".to_string()
+                    } else {
+                        configured.join(", ")
+                    },
+                }
+            });
+        }
     }
     let changed = store.retry_alert(id, notifier, now)?;
     store.flush_blocking()?;
@@ -128,18 +253,28 @@ pub fn retry(
             .unwrap_or_default();
         return Err(OutboxError::NothingToRetry(id, which));
     }
-    let names: Vec<&str> = changed.iter().map(|d| d.notifier.as_str()).collect();
-    Ok(format!(
-        "alert {id}: due now for {}; it goes out on the next `storywatch once` or as soon as the daemon runs\n",
-        names.join(", ")
-    ))
+    Ok(changed.into_iter().map(|d| d.notifier).collect())
+}
+
+/// What `outbox retry` prints.
+pub fn retried_text(r: &Retried) -> String {
+    let when = if r.by_daemon {
+        "the running daemon sends it now"
+    } else {
+        "it goes out on the next `storywatch once` or when the daemon starts"
+    };
+    format!(
+        "alert {}: due now for {}; {when}\n",
+        r.alert,
+        r.notifiers.join(", ")
+    )
 }
 
 /// `storywatch outbox drop ID`: forgets the alert and its deliveries.
-pub fn drop_alert(store: &Store, id: u64) -> Result<String, OutboxError> {
+pub fn drop_alert(store: &Store, id: u64) -> Result<(), OutboxError> {
     if !store.drop_alert(id)? {
         return Err(OutboxError::NoSuchAlert(id));
     }
     store.flush_blocking()?;
-    Ok(format!("alert {id} dropped\n"))
+    Ok(())
 }

@@ -97,17 +97,13 @@ pub enum ManifestError {
     },
     #[error("manifest {} has no {column:?} column", path.display())]
     MissingColumn { path: PathBuf, column: &'static str },
-    #[error("manifest line {line}: bad commit_time_utc {value:?}: {source}")]
-    BadTime {
-        line: usize,
-        value: String,
-        #[source]
-        source: chrono::ParseError,
-    },
+    #[error("manifest line {line}: bad commit_time_utc {value:?}: expected RFC 3339 (2025-01-06T10:00:00Z) or compact UTC (20250106T100000Z)")]
+    BadTime { line: usize, value: String },
 }
 
-/// file name → capture time, from a manifest with `file` and
-/// `commit_time_utc` (`20200421T004301Z`) columns.
+/// file name → capture time, from a tab-separated manifest with `file` and
+/// `commit_time_utc` columns; a time is RFC 3339 (`2025-01-06T10:00:00Z`,
+/// any offset) or compact UTC (`20250106T100000Z`).
 pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.to_path_buf(),
@@ -131,17 +127,22 @@ pub fn read_manifest(path: &Path) -> Result<HashMap<String, UnixMs>, ManifestErr
         let (Some(file), Some(time)) = (cells.get(file_col), cells.get(time_col)) else {
             continue;
         };
-        let t =
-            chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ").map_err(|source| {
-                ManifestError::BadTime {
-                    line: i + 2,
-                    value: time.to_string(),
-                    source,
-                }
-            })?;
-        out.insert(file.to_string(), t.and_utc().timestamp_millis());
+        let t = capture_time(time).ok_or_else(|| ManifestError::BadTime {
+            line: i + 2,
+            value: time.to_string(),
+        })?;
+        out.insert(file.to_string(), t);
     }
     Ok(out)
+}
+
+/// A manifest time: RFC 3339, or compact UTC (`20250106T100000Z`).
+fn capture_time(text: &str) -> Option<UnixMs> {
+    crate::clock::parse_rfc3339(text).or_else(|| {
+        chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y%m%dT%H%M%SZ")
+            .ok()
+            .map(|t| t.and_utc().timestamp_millis())
+    })
 }
 
 fn default_feed() -> FeedConfig {
@@ -402,4 +403,31 @@ fn event_line(r: &ReplayEvent) -> serde_json::Value {
         "numbers": c.map(|c| c.numbers.clone()).unwrap_or_default(),
         "watches": r.watches,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_times_are_rfc3339_or_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("MANIFEST.tsv");
+        std::fs::write(
+            &path,
+            "seq\tfile\tcommit_time_utc\n1\ta.xml\t20250106T100000Z\n2\tb.xml\t2025-01-06T10:00:00Z\n3\tc.xml\t2025-01-06T11:30:00+01:00\n",
+        )
+        .unwrap();
+        let times = read_manifest(&path).unwrap();
+        let at = 1_736_157_600_000;
+        assert_eq!(times["a.xml"], at);
+        assert_eq!(times["b.xml"], at);
+        assert_eq!(times["c.xml"], at + 30 * 60_000);
+        std::fs::write(&path, "file\tcommit_time_utc\na.xml\tyesterday\n").unwrap();
+        let err = read_manifest(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("expected RFC 3339"),
+            "{err}"
+        );
+    }
 }

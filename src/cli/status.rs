@@ -1,13 +1,29 @@
 //! `storywatch status`: is the daemon up and ready? Asks the running daemon
-//! through its HTTP endpoint when it has one, else reads the database when
-//! no daemon holds it, and says which it did. Exit 0 only when running and
-//! ready.
+//! through its control socket (no `listen` needed), else reads the database
+//! when no daemon holds it, and says which it did. Exit 0 only when running
+//! and ready.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use crate::cli::locate::{self, LocateError, Place};
 use crate::config::Config;
+use crate::control::{client, Command, Ctx, Problem};
 use crate::status::{summarise, Summary};
-use crate::store::{Store, StoreError};
+
+/// `storywatch status` as a command the daemon answers: its summary, with
+/// its own view of its health.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Status {}
+
+impl Command for Status {
+    const NAME: &'static str = "status";
+    type Answer = Summary;
+    fn handle(self, ctx: &Ctx) -> Result<Summary, Problem> {
+        Ok(summarise(ctx.store, ctx.config, ctx.health, ctx.now)?)
+    }
+}
 
 /// What `storywatch status` found: text for the terminal, and whether the
 /// daemon is up and ready (the exit code).
@@ -17,91 +33,78 @@ pub struct Report {
     pub healthy: bool,
 }
 
-/// `storywatch status`: asks the running daemon through its endpoint when
-/// `listen` is configured; otherwise (or when it does not answer) reads the
-/// database directly if no daemon holds it. sled has no read-only mode and
-/// a running daemon holds its lock, so a locked database without an
-/// endpoint can only be reported as "running, health unknown".
-pub async fn check(config: &Config) -> Report {
-    let mut endpoint_error = None;
-    if let Some(addr) = config.daemon.listen {
-        match ask_daemon(addr, config.daemon.api_token.as_ref()).await {
-            Ok(summary) => {
-                return Report {
-                    healthy: summary.not_ready.is_none(),
-                    text: summary.render(),
-                }
-            }
-            Err(e) => endpoint_error = Some(format!("its endpoint at {addr} did not answer: {e}")),
-        }
-    }
+/// `storywatch status`: asks the running daemon through its control socket;
+/// with no daemon running, reads the database (and says so). When neither
+/// works (a daemon started by an older storywatch, or a user who may not
+/// use the socket or read the database), the daemon's HTTP endpoint is
+/// asked if `listen` is configured.
+pub fn check(config: &Config) -> Report {
     let dir = &config.daemon.state_dir;
-    let unhealthy = |text: String| Report {
-        text,
-        healthy: false,
-    };
     if !dir.join("db").exists() {
-        return unhealthy(format!(
-            "storywatch is not running and has no database in {} yet (it has not run with this config){}\n",
-            dir.display(),
-            endpoint_error.map(|e| format!("; {e}")).unwrap_or_default()
-        ));
+        return via_endpoint(
+            config,
+            format!(
+                "storywatch is not running and has no database in {} yet (it has not run with this config)",
+                dir.display()
+            ),
+        );
     }
-    let running = Store::is_locked(dir);
-    if let (false, Some(owner)) = (running, foreign_owner(&dir.join("db"))) {
-        return unhealthy(format!(
-            "storywatch is not running. Its database in {} belongs to uid {owner}: reading it as \
-             root would leave root-owned files the service cannot write, so run status as that \
-             user (or set [daemon] listen and ask the running daemon)\n",
-            dir.display()
-        ));
-    }
-    let opened = if running {
-        Err(StoreError::Locked {
-            path: dir.to_path_buf(),
-        })
-    } else {
-        Store::open(dir, 1 << 20)
-    };
-    match opened {
-        Ok(store) => {
+    match locate::locate(config) {
+        Ok(Place::Daemon(socket)) => match client::call(&socket, &Status {}) {
+            Ok(summary) => from_daemon(summary),
+            Err(e) => via_endpoint(
+                config,
+                format!(
+                    "storywatch is running (a process holds the database in {}), but {e}",
+                    dir.display()
+                ),
+            ),
+        },
+        Ok(Place::Here(store)) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-            match summarise(&store, config, None, now) {
-                Ok(summary) => unhealthy(format!(
+            unhealthy(match summarise(&store, config, None, now) {
+                Ok(summary) => format!(
                     "(read from the database in {}: no storywatch process holds it)\n{}",
                     dir.display(),
                     summary.render()
-                )),
-                Err(e) => unhealthy(format!(
-                    "storywatch is not running; its database cannot be read: {e}\n"
-                )),
-            }
+                ),
+                Err(e) => format!("storywatch is not running; its database cannot be read: {e}\n"),
+            })
         }
-        Err(StoreError::Locked { .. }) => unhealthy(match endpoint_error {
-            Some(e) => format!(
-                "storywatch is running (a process holds the database in {}), but {e}\n",
-                dir.display()
-            ),
-            None => format!(
-                "storywatch is running (a process holds the database in {}), but its health cannot be asked: \
-                 [daemon] listen is not set. Set listen = \"127.0.0.1:8787\" and restart it, \
-                 or see `systemctl status storywatch` and `journalctl -u storywatch`\n",
-                dir.display()
-            ),
-        }),
-        Err(e) => unhealthy(format!("storywatch status: {e}\n")),
+        Err(e @ LocateError::ForeignOwner { .. }) => {
+            via_endpoint(config, format!("storywatch is not running. {e}"))
+        }
+        Err(e) => via_endpoint(config, format!("storywatch status: {e}")),
     }
 }
 
-/// The owner of `path` when we run as root and it is someone else: opening
-/// sled writes files, and root-owned files in the state dir would lock the
-/// service (DynamicUser=) out of its own database.
-fn foreign_owner(path: &std::path::Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let owner = std::fs::metadata(path).ok()?.uid();
-    // SAFETY: geteuid has no preconditions and cannot fail
-    let euid = unsafe { libc::geteuid() };
-    (euid == 0 && owner != 0).then_some(owner)
+fn unhealthy(text: String) -> Report {
+    Report {
+        text,
+        healthy: false,
+    }
+}
+
+/// The daemon's summary from its HTTP endpoint when `listen` is set;
+/// otherwise, or when it does not answer, `why` the daemon could not be
+/// asked.
+fn via_endpoint(config: &Config, why: String) -> Report {
+    let Some(addr) = config.daemon.listen else {
+        return unhealthy(format!("{why}\n"));
+    };
+    match ask_endpoint(addr, config.daemon.api_token.as_ref()) {
+        Ok(summary) => from_daemon(summary),
+        Err(http) => unhealthy(format!(
+            "{why}; and the endpoint at {addr} did not answer: {http}\n"
+        )),
+    }
+}
+
+fn from_daemon(summary: Summary) -> Report {
+    Report {
+        healthy: summary.not_ready.is_none(),
+        text: summary.render(),
+    }
 }
 
 /// Why the running daemon's endpoint gave no summary.
@@ -115,10 +118,23 @@ enum AskError {
     Status(reqwest::StatusCode),
     #[error("unreadable answer: {0}")]
     Unreadable(#[source] serde_json::Error),
+    #[error("cannot start an async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
-/// GET /api/status from the running daemon.
-async fn ask_daemon(
+/// GET /api/status from the running daemon (one without a control socket).
+fn ask_endpoint(
+    addr: std::net::SocketAddr,
+    token: Option<&crate::secret::Secret>,
+) -> Result<Summary, AskError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AskError::Runtime)?
+        .block_on(get_status(addr, token))
+}
+
+async fn get_status(
     addr: std::net::SocketAddr,
     token: Option<&crate::secret::Secret>,
 ) -> Result<Summary, AskError> {

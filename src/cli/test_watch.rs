@@ -9,8 +9,11 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{emit, load, open_store, Failure};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{emit, load, locate, Failure};
 use crate::config::{Config, ConfigError, FeedConfig};
+use crate::control::{Command, Ctx, Problem, ProblemCode};
 use crate::model::Snapshot;
 use crate::store::Store;
 use crate::tracker;
@@ -40,48 +43,32 @@ pub fn run(
                 problems: vec![format!("--query: {e}")],
             })
         })?,
-        (None, Some(name), Some(c)) => c
-            .watches
-            .iter()
-            .find(|w| &w.name == name)
-            .and_then(|w| w.query.clone())
-            .ok_or_else(|| {
-                Failure::Config(ConfigError {
-                    problems: vec![format!(
-                        "{}: watch {name:?} is not defined",
-                        config_path.display()
-                    )],
-                })
-            })?,
-        _ => unreachable!("clap requires --query or --watch"),
-    };
-    let feed_config = match (&feed, &config) {
-        (Some(name), Some(c)) => c.feed(name).cloned().ok_or_else(|| {
+        (None, Some(name), Some(c)) => watch_query(c, name).map_err(|e| {
             Failure::Config(ConfigError {
-                problems: vec![format!(
-                    "{}: feed {name:?} is not defined",
-                    config_path.display()
-                )],
+                problems: vec![format!("{}: {e}", config_path.display())],
             })
         })?,
-        _ => {
-            let mut f = Config::from_toml(
-                Path::new("<test-watch>"),
-                "[[feed]]\nname = \"any\"\nurl = \"http://test.invalid/\"\n",
-            )
-            .map_err(Failure::Config)?
-            .feeds
-            .remove(0);
-            f.name = String::new();
-            f
-        }
+        _ => unreachable!("clap requires --query or --watch"),
     };
+    let feed_config = feed_rules(config.as_ref(), feed.as_deref()).map_err(|e| {
+        Failure::Config(ConfigError {
+            problems: vec![format!("{}: {e}", config_path.display())],
+        })
+    })?;
     let hits = if stored {
         let Some(c) = &config else {
             unreachable!("--stored loads the config")
         };
-        let store = open_store(c)?;
-        matches(parsed, Input::Stored(&store), &feed_config)?
+        // the query is checked above; the stories are read where the
+        // database is (the daemon resolves --watch and --feed in its config)
+        locate::run(
+            c,
+            StoredMatches {
+                query: if watch.is_some() { None } else { query },
+                watch,
+                feed,
+            },
+        )?
     } else {
         let bytes = match input.as_deref() {
             Some(p) if p == Path::new("-") => {
@@ -111,8 +98,76 @@ pub fn run(
     })
 }
 
+/// The query of the configured watch `name`.
+fn watch_query(config: &Config, name: &str) -> Result<Query, String> {
+    config
+        .watches
+        .iter()
+        .find(|w| w.name == name)
+        .and_then(|w| w.query.clone())
+        .ok_or_else(|| format!("watch {name:?} is not defined"))
+}
+
+/// The rules of the configured feed `name`, or neutral ones (no name, no
+/// tags, no ignore patterns).
+fn feed_rules(config: Option<&Config>, name: Option<&str>) -> Result<FeedConfig, String> {
+    match (name, config) {
+        (Some(name), Some(c)) => c
+            .feed(name)
+            .cloned()
+            .ok_or_else(|| format!("feed {name:?} is not defined")),
+        _ => {
+            let mut f = Config::from_toml(
+                Path::new("<test-watch>"),
+                "[[feed]]\nname = \"any\"\nurl = \"http://test.invalid/\"\n",
+            )
+            .map_err(|e| e.to_string())?
+            .feeds
+            .remove(0);
+            f.name = String::new();
+            Ok(f)
+        }
+    }
+}
+
+/// `test-watch --stored` as a command the daemon answers: the stored
+/// stories (latest versions) a query or a configured watch matches.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredMatches {
+    pub query: Option<String>,
+    pub watch: Option<String>,
+    pub feed: Option<String>,
+}
+
+impl Command for StoredMatches {
+    const NAME: &'static str = "test_watch_stored";
+    type Answer = Vec<DryHit>;
+    fn handle(self, ctx: &Ctx) -> Result<Vec<DryHit>, Problem> {
+        let usage = |m: String| Problem::new(ProblemCode::Usage, m);
+        // the command checked --watch and --feed in its config; the
+        // daemon's may be older
+        let undefined = |e: String| {
+            usage(if ctx.in_daemon() {
+                format!("{e} in the config the running daemon uses: reload it after editing (`systemctl reload storywatch`)")
+            } else {
+                e
+            })
+        };
+        let query = match (&self.query, &self.watch) {
+            (Some(text), _) => {
+                crate::watch::query::parse(text).map_err(|e| usage(format!("--query: {e}")))?
+            }
+            (None, Some(name)) => watch_query(ctx.config, name).map_err(undefined)?,
+            (None, None) => return Err(usage("give --query or --watch".into())),
+        };
+        let feed = feed_rules(Some(ctx.config), self.feed.as_deref()).map_err(undefined)?;
+        matches(query, Input::Stored(ctx.store), &feed)
+            .map_err(|e| Problem::new(ProblemCode::Failed, e.to_string()))
+    }
+}
+
 /// One document that matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DryHit {
     pub label: String,
     /// The version that matched (highlights point into it).

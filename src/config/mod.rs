@@ -355,6 +355,20 @@ pub enum WebhookPreset {
     Teams,
 }
 
+impl WebhookPreset {
+    /// The name as written in config.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookPreset::Json => "json",
+            WebhookPreset::Slack => "slack",
+            WebhookPreset::Discord => "discord",
+            WebhookPreset::Ntfy => "ntfy",
+            WebhookPreset::Mattermost => "mattermost",
+            WebhookPreset::Teams => "teams",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
@@ -366,6 +380,17 @@ pub enum SmtpSecurity {
     /// No encryption at all: only for a relay on localhost, and only when
     /// explicitly asked for.
     None,
+}
+
+impl SmtpSecurity {
+    /// The name as written in config.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpSecurity::Starttls => "starttls",
+            SmtpSecurity::Tls => "tls",
+            SmtpSecurity::None => "none",
+        }
+    }
 }
 
 /// One notifier as written in config.toml. It is a single flat table so that

@@ -112,7 +112,10 @@ impl SmtpClient {
     }
 
     fn timed_out(&self, what: &str) -> SmtpError {
-        SmtpError::Io(format!("timed out after {:?} {what}", self.timeout))
+        SmtpError::Io(format!(
+            "timed out after {} {what}",
+            humantime::format_duration(self.timeout)
+        ))
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpError> {

@@ -102,8 +102,8 @@ impl WebhookNotifier {
                 // errors end up in logs and `outbox list`, so no full URL
                 let what = if e.is_timeout() {
                     format!(
-                        " (no answer within {:?}; raise `timeout` if the receiver is slow)",
-                        self.config.timeout
+                        " (no answer within {}; raise `timeout` if the receiver is slow)",
+                        humantime::format_duration(self.config.timeout)
                     )
                 } else {
                     String::new()

@@ -20,7 +20,7 @@ use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::delivery::deliver_pass;
-use storywatch::outbox::{Delivery, DeliveryState};
+use storywatch::outbox::{Delivery, DeliveryState, Hold};
 
 const MIN: i64 = 60_000;
 
@@ -130,6 +130,63 @@ async fn backoff_doubles_with_jitter_then_gives_up_after_a_day() {
     rig.clock.advance(48 * 60 * MIN);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts() as u32, d.attempts);
+}
+
+/// A delivery that gives up says so as an ERROR, whether the receiver
+/// refused it for good (404) or the retries ran out (500 until the give-up
+/// window closed); one that will be retried is a WARN with its next attempt.
+#[tokio::test]
+async fn a_delivery_that_gives_up_is_logged_as_an_error() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| {
+        hook_notifier("hook", &url, "")
+            + "[delivery]\nretry_initial = \"1m\"\ngive_up_after = \"5m\"\n"
+    })
+    .await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let (logs, _guard) = common::Logs::capture();
+    // 1 min, then 2 min (±20 %): the third attempt's retry would fall after
+    // the 5 min window, so it is the last
+    hook.script(&[500; 3]);
+    rig.publish(&[NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    let mut d = deliveries(&app).remove(0);
+    while d.state != DeliveryState::Dead {
+        assert_eq!(d.state, DeliveryState::Failed);
+        rig.clock.set(d.next_attempt);
+        daemon::once(&app).await.unwrap();
+        d = deliveries(&app).remove(0);
+    }
+    let text = logs.text();
+    let error_lines: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(error_lines.len(), 1, "{text}");
+    assert!(
+        error_lines[0].contains(&format!("gave up after {} attempts", d.attempts))
+            && error_lines[0].contains("dead")
+            && error_lines[0].contains("retries exhausted"),
+        "{text}"
+    );
+    let warns = text.lines().filter(|l| l.contains("WARN")).count();
+    assert_eq!(
+        warns as u32,
+        d.attempts - 1,
+        "one WARN per retry to come:\n{text}"
+    );
+    assert!(!text.contains("will retry") || warns > 0);
+    common::assert_no_debug("the delivery log", &text);
+
+    // refused for good at the first attempt
+    hook.script(&[404]);
+    rig.publish(&[("b", "North Korean troops withdraw", "x"), NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    let text = logs.text();
+    let last = text.lines().rfind(|l| l.contains("ERROR")).unwrap();
+    assert!(
+        last.contains("gave up after 1 attempt,") && last.contains("refused it for good"),
+        "{text}"
+    );
 }
 
 /// The process dies after the receiver got the request but before the
@@ -281,10 +338,16 @@ async fn a_digest_is_one_message_grouped_by_story() {
     rig.publish(&[c1, b1, a2, UNRELATED]);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts(), 0, "held until the window is over");
-    // the window counts from the oldest alert
+    // the window counts from the oldest alert; the held deliveries say so
     let report = deliver_pass(&app, "hook").await.unwrap();
     assert_eq!(report.next_wake, Some(T0 + MIN + 30 * MIN));
-    assert_eq!(report.waiting, 4);
+    let held = deliveries(&app);
+    assert_eq!(held.len(), 4);
+    for d in &held {
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.held, Some(Hold::Digest), "{d:?}");
+        assert_eq!(d.next_attempt, T0 + MIN + 30 * MIN, "{d:?}");
+    }
     rig.clock.set(T0 + 31 * MIN);
     let s = daemon::once(&app).await.unwrap();
     assert_eq!(s.delivered, 4);
@@ -346,12 +409,62 @@ async fn quiet_hours_hold_alerts_until_the_window_ends() {
     let end = T0 + 60 * MIN - i64::from(local.second()) * 1000;
     let report = deliver_pass(&app, "hook").await.unwrap();
     assert_eq!(report.next_wake, Some(end), "wakes when the window ends");
+    // the delivery says what it waits for, and its real next attempt
+    let d = deliveries(&app).remove(0);
+    assert_eq!(
+        (d.state, d.held),
+        (DeliveryState::Pending, Some(Hold::QuietHours))
+    );
+    assert_eq!(d.next_attempt, end);
+    use storywatch::cli::outbox::{format_rows, rows};
+    let listing = format_rows(&rows(&app.store, false).unwrap());
+    let line = listing.lines().nth(1).unwrap();
+    assert!(
+        line.contains(" held ") && line.contains("waiting for quiet hours to end"),
+        "{listing}"
+    );
+    assert!(
+        line.contains(&storywatch::clock::local(end)),
+        "the next attempt is the end of the window:\n{listing}"
+    );
     rig.clock.set(end - 1000);
     daemon::once(&app).await.unwrap();
     assert_eq!(hook.attempts(), 0, "nothing inside quiet hours");
     rig.clock.set(end);
     let s = daemon::once(&app).await.unwrap();
     assert_eq!(s.delivered, 1);
+    assert_eq!(hook.received().len(), 1);
+}
+
+/// A delivery held by quiet hours is not stuck with that decision: once
+/// the quiet hours are gone from the config (a reload, or the next `once`),
+/// it goes at once.
+#[tokio::test]
+async fn a_hold_is_decided_again_under_a_new_config() {
+    let local = chrono::DateTime::from_timestamp_millis(T0)
+        .unwrap()
+        .with_timezone(&chrono::Local);
+    let minute = (local.hour() * 60 + local.minute()) as i64;
+    let hm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(60));
+    let quiet = format!("quiet_hours = \"{}-{}\"", hm(minute - 30), hm(minute + 60));
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, &quiet)).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    rig.publish(&[NK_V1, UNRELATED]);
+    daemon::once(&app).await.unwrap();
+    assert_eq!(deliveries(&app)[0].held, Some(Hold::QuietHours));
+    drop(app);
+    let plain = config(
+        rig.dir.path(),
+        &rig.feeds.url(),
+        &hook_notifier("hook", &url, ""),
+    );
+    let app = Arc::new(App::open(plain, rig.clock.clone()).unwrap());
+    rig.clock.advance(MIN);
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!(s.delivered, 1, "{s:?}");
     assert_eq!(hook.received().len(), 1);
 }
 
@@ -481,10 +594,16 @@ async fn outbox_commands_list_retry_and_drop() {
         id_of(DeliveryState::Failed),
     );
 
-    // while the daemon (here: the App) holds the database, commands say so
+    // a process that holds the database without a control socket (here:
+    // the App; in life, a daemon from before the socket): said once, with
+    // what to do
     let (code, _, err) = cli(&path, &["outbox"]);
     assert_eq!(code, 1);
-    assert!(err.contains("daemon is running"), "{err}");
+    assert!(
+        err.contains("does not answer") && err.contains("restart it"),
+        "{err}"
+    );
+    assert_eq!(err.matches("control.sock").count(), 1, "said once: {err}");
     drop(app);
 
     let (code, out, err) = cli(&path, &["outbox", "list"]);
@@ -525,6 +644,16 @@ async fn outbox_commands_list_retry_and_drop() {
     let (code, _, err) = cli(&path, &["outbox", "retry", "999999"]);
     assert_eq!(code, 1);
     assert!(err.contains("no alert with id 999999"), "{err}");
+    let (code, _, err) = cli(
+        &path,
+        &["outbox", "retry", &dead.to_string(), "--notifier", "nosuch"],
+    );
+    assert_eq!(code, 2, "an undefined notifier is a usage error: {err}");
+    assert!(
+        err.contains("no notifier named \"nosuch\" (configured: hook)"),
+        "{err}"
+    );
+    assert!(!err.contains("delivered"), "{err}");
     let (code, _, err) = cli(&path, &["outbox", "drop", &failed.to_string()]);
     assert_eq!(code, 0, "{err}");
     let (_, all, _) = cli(&path, &["outbox", "list", "--all"]);

@@ -52,7 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("outbox", &["outbox"]),
     ("store", &["store"]),
     ("notify", &["notify", "gates"]),
-    ("app", &["app", "status"]),
+    ("app", &["app", "status", "control"]),
     ("orchestration", &["poll", "article", "delivery"]),
     (
         // entry points: the daemon, the HTTP endpoint, the commands

@@ -11,6 +11,7 @@
 
 mod common;
 
+mod api;
 mod cli;
 mod corpus_parse;
 mod crash;
@@ -25,6 +26,7 @@ mod layers;
 mod notify_email;
 mod notify_webhook;
 mod pipeline;
+mod readme_walkthrough;
 mod scheduler;
 mod service;
 mod watch_triggers;

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod smtp;
 
 use std::collections::VecDeque;
@@ -593,4 +594,62 @@ pub fn big_rss(n: usize, item_bytes: usize, version: usize) -> String {
     }
     s.push_str("</channel></rss>");
     s
+}
+
+/// Fails when text meant for people shows Rust's `Debug` formatting:
+/// `Some(…)`, `None`, or an enum variant in parentheses.
+pub fn assert_no_debug(what: &str, text: &str) {
+    for tell in [
+        "Some(",
+        "None",
+        "(Json)",
+        "(Starttls)",
+        "(Tls)",
+        "(Major)",
+        "(Minor)",
+        "(Typo)",
+    ] {
+        assert!(!text.contains(tell), "{what} shows {tell:?}:\n{text}");
+    }
+}
+
+/// Log lines captured from `tracing` on this thread (plain text, no
+/// colours), for tests of what the operator reads.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures INFO and above until the guard is dropped.
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(logs.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }

@@ -1,0 +1,294 @@
+//! The optional HTTP endpoint (`[daemon] listen`): health for supervisors,
+//! metrics for Prometheus, and a small read-only JSON API ([`api`]).
+//!
+//! - `/healthz`: liveness (the process answers and its scheduler loop is not
+//!   hung); never needs a token, reveals nothing;
+//! - `/readyz`: the database answers and the scheduler runs;
+//! - `/metrics`: Prometheus text format;
+//! - `/api/status`, `/api/feeds`, `/api/stories`, `/api/stories/{id}`,
+//!   `/api/outbox`: JSON (see [`api`]).
+//!
+//! Feed text is untrusted, so everything goes out as JSON (serde escapes it)
+//! or Prometheus text with escaped labels, with `nosniff` so no browser ever
+//! renders it as HTML. Handlers read sled synchronously on the blocking pool
+//! and every listing is paginated with a bounded scan, so a scrape cannot
+//! stall the daemon or walk a huge history. When a token is configured
+//! (mandatory off loopback, see config validation), every route but
+//! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time.
+//! Every error is JSON of one shape: `{"error": {"code", "message"}}`.
+
+mod api;
+pub mod query;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::metrics::{OutboxGauges, Scrape};
+use crate::outbox::DeliveryState;
+use crate::status::Health;
+use crate::store::StoreError;
+
+#[derive(Clone)]
+struct Ctx {
+    app: Arc<App>,
+    health: Arc<Health>,
+}
+
+/// Binds the listening socket (before READY=1, so a taken port fails the
+/// start instead of leaving a daemon without its endpoint).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Serves until the returned task is aborted (the API is read-only, so
+/// dropping a request half-way loses nothing).
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    health: Arc<Health>,
+) -> tokio::task::JoinHandle<()> {
+    let router = router(Ctx { app, health });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("HTTP endpoint stopped: {e}");
+        }
+    })
+}
+
+fn router(ctx: Ctx) -> Router {
+    let protected = Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/status", get(api::api_status))
+        .route("/api/feeds", get(api::api_feeds))
+        .route("/api/stories", get(api::api_stories))
+        .route("/api/stories/{id}", get(api::api_story))
+        .route("/api/outbox", get(api::api_outbox))
+        .route_layer(middleware::from_fn_with_state(ctx.clone(), auth));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint: see /api/status, /api/feeds, /api/stories, /api/outbox, /metrics, /healthz, /readyz",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "the endpoint is read-only: use GET",
+            )
+        })
+        .layer(middleware::from_fn(nosniff))
+        .with_state(ctx)
+}
+
+async fn nosniff(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn auth(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let shared = ctx.app.shared();
+    match &shared.config.daemon.api_token {
+        Some(token) if !bearer_matches(token.expose(), req.headers()) => {
+            let mut resp = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs Authorization: Bearer <api token>",
+            );
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// Compares the presented bearer token with the configured one in constant
+/// time: both are hashed first, so neither content nor length leaks through
+/// timing.
+fn bearer_matches(expected: &str, headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, given)) = value.split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let a = Sha256::digest(expected.as_bytes());
+    let b = Sha256::digest(given.trim().as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The one shape of every error: `{"error": {"code", "message"}}`, where
+/// `code` is stable (`not_found`, `unauthorized`, `unknown_parameter`,
+/// `bad_parameter`, `bad_query`, `bad_cursor`, `method_not_allowed`,
+/// `internal`) and `message` says what to do.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+/// Runs sled reads on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        )),
+        Err(e) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &format!("request failed: {e}"),
+        )),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthz(State(ctx): State<Ctx>) -> Response {
+    match ctx.health.not_live() {
+        None => text(StatusCode::OK, "ok\n".into()),
+        Some(why) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not live: {why}\n"),
+        ),
+    }
+}
+
+async fn readyz(State(ctx): State<Ctx>) -> Response {
+    let r = blocking(move || Ok(ctx.health.not_ready(&ctx.app.store))).await;
+    match r {
+        Ok(None) => text(StatusCode::OK, "ready\n".into()),
+        Ok(Some(why)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+        Err(resp) => resp,
+    }
+}
+
+async fn metrics(State(ctx): State<Ctx>) -> Response {
+    let r = blocking(move || Ok(render_metrics(&ctx.app, &ctx.health))).await;
+    match r {
+        Ok(body) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response(),
+        Err(resp) => resp,
+    }
+}
+
+/// Counters and the histogram come from memory; gauges describing stored
+/// state are computed now from the feed states and the open outbox.
+fn render_metrics(app: &App, health: &Health) -> String {
+    let shared = app.shared();
+    let now = app.now();
+    let feeds_failing = app.store.feed_states().ok().map(|states| {
+        let configured: std::collections::HashSet<&str> = shared
+            .config
+            .feeds
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        states
+            .iter()
+            .filter(|(name, s)| configured.contains(name.as_str()) && s.failing_since.is_some())
+            .count()
+    });
+    let outbox = app.store.open_outbox().ok().map(|open| OutboxGauges {
+        // every notifier × open state, zeros included, so series never vanish
+        depth: shared
+            .config
+            .notifiers
+            .iter()
+            .flat_map(|n| {
+                [
+                    DeliveryState::Pending,
+                    DeliveryState::InFlight,
+                    DeliveryState::Failed,
+                ]
+                .map(|state| {
+                    let count = open
+                        .counts
+                        .get(&(n.name.clone(), state))
+                        .copied()
+                        .unwrap_or(0);
+                    (n.name.clone(), state.as_str(), count)
+                })
+            })
+            .collect(),
+        oldest_pending_age_secs: open
+            .oldest_created
+            .map(|c| (now - c).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0),
+    });
+    app.metrics.render(&Scrape {
+        ready: health.not_ready(&app.store).is_none(),
+        uptime_secs: health.uptime().as_secs_f64(),
+        feeds: shared.config.feeds.len(),
+        feeds_failing,
+        outbox,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_tokens_are_checked() {
+        assert!(bearer_matches("s3cret", &headers("Bearer s3cret")));
+        assert!(bearer_matches("s3cret", &headers("bearer s3cret")));
+        assert!(!bearer_matches("s3cret", &headers("Bearer s3cre")));
+        assert!(!bearer_matches("s3cret", &headers("Bearer s3cretX")));
+        assert!(!bearer_matches("s3cret", &headers("Basic s3cret")));
+        assert!(!bearer_matches("s3cret", &headers("s3cret")));
+        assert!(!bearer_matches("s3cret", &HeaderMap::new()));
+    }
+}
