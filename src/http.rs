@@ -105,7 +105,7 @@ async fn nosniff(req: Request, next: Next) -> Response {
 
 async fn auth(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let shared = ctx.app.shared();
-    match &shared.config.daemon.api_token {
+    match &shared.api_token {
         Some(token) if !bearer_matches(token.expose(), req.headers()) => {
             let mut resp = error(
                 StatusCode::UNAUTHORIZED,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use storywatch::app::App;
-use storywatch::cli::{self, emit, load, open_store, Failure};
+use storywatch::cli::{self, emit, load, load_for_sending, open_store, Failure};
 use storywatch::clock::SystemClock;
 use storywatch::config::DEFAULT_CONFIG_PATH;
 use storywatch::daemon::{self, Control};
@@ -134,6 +134,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Failure::Config(e)) => {
             eprintln!("storywatch: invalid configuration:\n{e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("storywatch: {e}");
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e))
@@ -286,7 +290,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {
-            let config = load(&args.config)?;
+            let config = load_for_sending(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let summary = runtime()?.block_on(async {
                 let app = Arc::new(
@@ -310,7 +314,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Run => {
-            let config = load(&args.config)?;
+            let config = load_for_sending(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let rt = runtime()?;
             let result = rt.block_on(async {

@@ -25,7 +25,10 @@ pub struct Report {
 pub async fn check(config: &Config) -> Report {
     let mut endpoint_error = None;
     if let Some(addr) = config.daemon.listen {
-        match ask_daemon(addr, config.daemon.api_token.as_ref()).await {
+        // a token that cannot be read here is asked for without one: the
+        // endpoint's 401 then says so
+        let token = config.daemon.api_token.resolve("api_token").ok().flatten();
+        match ask_daemon(addr, token.as_ref()).await {
             Ok(summary) => {
                 return Report {
                     healthy: summary.not_ready.is_none(),

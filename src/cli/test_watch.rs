@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{emit, load, open_store, Failure};
-use crate::config::{Config, ConfigError, FeedConfig};
+use crate::config::{Config, FeedConfig};
 use crate::model::Snapshot;
 use crate::store::Store;
 use crate::tracker;
@@ -35,34 +35,27 @@ pub fn run(
         None
     };
     let parsed = match (&query, &watch, &config) {
-        (Some(text), _, _) => crate::watch::query::parse(text).map_err(|e| {
-            Failure::Config(ConfigError {
-                problems: vec![format!("--query: {e}")],
-            })
-        })?,
+        (Some(text), _, _) => crate::watch::query::parse(text)
+            .map_err(|e| Failure::Usage(format!("--query {text:?}: {e}")))?,
         (None, Some(name), Some(c)) => c
             .watches
             .iter()
             .find(|w| &w.name == name)
             .and_then(|w| w.query.clone())
             .ok_or_else(|| {
-                Failure::Config(ConfigError {
-                    problems: vec![format!(
-                        "{}: watch {name:?} is not defined",
-                        config_path.display()
-                    )],
-                })
+                Failure::Usage(format!(
+                    "--watch {name:?}: no such watch in {}",
+                    config_path.display()
+                ))
             })?,
         _ => unreachable!("clap requires --query or --watch"),
     };
     let feed_config = match (&feed, &config) {
         (Some(name), Some(c)) => c.feed(name).cloned().ok_or_else(|| {
-            Failure::Config(ConfigError {
-                problems: vec![format!(
-                    "{}: feed {name:?} is not defined",
-                    config_path.display()
-                )],
-            })
+            Failure::Usage(format!(
+                "--feed {name:?}: no such feed in {}",
+                config_path.display()
+            ))
         })?,
         _ => {
             let mut f = Config::from_toml(

@@ -18,6 +18,7 @@ use lettre::Message;
 
 use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::secret::Secret;
 use crate::tracker::EventKind;
 
 use super::smtp::{Security, SmtpClient, SmtpError};
@@ -30,7 +31,11 @@ pub struct EmailNotifier {
 }
 
 impl EmailNotifier {
-    pub fn new(name: &str, config: EmailConfig) -> Result<Self, NotifierError> {
+    pub fn new(
+        name: &str,
+        config: EmailConfig,
+        password: Option<Secret>,
+    ) -> Result<Self, NotifierError> {
         let tls_params = || -> Result<TlsParameters, NotifierError> {
             let mut b = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.tls_ca_file {
@@ -51,7 +56,7 @@ impl EmailNotifier {
             SmtpSecurity::Tls => Security::Tls(tls_params()?),
             SmtpSecurity::None => Security::None,
         };
-        let credentials = match (&config.username, &config.password) {
+        let credentials = match (&config.username, &password) {
             (Some(user), Some(pass)) => {
                 Some(Credentials::new(user.clone(), pass.expose().to_string()))
             }

@@ -6,7 +6,14 @@
 //! can cause, and, with a secret, `X-Storywatch-Signature: v1=<hex>` where
 //! the hex is HMAC-SHA256(secret, "<X-Storywatch-Timestamp>.<body>").
 //! Status codes are classified for the outbox: 2xx delivered; 408, 429 and
-//! 5xx retried (honouring `Retry-After`); other 4xx are permanent.
+//! 5xx retried (honouring `Retry-After`); 401, 403, 404, 405 and 410 mean
+//! the receiver refuses us (a wrong URL or token: the alert waits while the
+//! delivery loop probes and tells the operator); other 4xx reject this
+//! message (permanent).
+//!
+//! User `headers` may not replace the ones the protocol or storywatch
+//! owns (`Content-Length`, `Host`, `Idempotency-Key`, the signature…): the
+//! config check refuses them, and so does building the notifier.
 
 use std::time::Duration;
 
@@ -19,6 +26,7 @@ use crate::clock::rfc3339;
 use crate::config::{WebhookConfig, WebhookPreset};
 use crate::fetch::ClientError;
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::secret::Secret;
 use crate::tracker::materiality::Comparison;
 
 use super::{render, template, NotifierError};
@@ -30,13 +38,18 @@ pub const TIMESTAMP_HEADER: &str = "x-storywatch-timestamp";
 
 pub struct WebhookNotifier {
     config: WebhookConfig,
+    secret: Option<Secret>,
     client: reqwest::Client,
     headers: HeaderMap,
     template: Option<minijinja::Environment<'static>>,
 }
 
 impl WebhookNotifier {
-    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, NotifierError> {
+    pub fn new(
+        config: WebhookConfig,
+        user_agent: &str,
+        secret: Option<Secret>,
+    ) -> Result<Self, NotifierError> {
         let client = reqwest::Client::builder()
             .user_agent(user_agent.to_string())
             .timeout(config.timeout)
@@ -46,6 +59,12 @@ impl WebhookNotifier {
             .map_err(ClientError)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
+            if let Some(why) = crate::config::reserved_header(k) {
+                return Err(NotifierError::ReservedHeader {
+                    name: k.clone(),
+                    why,
+                });
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| NotifierError::HeaderName(k.clone()))?;
             let value =
@@ -60,6 +79,7 @@ impl WebhookNotifier {
             .map_err(NotifierError::Template)?;
         Ok(WebhookNotifier {
             config,
+            secret,
             client,
             headers,
             template,
@@ -84,7 +104,7 @@ impl WebhookNotifier {
         if self.config.preset == WebhookPreset::Ntfy && self.template.is_none() {
             req = ntfy_headers(req, alerts);
         }
-        if let Some(secret) = &self.config.secret {
+        if let Some(secret) = &self.secret {
             let ts = chrono::Utc::now().timestamp().to_string();
             req = req.header(TIMESTAMP_HEADER, &ts).header(
                 SIGNATURE_HEADER,
