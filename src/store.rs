@@ -18,6 +18,9 @@
 //! - `articles`: feed ‖ 0 ‖ article URL → [`ArticleRecord`] (full-text feeds:
 //!   validators and the last extracted text; a cache, written outside the
 //!   poll transaction, pruned with the stories).
+//! - `circuits`: notifier → [`Circuit`] (how its receiver is doing: the
+//!   delivery loop's memory of failures, so a restart or the next
+//!   `storywatch once` does not hammer a receiver that is down).
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -33,7 +36,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 
 use crate::model::UnixMs;
-use crate::outbox::{Alert, Delivery, DeliveryState};
+use crate::outbox::{Alert, Circuit, Delivery, DeliveryState};
 use crate::records::{ArticleRecord, FeedState};
 use crate::tracker::{PollChanges, StoryLookup, StoryRecord, VersionRecord};
 
@@ -137,6 +140,7 @@ pub struct Store {
     sends: Tree,
     articles: Tree,
     present: Tree,
+    circuits: Tree,
     instance: String,
     path: PathBuf,
     /// Our transactions share this gate; a flush takes it alone (see
@@ -309,6 +313,7 @@ impl Store {
             sends: tree("sends")?,
             articles: tree("articles")?,
             present: tree("present")?,
+            circuits: tree("circuits")?,
             instance: instance_id(&meta)?,
             meta,
             db,
@@ -852,6 +857,26 @@ impl Store {
         Ok(())
     }
 
+    // ---- per-notifier circuits ----
+
+    /// How `notifier`'s receiver is doing (closed when never recorded).
+    pub fn circuit(&self, notifier: &str) -> Result<Circuit, StoreError> {
+        self.circuits
+            .get(notifier)?
+            .map(|v| decode("circuit", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    pub fn put_circuit(&self, notifier: &str, circuit: &Circuit) -> Result<(), StoreError> {
+        if *circuit == Circuit::default() {
+            self.circuits.remove(notifier)?;
+        } else {
+            self.circuits.insert(notifier, encode(circuit))?;
+        }
+        Ok(())
+    }
+
     // ---- per-story send memory (max_per_story) ----
 
     /// When `notifier` last sent messages about `story` (oldest first).
@@ -1010,6 +1035,7 @@ mod tests {
             notifiers: vec!["a".into(), "b".into()],
             body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
                 feed: "f".into(),
+                notifier: None,
                 kind: crate::outbox::OpsKind::Failing,
                 message: "m".into(),
                 since: 0,

@@ -99,7 +99,14 @@ impl EmailNotifier {
             SmtpError::Smtp(e) => e,
         };
         let text = format!("SMTP {host}:{port}: {}", super::error_chain(e));
-        if e.is_permanent() {
+        let code = e.status().map(u16::from);
+        if matches!(code, Some(530 | 534 | 535 | 538)) {
+            // authentication refused: no message can pass until the
+            // credentials are fixed, so alerts wait instead of dying
+            SendError::refused(format!(
+                "{text} (the server refuses our login: check username and password; alerts wait and are retried)"
+            ))
+        } else if e.is_permanent() {
             SendError::permanent(format!(
                 "{text} (permanent: the server refused; check the addresses and credentials; not retried)"
             ))

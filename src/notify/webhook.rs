@@ -204,10 +204,12 @@ pub fn classify_status(code: u16, retry_after: Option<Duration>) -> Result<(), S
     match code {
         200..=299 => Ok(()),
         408 | 429 | 500..=599 => Err(SendError {
-            message: format!("webhook answered HTTP {code}"),
-            permanent: false,
             retry_after,
+            ..SendError::transient(format!("webhook answered HTTP {code}"))
         }),
+        401 | 403 | 404 | 405 | 410 => Err(SendError::refused(format!(
+            "webhook answered HTTP {code}: the receiver refuses us (wrong URL or token?); alerts wait and are retried until it accepts"
+        ))),
         _ => Err(SendError::permanent(format!(
             "webhook answered HTTP {code}: check the URL, token and payload preset; not retried"
         ))),
@@ -263,7 +265,7 @@ pub fn payload(alert: &Alert) -> Value {
             "alert_id": alert.id,
             "created": rfc3339(alert.created),
             "kind": "ops",
-            "ops": { "feed": o.feed, "kind": o.kind, "message": o.message, "since": rfc3339(o.since) },
+            "ops": { "feed": o.feed, "notifier": o.notifier, "kind": o.kind, "message": o.message, "since": rfc3339(o.since) },
         }),
         AlertBody::Story(s) => {
             let e = &s.event;
@@ -486,8 +488,12 @@ mod tests {
                 .permanent
         );
         assert!(!classify_status(408, None).unwrap_err().permanent);
-        assert!(classify_status(404, None).unwrap_err().permanent);
-        assert!(classify_status(401, None).unwrap_err().permanent);
+        assert!(classify_status(400, None).unwrap_err().is_rejection());
+        assert!(classify_status(422, None).unwrap_err().is_rejection());
+        for refusing in [401, 403, 404, 405, 410] {
+            let e = classify_status(refusing, None).unwrap_err();
+            assert!(e.refused && !e.is_rejection(), "{refusing}");
+        }
     }
 
     #[test]

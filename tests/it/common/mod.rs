@@ -262,6 +262,11 @@ impl WebhookReceiver {
             .extend(answers.iter().cloned());
     }
 
+    /// Forget the scripted answers not used yet: 200 from now on.
+    pub fn clear_script(&self) {
+        self.state.lock().unwrap().script.clear();
+    }
+
     /// Requests accepted (2xx) so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
