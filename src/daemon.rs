@@ -168,6 +168,10 @@ pub async fn run(
     mut control: Control,
 ) -> Result<(), DaemonError> {
     let health = Arc::new(Health::default());
+    // polls, deliveries and the endpoint all hold descriptors
+    if let Some(limit) = crate::fdlimit::raise() {
+        tracing::debug!(open_file_limit = limit, "open-file limit");
+    }
     let requeued = app.store.requeue_in_flight(app.now())?;
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");

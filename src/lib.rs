@@ -15,7 +15,8 @@
 //!
 //! - plain data and leaves: [`model`] (entries, snapshots), [`records`]
 //!   (what the store keeps per feed and article page), [`clock`],
-//!   [`fingerprint`] (FNV-1a), [`secret`], [`metrics`], [`memory`];
+//!   [`fingerprint`] (FNV-1a), [`secret`], [`metrics`], [`memory`],
+//!   [`fdlimit`] (the open-file limit);
 //! - reading input: [`config`] (schema and validation, which compiles watch
 //!   queries with [`watch::query`] and webhook templates with
 //!   [`notify::template`]), [`parse`] (bytes → our own `Entry`), [`fetch`]
@@ -33,7 +34,7 @@
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
-//!   (the endpoint), [`cli`] (one file per command; `main.rs` only parses
+//!   (the endpoint) with [`connections`] (its timeouts and connection cap), [`cli`] (one file per command; `main.rs` only parses
 //!   arguments and dispatches), and, until they move into `cli/`,
 //!   [`replay`] and [`history`].
 
@@ -42,9 +43,11 @@ pub mod article;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod daemon;
 pub mod delivery;
 pub mod detection;
+pub mod fdlimit;
 pub mod fetch;
 pub mod fingerprint;
 pub mod gates;

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "secret",
             "metrics",
             "memory",
+            "fdlimit",
             "text",
             "watch::fold",
         ],
@@ -59,7 +60,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         // entry points; replay.rs and history.rs are commands that move
         // into cli/ in phase B (they are being edited elsewhere)
         "entry",
-        &["daemon", "http", "cli", "replay", "history", "detection"],
+        &[
+            "daemon",
+            "http",
+            "connections",
+            "cli",
+            "replay",
+            "history",
+            "detection",
+        ],
     ),
 ];
 

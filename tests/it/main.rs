@@ -27,4 +27,5 @@ mod notify_webhook;
 mod pipeline;
 mod scheduler;
 mod service;
+mod slowloris;
 mod watch_triggers;

@@ -76,14 +76,14 @@ impl Drop for NotifySocket {
 }
 
 /// The daemon under test; killed when dropped (a failing test included).
-struct Daemon {
+pub(crate) struct Daemon {
     child: Mutex<Child>,
     pid: u32,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Daemon {
-    fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_storywatch"));
         cmd.args(["run", "--config"])
             .arg(config)
@@ -122,13 +122,13 @@ impl Daemon {
         self.pid as i32
     }
 
-    fn signal(&self, sig: libc::c_int) {
+    pub(crate) fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) on our own child's pid has no memory effects.
         let rc = unsafe { libc::kill(self.pid(), sig) };
         assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
@@ -137,7 +137,12 @@ impl Daemon {
     }
 
     /// Waits until `cond` holds; on timeout fails with the daemon's log.
-    async fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut() -> bool,
+    ) {
         let start = Instant::now();
         loop {
             if cond() {
@@ -160,7 +165,7 @@ impl Daemon {
     }
 
     /// Waits for the process to exit; fails after `timeout`.
-    async fn wait_exit(&self, timeout: Duration) -> (ExitStatus, Duration) {
+    pub(crate) async fn wait_exit(&self, timeout: Duration) -> (ExitStatus, Duration) {
         let start = Instant::now();
         loop {
             if let Some(status) = self.exited() {
@@ -189,7 +194,7 @@ impl Drop for Daemon {
 /// second after start (first polls are spread by a stable hash of the name
 /// over up to the feed's interval). Only saves waiting: no assertion
 /// depends on when the first poll happens.
-fn quick_feed_name(prefix: &str) -> String {
+pub(crate) fn quick_feed_name(prefix: &str) -> String {
     (0..10_000)
         .map(|i| format!("{prefix}{i}"))
         .find(|n| storywatch::scheduler::initial_due(0, n, Duration::from_secs(10)) < 1000)
@@ -202,19 +207,19 @@ fn dead_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     dead_port()
 }
 
-struct Feed<'a> {
-    name: &'a str,
-    url: String,
+pub(crate) struct Feed<'a> {
+    pub name: &'a str,
+    pub url: String,
 }
 
 /// A daemon config with short intervals, text logs on stderr, and the given
 /// feeds; `extra` is appended (watches, notifiers) and `daemon_extra` goes
 /// into `[daemon]`.
-fn config_text(state: &Path, feeds: &[Feed], daemon_extra: &str, extra: &str) -> String {
+pub(crate) fn config_text(state: &Path, feeds: &[Feed], daemon_extra: &str, extra: &str) -> String {
     let mut s = format!(
         r#"[daemon]
 state_dir = "{}"
