@@ -12,6 +12,7 @@
 mod common;
 
 mod cli;
+mod config_gen;
 mod corpus_parse;
 mod crash;
 mod delivery;
