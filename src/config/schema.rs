@@ -506,6 +506,20 @@ pub const RATE_MAX_COUNT: u32 = 1000;
 pub const RATE_MIN_PER: Duration = Duration::from_secs(SEC);
 pub const RATE_MAX_PER: Duration = Duration::from_secs(7 * DAY);
 
+/// The README's table of ranges (a test keeps README in step): one row per
+/// key with a range.
+pub fn ranges_table() -> String {
+    let mut out = String::from("| key | accepted | why |\n|---|---|---|\n");
+    for s in SECTIONS {
+        for k in s.keys {
+            if let (Some(range), Some(why)) = (k.limit.range_text(), k.limit.why()) {
+                out.push_str(&format!("| `{} {}` | {range} | {why} |\n", s.header, k.name));
+            }
+        }
+    }
+    out
+}
+
 /// "1m", "250ms", "30d": the way a user writes it.
 pub fn duration_text(d: Duration) -> String {
     if d.is_zero() {

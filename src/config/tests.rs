@@ -538,3 +538,15 @@ fn the_schema_lists_every_key_the_types_read() {
     assert_eq!(fields::<RawNotifier>(), keys(&schema::NOTIFIER));
     assert_eq!(fields::<super::validate::RawFeed>(), keys(&schema::FEED));
 }
+
+/// README documents every range as the loader enforces it.
+#[test]
+fn the_readme_lists_every_range() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .unwrap();
+    let table = schema::ranges_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's table of ranges is out of date; it should read:\n{table}"
+    );
+}
