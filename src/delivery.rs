@@ -200,6 +200,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
         }
     }
     let batches = plan_batches(&config, &due, &alerts, &sends, now, &mut report);
+    let was_failing = circuit.is_probing();
     let mut batches = batches.into_iter();
     while let Some(batch) = batches.next() {
         send_batch(
@@ -218,6 +219,11 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
             let rest: Vec<Delivery> = batches.by_ref().flat_map(|b| b.deliveries).collect();
             hold(app, &rest, circuit.open_until, &mut report)?;
         }
+    }
+    if was_failing && !circuit.is_probing() {
+        // the probe went through: what waited on its own backoff goes now
+        release(app, notifier, app.now())?;
+        report.more = true;
     }
     if circuit.recovered() {
         refusal_notice(
@@ -238,7 +244,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
     }
     app.store.put_circuit(notifier, &circuit)?;
     app.store.flush().await?;
-    report.more = due.len() == PASS_LIMIT && report.sent + report.failed + report.dead > 0;
+    report.more |= due.len() == PASS_LIMIT && report.sent + report.failed + report.dead > 0;
     Ok(report)
 }
 
@@ -260,6 +266,23 @@ fn hold(
     }
     if !deliveries.is_empty() {
         report.wake_at(until);
+    }
+    Ok(())
+}
+
+/// Makes `notifier`'s open deliveries due now (at most a page; the rest
+/// were held to the probe's time, which has passed): the receiver works
+/// again, so nothing waits out a backoff it no longer needs.
+fn release(app: &App, notifier: &str, now: UnixMs) -> Result<(), StoreError> {
+    for d in app
+        .store
+        .due_deliveries(notifier, UnixMs::MAX, PASS_LIMIT)?
+    {
+        if d.next_attempt > now {
+            let mut sooner = d.clone();
+            sooner.next_attempt = now;
+            app.store.update_delivery(&d, &sooner)?;
+        }
     }
     Ok(())
 }

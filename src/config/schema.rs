@@ -513,7 +513,10 @@ pub fn ranges_table() -> String {
     for s in SECTIONS {
         for k in s.keys {
             if let (Some(range), Some(why)) = (k.limit.range_text(), k.limit.why()) {
-                out.push_str(&format!("| `{} {}` | {range} | {why} |\n", s.header, k.name));
+                out.push_str(&format!(
+                    "| `{} {}` | {range} | {why} |\n",
+                    s.header, k.name
+                ));
             }
         }
     }

@@ -314,16 +314,17 @@ fn check_daemon(d: &DaemonConfig, at: &KeyLines, problems: &mut Problems, warnin
             );
         }
     }
-    if d.min_interval > d.max_interval {
-        problems.at(
-            at.line_of("min_interval"),
-            format!(
-                "[daemon]: min_interval = {} is longer than max_interval = {}; expected min_interval ≤ max_interval, e.g. min_interval = \"2m\" with max_interval = \"6h\"",
-                schema::duration_text(d.min_interval),
-                schema::duration_text(d.max_interval)
-            ),
-        );
-    }
+    let mut order = Ordered {
+        label: "[daemon]",
+        section: &schema::DAEMON,
+        at,
+        problems: &mut *problems,
+    };
+    order.check(
+        ("min_interval", d.min_interval),
+        ("max_interval", d.max_interval),
+        "",
+    );
     if let Err(e) = log_level(&d.log_level) {
         let key = schema::DAEMON
             .key("log_level")
@@ -393,23 +394,57 @@ fn log_level(text: &str) -> Result<(), String> {
 }
 
 fn check_delivery(d: &DeliveryConfig, at: &KeyLines, problems: &mut Problems) {
-    if d.retry_max < d.retry_initial {
-        problems.at(
-            at.line_of("retry_max"),
+    let mut order = Ordered {
+        label: "[delivery]",
+        section: &schema::DELIVERY,
+        at,
+        problems,
+    };
+    order.check(
+        ("retry_initial", d.retry_initial),
+        ("retry_max", d.retry_max),
+        "",
+    );
+    order.check(
+        ("retry_initial", d.retry_initial),
+        ("give_up_after", d.give_up_after),
+        ": no alert would ever be retried",
+    );
+}
+
+/// Two durations of one table that must come in order.
+struct Ordered<'a> {
+    label: &'a str,
+    section: &'a Section,
+    at: &'a KeyLines,
+    problems: &'a mut Problems,
+}
+
+impl Ordered<'_> {
+    /// Reports `short` longer than `long` (at `long`'s line when written),
+    /// with `why` after the values.
+    fn check(&mut self, short: (&str, Duration), long: (&str, Duration), why: &str) {
+        if short.1 <= long.1 {
+            return;
+        }
+        let line_key = if self.at.written(long.0) {
+            long.0
+        } else {
+            short.0
+        };
+        self.problems.at(
+            self.at.line_of(line_key),
             format!(
-                "[delivery]: retry_max = {} is shorter than retry_initial = {}; expected retry_max ≥ retry_initial, e.g. retry_max = \"1h\"",
-                schema::duration_text(d.retry_max),
-                schema::duration_text(d.retry_initial)
-            ),
-        );
-    }
-    if d.give_up_after < d.retry_initial {
-        problems.at(
-            at.line_of("give_up_after"),
-            format!(
-                "[delivery]: give_up_after = {} is shorter than retry_initial = {}: no alert would ever be retried; expected give_up_after ≥ retry_initial, e.g. give_up_after = \"24h\"",
-                schema::duration_text(d.give_up_after),
-                schema::duration_text(d.retry_initial)
+                "{}: {} = {} is longer than {} = {}{why}; expected {} ≤ {}, e.g. {} = {}",
+                self.label,
+                short.0,
+                schema::duration_text(short.1),
+                long.0,
+                schema::duration_text(long.1),
+                short.0,
+                long.0,
+                long.0,
+                self.section.key(long.0).map_or("", |k| k.example)
             ),
         );
     }
@@ -447,16 +482,13 @@ fn feed(r: Read<RawFeed>, label: &str, problems: &mut Problems) -> Option<(FeedC
         None => None,
     };
     if let (Some(min), Some(max)) = (f.min_interval, f.max_interval) {
-        if min > max {
-            problems.at(
-                r.at.line_of("min_interval"),
-                format!(
-                    "{label}: min_interval = {} is longer than max_interval = {}; expected min_interval ≤ max_interval",
-                    schema::duration_text(min),
-                    schema::duration_text(max)
-                ),
-            );
+        Ordered {
+            label,
+            section: &schema::FEED,
+            at: &r.at,
+            problems,
         }
+        .check(("min_interval", min), ("max_interval", max), "");
     }
     Some((
         FeedConfig {

@@ -317,11 +317,22 @@ pub fn nk_config(
     feed: &str,
     notifiers: &str,
 ) -> storywatch::config::Config {
+    nk_config_with(state_dir, feed, "", notifiers)
+}
+
+/// [`nk_config`] with more `[daemon]` keys (`daemon_extra`, verbatim).
+pub fn nk_config_with(
+    state_dir: &std::path::Path,
+    feed: &str,
+    daemon_extra: &str,
+    notifiers: &str,
+) -> storywatch::config::Config {
     let text = format!(
         r#"
 [daemon]
 state_dir = "{}"
 per_host_delay = "0s"
+{daemon_extra}
 
 [[feed]]
 name = "news"
