@@ -497,17 +497,20 @@ async fn send_batch(
     let mut settled = Vec::with_capacity(in_flight.len());
     for f in &in_flight {
         let mut done = f.clone();
+        // not before the receiver's next probe
+        let not_before = if circuit.is_probing() {
+            circuit.open_until
+        } else {
+            0
+        };
         outbox::record_attempt(
             &mut done,
             result.as_ref().map(|_| ()),
             &policy,
             now,
+            not_before,
             &mut rand::rng(),
         );
-        if done.state == DeliveryState::Failed && circuit.is_probing() {
-            // not before the receiver's next probe
-            done.next_attempt = done.next_attempt.max(circuit.open_until);
-        }
         app.store.update_delivery(f, &done)?;
         let label = done.state.as_str();
         app.metrics.delivery(&config.name, label);
@@ -564,7 +567,7 @@ fn log_result(
         }
         Err(e) => {
             let next = crate::clock::rfc3339(circuit.open_until);
-            tracing::warn!(notifier = %config.name, alerts = ?ids, attempts, "delivery failed, the receiver is probed again at {next}: {e}")
+            tracing::warn!(notifier = %config.name, alerts = ?ids, attempts, "delivery failed, will retry at {next} (the receiver gets one probe per backoff step): {e}")
         }
     }
 }

@@ -277,12 +277,15 @@ impl SendError {
     }
 }
 
-/// Applies the outcome of one attempt to a delivery.
+/// Applies the outcome of one attempt to a delivery; a retry is not
+/// before `not_before` (the notifier's next probe), and past the give-up
+/// window the delivery is dead.
 pub fn record_attempt(
     d: &mut Delivery,
     outcome: Result<(), &SendError>,
     policy: &DeliveryConfig,
     now: UnixMs,
+    not_before: UnixMs,
     rng: &mut impl Rng,
 ) {
     d.attempts += 1;
@@ -296,7 +299,7 @@ pub fn record_attempt(
         Err(e) => {
             d.last_error = Some(e.message.clone());
             let give_up_at = d.created + policy.give_up_after.as_millis() as UnixMs;
-            let next = now + retry_delay(policy, d.attempts, e.retry_after, rng);
+            let next = (now + retry_delay(policy, d.attempts, e.retry_after, rng)).max(not_before);
             if e.is_rejection() || next > give_up_at {
                 d.state = DeliveryState::Dead;
             } else {
@@ -481,6 +484,7 @@ mod tests {
             Err(&SendError::transient("500")),
             &policy(),
             0,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Failed);
@@ -490,6 +494,7 @@ mod tests {
             Err(&SendError::permanent("404")),
             &policy(),
             60_000,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Dead);
@@ -505,9 +510,26 @@ mod tests {
             Err(&SendError::refused("401")),
             &policy(),
             0,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Failed);
+    }
+
+    #[test]
+    fn a_retry_waits_for_the_next_probe_but_not_past_the_window() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let hour = 3_600_000;
+        let mut d = Delivery::new(1, "hook", 0);
+        let down = SendError::transient("503");
+        record_attempt(&mut d, Err(&down), &policy(), 0, 2 * hour, &mut rng);
+        assert_eq!((d.state, d.next_attempt), (DeliveryState::Failed, 2 * hour));
+        record_attempt(&mut d, Err(&down), &policy(), 2 * hour, 25 * hour, &mut rng);
+        assert_eq!(
+            d.state,
+            DeliveryState::Dead,
+            "the probe would come after 24 h"
+        );
     }
 
     #[test]
@@ -577,11 +599,12 @@ mod tests {
             Err(&SendError::transient("down")),
             &policy(),
             day - 1000,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Dead);
         let mut ok = Delivery::new(2, "hook", 0);
-        record_attempt(&mut ok, Ok(()), &policy(), 5, &mut rng);
+        record_attempt(&mut ok, Ok(()), &policy(), 5, 0, &mut rng);
         assert_eq!(ok.state, DeliveryState::Delivered);
         assert_eq!(ok.delivered_at, Some(5));
     }
