@@ -806,3 +806,36 @@ async fn rejections_in_a_row_stop_burning_alerts() {
         "the rest wait"
     );
 }
+
+/// The case of issue 14, with email: SMTP down, an alert every 20 s for
+/// ten minutes. Before, each new alert was tried at once and started its
+/// own retry chain; now the relay gets one connection per backoff step.
+#[tokio::test]
+async fn with_smtp_down_new_alerts_wait_for_one_probe_per_step() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let rig = Rig::new(|_| {
+        format!("[[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp+plain://{dead}\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n")
+    })
+    .await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let mut stories = Vec::new();
+    for i in 0..30 {
+        stories.push(nk_story(i));
+        publish_stories(&rig, &stories);
+        daemon::once(&app).await.unwrap();
+        rig.clock.advance(20_000);
+    }
+    let ds = deliveries(&app);
+    assert_eq!(ds.len(), 30);
+    let attempts: u32 = ds.iter().map(|d| d.attempts).sum();
+    // steps of about 1, 2 and 4 minutes fit in ten
+    assert!(
+        (2..=4).contains(&attempts),
+        "{attempts} connections to a relay that is down, for 30 alerts in 10 minutes"
+    );
+    assert!(ds.iter().all(|d| d.state.is_open()));
+}
