@@ -15,6 +15,7 @@ use crate::fetch::{ClientError, FetchSettings, Fetcher};
 use crate::gates::Gates;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifierError};
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::watch::Matcher;
 
@@ -25,23 +26,30 @@ pub struct Shared {
     pub notifiers: BTreeMap<String, Arc<Notifier>>,
     /// Concurrency limits and per-host delays for this config's settings.
     pub gates: Arc<Gates>,
+    /// The HTTP endpoint's bearer token, read from where the config says.
+    pub api_token: Option<Secret>,
 }
 
 impl Shared {
+    /// Reads the secrets (all problems at once) and builds the notifiers.
     pub fn build(config: Config) -> Result<Shared, AppError> {
+        let secrets = config.resolve_secrets().map_err(AppError::Secrets)?;
         let matcher = Matcher::new(&config);
         let mut notifiers = BTreeMap::new();
         for n in &config.notifiers {
-            let built = Notifier::build(n, &config.daemon.user_agent).map_err(|source| {
-                AppError::Notifier {
-                    name: n.name.clone(),
-                    source,
-                }
-            })?;
+            let secret = secrets.notifier(&n.name).cloned();
+            let built =
+                Notifier::with_secret(n, &config.daemon.user_agent, secret).map_err(|source| {
+                    AppError::Notifier {
+                        name: n.name.clone(),
+                        source,
+                    }
+                })?;
             notifiers.insert(n.name.clone(), Arc::new(built));
         }
         Ok(Shared {
             gates: Arc::new(Gates::new(&config.daemon)),
+            api_token: secrets.api_token,
             config,
             matcher,
             notifiers,
@@ -71,6 +79,9 @@ pub enum AppError {
         #[source]
         source: NotifierError,
     },
+    /// A secret the config names cannot be read here.
+    #[error("secrets the config names cannot be read:\n{0}")]
+    Secrets(#[source] crate::config::ConfigError),
     #[error("state_dir changed from {} to {}: restart storywatch to move the database", from.display(), to.display())]
     StateDirChanged { from: PathBuf, to: PathBuf },
 }

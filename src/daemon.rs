@@ -203,6 +203,11 @@ pub async fn run(
     mut control: Control,
 ) -> Result<(), DaemonError> {
     let health = Arc::new(Health::default());
+    log_warnings(&app.shared().config);
+    // polls, deliveries and the endpoint all hold descriptors
+    if let Some(limit) = crate::fdlimit::raise() {
+        tracing::debug!(open_file_limit = limit, "open-file limit");
+    }
     let requeued = app.store.requeue_in_flight(app.now())?;
     if requeued > 0 {
         tracing::warn!(requeued, "deliveries interrupted by the last stop are retried (receivers can drop duplicates by Idempotency-Key)");
@@ -457,6 +462,13 @@ fn spawn_workers(
     }
 }
 
+/// What `storywatch check` warns about, in the journal too.
+fn log_warnings(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+}
+
 /// Re-reads the config; a broken config is logged and the old one kept.
 fn reload(app: &App, path: &std::path::Path) {
     let mut reloading = vec![sd_notify::NotifyState::Reloading];
@@ -480,6 +492,7 @@ fn reload(app: &App, path: &std::path::Path) {
                 notifiers = shared.config.notifiers.len(),
                 "config reloaded"
             );
+            log_warnings(&shared.config);
             if shared.config.daemon.listen != old_listen {
                 tracing::warn!(
                     "[daemon] listen changed: the HTTP endpoint moves only on a restart"

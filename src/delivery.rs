@@ -15,9 +15,16 @@
 //! or dead) after it, and the database is flushed, so a crash costs at most
 //! one repeated send, which receivers drop by idempotency key.
 //!
-//! When a send fails transiently the receiver is down or asked us to slow
-//! down (429), so the rest of the pass is postponed to the same time instead
-//! of hammering it: one probe per backoff step, not one per alert.
+//! Each notifier has a circuit ([`Circuit`], kept in the store): when a send
+//! fails the receiver is down, asked us to slow down (429) or refuses us
+//! (401, 403, 404, 410), so the circuit opens and nothing goes to it until
+//! the next backoff step, new alerts included; then one message goes as a
+//! probe, and the rest only if it passes. One probe per backoff step, not
+//! one per alert, and not one retry chain per alert. A receiver that
+//! refuses everything for an hour (or rejects three messages in a row)
+//! raises one operator notice through the other `ops_notify` notifiers,
+//! and its alerts wait instead of being burnt one by one; a notice says so
+//! again when it accepts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,7 +35,10 @@ use chrono::Timelike;
 use crate::app::App;
 use crate::config::{units::QuietHours, NotifierConfig};
 use crate::model::{Snapshot, UnixMs};
-use crate::outbox::{self, Alert, AlertBody, Delivery, DeliveryState, Hold, SendError};
+use crate::outbox::{
+    self, Alert, AlertBody, Circuit, Delivery, DeliveryState, Hold, OpsKind, OpsNotice, SendError,
+    Verdict,
+};
 use crate::store::StoreError;
 use crate::tracker::diff::{Chunk, TextDiff};
 use crate::tracker::materiality;
@@ -129,7 +139,20 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
         next_wake: app.store.next_due_after(notifier, now)?,
         ..Default::default()
     };
+    let mut circuit = app.store.circuit(notifier)?;
+    if circuit.notice_due(now) {
+        refusal_notice(app, notifier, &mut circuit, OpsKind::NotifierRefusing, now)?;
+        app.store.put_circuit(notifier, &circuit)?;
+    }
     if due.is_empty() {
+        return Ok(report);
+    }
+    if circuit.is_open(now) {
+        // the receiver failed: nothing goes before the next probe, new
+        // alerts included
+        hold(app, &due, Hold::Receiver, circuit.open_until)?;
+        report.waiting = due.len();
+        report.wake_at(circuit.open_until);
         return Ok(report);
     }
     if let Some(q) = config.quiet_hours {
@@ -189,24 +212,141 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
         report.waiting += ds.len();
         report.wake_at(*free_at);
     }
+    let was_failing = circuit.is_probing();
     let mut batches = batches.into_iter();
     while let Some(batch) = batches.next() {
-        let outcome = send_batch(app, &sender, &config, batch, &alerts, &mut report).await?;
-        if let Some(retry_at) = outcome {
-            // the receiver is down or asked us to wait: the rest waits too
-            for rest in batches.by_ref() {
-                for d in &rest.deliveries {
-                    let mut later = d.clone();
-                    later.next_attempt = retry_at.max(d.next_attempt);
-                    app.store.update_delivery(d, &later)?;
-                    report.waiting += 1;
-                }
+        send_batch(
+            app,
+            &sender,
+            &config,
+            batch,
+            &alerts,
+            &mut circuit,
+            &mut report,
+        )
+        .await?;
+        if circuit.is_probing() {
+            // the probe failed (or the receiver is down): the rest waits
+            // for the next step instead of each alert trying on its own
+            let rest: Vec<Delivery> = batches.by_ref().flat_map(|b| b.deliveries).collect();
+            hold(app, &rest, Hold::Receiver, circuit.open_until)?;
+            report.waiting += rest.len();
+            if !rest.is_empty() {
+                report.wake_at(circuit.open_until);
             }
         }
     }
+    if was_failing && !circuit.is_probing() {
+        // the probe went through: what waited on its own backoff goes now
+        release(app, notifier, app.now())?;
+        report.more = true;
+    }
+    if circuit.recovered() {
+        refusal_notice(
+            app,
+            notifier,
+            &mut circuit,
+            OpsKind::NotifierRecovered,
+            app.now(),
+        )?;
+    } else if circuit.notice_due(app.now()) {
+        refusal_notice(
+            app,
+            notifier,
+            &mut circuit,
+            OpsKind::NotifierRefusing,
+            app.now(),
+        )?;
+    }
+    app.store.put_circuit(notifier, &circuit)?;
     app.store.flush().await?;
-    report.more = due.len() == PASS_LIMIT && report.sent + report.failed + report.dead > 0;
+    report.more |= due.len() == PASS_LIMIT && report.sent + report.failed + report.dead > 0;
     Ok(report)
+}
+
+/// Makes `notifier`'s open deliveries due now (at most a page; the rest
+/// were held to the probe's time, which has passed): the receiver works
+/// again, so nothing waits out a backoff it no longer needs.
+fn release(app: &App, notifier: &str, now: UnixMs) -> Result<(), StoreError> {
+    for d in app
+        .store
+        .due_deliveries(notifier, UnixMs::MAX, PASS_LIMIT)?
+    {
+        if d.next_attempt > now {
+            let mut sooner = d.clone();
+            sooner.next_attempt = now;
+            sooner.held = None;
+            app.store.update_delivery(&d, &sooner)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the operator (through the other `ops_notify` notifiers, and the
+/// log) that `notifier`'s receiver refuses every alert, or accepts again.
+fn refusal_notice(
+    app: &App,
+    notifier: &str,
+    circuit: &mut Circuit,
+    kind: OpsKind,
+    now: UnixMs,
+) -> Result<(), StoreError> {
+    let since = circuit.refusing_since.unwrap_or(now);
+    let message = match kind {
+        OpsKind::NotifierRecovered => {
+            tracing::info!(notifier = %notifier, "the receiver accepts alerts again; the alerts that waited are being delivered");
+            circuit.notice_sent = false;
+            "the receiver accepts alerts again; the alerts that waited are being delivered"
+                .to_string()
+        }
+        _ => {
+            let waiting = app
+                .store
+                .open_outbox()?
+                .counts
+                .iter()
+                .filter(|((n, _), _)| n == notifier)
+                .map(|(_, c)| c)
+                .sum::<u64>();
+            let last = circuit.last_error.clone().unwrap_or_default();
+            let message = format!(
+                "every alert has been refused since {}: {last}. {waiting} alerts are waiting (they are kept and retried until [delivery] give_up_after); fix the notifier's url or credentials in config.toml, or test it with `storywatch test-notify {notifier}`",
+                crate::clock::rfc3339(since)
+            );
+            tracing::error!(notifier = %notifier, "{message}");
+            circuit.notice_sent = true;
+            message
+        }
+    };
+    let targets: Vec<String> = app
+        .shared()
+        .config
+        .daemon
+        .ops_notify
+        .iter()
+        .filter(|n| n.as_str() != notifier)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let notice = OpsNotice {
+        feed: String::new(),
+        notifier: Some(notifier.to_string()),
+        kind,
+        message,
+        since,
+    };
+    let alert = Alert {
+        id: app.store.next_alert_id()?,
+        key: outbox::ops_alert_key(app.store.instance(), &notice),
+        created: now,
+        notifiers: targets,
+        body: AlertBody::Ops(notice),
+    };
+    app.store.put_alerts(std::slice::from_ref(&alert))?;
+    app.delivery_wake.notify_waiters();
+    Ok(())
 }
 
 /// A group of deliveries sent as one message, and the alert(s) to send.
@@ -221,6 +361,8 @@ struct Batch {
 /// due again before then, and `storywatch outbox` says what they wait for.
 fn hold(app: &App, due: &[Delivery], why: Hold, until: UnixMs) -> Result<(), StoreError> {
     for d in due {
+        // a delivery already due later (its own retry time) keeps that time
+        let until = until.max(d.next_attempt);
         if d.held == Some(why) && d.next_attempt == until {
             continue;
         }
@@ -337,16 +479,17 @@ pub fn grouped_by_story(alerts: Vec<Alert>) -> Vec<Alert> {
         .collect()
 }
 
-/// Sends one batch and records the outcome. Returns when to try again if
-/// the send failed transiently (the rest of the pass is postponed to then).
+/// Sends one batch and records the outcome in its deliveries and in the
+/// notifier's circuit.
 async fn send_batch(
     app: &App,
     sender: &crate::notify::Notifier,
     config: &NotifierConfig,
     batch: Batch,
     alerts: &BTreeMap<u64, Alert>,
+    circuit: &mut Circuit,
     report: &mut PassReport,
-) -> Result<Option<UnixMs>, StoreError> {
+) -> Result<(), StoreError> {
     let mut in_flight = Vec::with_capacity(batch.deliveries.len());
     for d in &batch.deliveries {
         let mut f = d.clone();
@@ -357,15 +500,28 @@ async fn send_batch(
     let result = sender.send(&batch.message).await;
     let now = app.now();
     let policy = app.shared().config.delivery;
-    let mut retry_at: Option<UnixMs> = None;
-    let mut outcomes = Vec::with_capacity(in_flight.len());
+    let verdict = circuit.record(result.as_ref().map(|_| ()), &policy, now, &mut rand::rng());
+    // a rejection that shows the receiver refuses everything: the message
+    // is not at fault, so it waits like the rest
+    let result = match (result, verdict) {
+        (Err(e), Verdict::Refused) => Err(SendError { refused: true, ..e }),
+        (r, _) => r,
+    };
+    let mut settled = Vec::with_capacity(in_flight.len());
     for f in &in_flight {
         let mut done = f.clone();
+        // not before the receiver's next probe
+        let not_before = if circuit.is_probing() {
+            circuit.open_until
+        } else {
+            0
+        };
         outbox::record_attempt(
             &mut done,
             result.as_ref().map(|_| ()),
             &policy,
             now,
+            not_before,
             &mut rand::rng(),
         );
         app.store.update_delivery(f, &done)?;
@@ -377,12 +533,11 @@ async fn send_batch(
             _ => {
                 report.failed += 1;
                 report.wake_at(done.next_attempt);
-                retry_at = Some(retry_at.map_or(done.next_attempt, |r| r.min(done.next_attempt)));
             }
         }
-        outcomes.push(done);
+        settled.push(done);
     }
-    log_result(config, &batch, alerts, &result, &outcomes);
+    log_result(config, &batch, alerts, &result, &settled, circuit);
     if result.is_ok() {
         if let Some(rate) = config.max_per_story {
             let window = rate.per.as_millis() as UnixMs;
@@ -395,18 +550,19 @@ async fn send_batch(
         // end of the pass let a kill during the next sends undo it.)
         app.store.flush().await?;
     }
-    Ok(retry_at)
+    Ok(())
 }
 
-/// Logs a send's outcome as the deliveries ended up: a delivery that gave
-/// up (a permanent refusal, or retries exhausted) is an ERROR, one that
-/// will be retried a WARN.
+/// One line per send, by what became of the deliveries (not by how the
+/// error was classified): delivered, dead (ERROR), or retried (WARN, with
+/// when the receiver is probed next).
 fn log_result(
     config: &NotifierConfig,
     batch: &Batch,
     alerts: &BTreeMap<u64, Alert>,
     result: &Result<(), SendError>,
-    done: &[Delivery],
+    ds: &[Delivery],
+    circuit: &Circuit,
 ) {
     let ids = batch
         .deliveries
@@ -420,26 +576,23 @@ fn log_result(
         .and_then(|d| alerts.get(&d.alert))
         .map(|a| a.headline())
         .unwrap_or_default();
-    let Err(e) = result else {
-        tracing::info!(notifier = %config.name, alerts = %ids, "delivered: {what}");
-        return;
-    };
-    let attempts = done.iter().map(|d| d.attempts).max().unwrap_or(0);
-    if done.iter().any(|d| d.state == DeliveryState::Dead) {
-        let why = if e.permanent {
-            "the receiver refused it for good"
-        } else {
-            "retries exhausted ([delivery] give_up_after)"
-        };
-        tracing::error!(notifier = %config.name, alerts = %ids, attempts, "delivery gave up after {attempts} attempt{}, alert is dead ({why}; see `storywatch outbox list`, `storywatch outbox retry`): {e}", if attempts == 1 { "" } else { "s" });
-    } else {
-        let next = done
-            .iter()
-            .map(|d| d.next_attempt)
-            .min()
-            .map(crate::clock::rfc3339)
-            .unwrap_or_default();
-        tracing::warn!(notifier = %config.name, alerts = %ids, attempts, next_attempt = %next, "delivery failed, will retry: {e}");
+    let dead = ds.iter().any(|d| d.state == DeliveryState::Dead);
+    let attempts = ds.iter().map(|d| d.attempts).max().unwrap_or(1);
+    match result {
+        Ok(()) => tracing::info!(notifier = %config.name, alerts = %ids, "delivered: {what}"),
+        Err(e) if dead => {
+            let why = if e.permanent {
+                "the receiver refused it for good"
+            } else {
+                "retries exhausted ([delivery] give_up_after)"
+            };
+            let s = if attempts == 1 { "" } else { "s" };
+            tracing::error!(notifier = %config.name, alerts = %ids, attempts, "delivery gave up after {attempts} attempt{s}, alert is dead ({why}; see `storywatch outbox list`, `storywatch outbox retry`): {e}")
+        }
+        Err(e) => {
+            let next = crate::clock::rfc3339(circuit.open_until);
+            tracing::warn!(notifier = %config.name, alerts = %ids, attempts, next_attempt = %next, "delivery failed, will retry at {next} (the receiver gets one probe per backoff step): {e}")
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //!   story and story version), [`text`] (HTML → text, entities,
 //!   normalisation, tokens, sentences, folding: the text utilities every
 //!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`secret`],
-//!   [`metrics`], [`memory`];
+//!   [`metrics`], [`memory`], [`fdlimit`] (the open-file limit);
 //! - reading input: [`config`] (schema and validation, which compiles watch
 //!   queries with [`watch::query`] and webhook templates with
 //!   [`notify::template`]), [`parse`] (bytes → our own `Entry`), [`fetch`]
@@ -38,7 +38,8 @@
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
-//!   (the endpoint), [`cli`] (one file per command, `replay`, `history`
+//!   (the endpoint) with [`connections`] (its timeouts and connection
+//!   cap), [`cli`] (one file per command, `replay`, `history`
 //!   and the `detection` report included; `main.rs` only parses arguments
 //!   and dispatches).
 
@@ -51,9 +52,11 @@ pub mod article;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod control;
 pub mod daemon;
 pub mod delivery;
+pub mod fdlimit;
 pub mod fetch;
 pub mod fingerprint;
 pub mod gates;

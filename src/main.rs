@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use storywatch::app::App;
-use storywatch::cli::{self, emit, load, locate, Failure};
+use storywatch::cli::{self, emit, load, load_for_sending, locate, Failure};
 use storywatch::clock::SystemClock;
 use storywatch::config::DEFAULT_CONFIG_PATH;
 use storywatch::daemon::{self, Control};
@@ -303,7 +303,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once { force } => {
-            let config = load(&args.config)?;
+            let config = load_for_sending(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let summary = runtime()?.block_on(async {
                 let app = Arc::new(
@@ -321,7 +321,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Run => {
-            let config = load(&args.config)?;
+            let config = load_for_sending(&args.config)?;
             storywatch::logging::init(config.daemon.log_format, &config.daemon.log_level);
             let rt = runtime()?;
             let result = rt.block_on(async {

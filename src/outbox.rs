@@ -5,8 +5,9 @@
 //! delivery `delivered` only after the receiver accepted it, so a crash or an
 //! outage at any point loses nothing; the worst case is a send whose success
 //! was not yet recorded, which the receiver can drop by the alert's stable
-//! idempotency key. This file holds the data and the retry policy; the
-//! delivery loop lives in `delivery.rs`.
+//! idempotency key. This file holds the data and the retry policy, and the
+//! per-notifier [`Circuit`] (one probe per backoff step while a receiver
+//! fails); the delivery loop lives in `delivery.rs`.
 
 use std::time::Duration;
 
@@ -52,10 +53,14 @@ pub struct StoryAlert {
     pub event: Event,
 }
 
-/// Something the operator should know about a feed.
+/// Something the operator should know about a feed or a notifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpsNotice {
+    /// The feed it is about ("" for a notice about a notifier).
     pub feed: String,
+    /// The notifier it is about, for `notifier_refusing`/`_recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifier: Option<String>,
     pub kind: OpsKind,
     pub message: String,
     /// When the condition started.
@@ -73,6 +78,11 @@ pub enum OpsKind {
     Gone,
     /// A permanent redirect changed the feed's URL.
     Moved,
+    /// A notifier's receiver has refused every alert for a while (wrong
+    /// URL, revoked token…): its alerts wait until someone fixes it.
+    NotifierRefusing,
+    /// It accepts alerts again after a `NotifierRefusing` notice.
+    NotifierRecovered,
 }
 
 impl OpsKind {
@@ -82,6 +92,8 @@ impl OpsKind {
             OpsKind::Recovered => "recovered",
             OpsKind::Gone => "gone",
             OpsKind::Moved => "moved",
+            OpsKind::NotifierRefusing => "notifier_refusing",
+            OpsKind::NotifierRecovered => "notifier_recovered",
         }
     }
 }
@@ -105,7 +117,10 @@ impl Alert {
                 s.watch,
                 s.event.title
             ),
-            AlertBody::Ops(o) => format!("feed {} {}: {}", o.feed, o.kind.as_str(), o.message),
+            AlertBody::Ops(o) => match &o.notifier {
+                Some(n) => format!("notifier {n} {}: {}", o.kind.as_str(), o.message),
+                None => format!("feed {} {}: {}", o.feed, o.kind.as_str(), o.message),
+            },
         }
     }
 }
@@ -132,9 +147,13 @@ pub fn story_alert_key(instance: &str, event: &Event, watch: &str) -> String {
 
 pub fn ops_alert_key(instance: &str, notice: &OpsNotice) -> String {
     let mut h = Sha256::new();
+    let subject = match &notice.notifier {
+        Some(n) => format!("notifier:{n}"),
+        None => notice.feed.clone(),
+    };
     for part in [
         instance,
-        &notice.feed,
+        &subject,
         // the names these keys were first made with (Debug), kept so that
         // keys stay stable
         match notice.kind {
@@ -142,6 +161,8 @@ pub fn ops_alert_key(instance: &str, notice: &OpsNotice) -> String {
             OpsKind::Recovered => "Recovered",
             OpsKind::Gone => "Gone",
             OpsKind::Moved => "Moved",
+            OpsKind::NotifierRefusing => "NotifierRefusing",
+            OpsKind::NotifierRecovered => "NotifierRecovered",
         },
         &notice.since.to_string(),
     ] {
@@ -178,6 +199,8 @@ pub enum Hold {
     QuietHours,
     Digest,
     RateLimit,
+    /// The notifier's receiver failed: nothing goes before its next probe.
+    Receiver,
 }
 
 impl Hold {
@@ -187,6 +210,7 @@ impl Hold {
             Hold::QuietHours => "waiting for quiet hours to end",
             Hold::Digest => "waiting for the digest window to close",
             Hold::RateLimit => "waiting for the story's max_per_story limit",
+            Hold::Receiver => "waiting for the receiver's next probe",
         }
     }
 
@@ -195,6 +219,7 @@ impl Hold {
             Hold::QuietHours => "quiet_hours",
             Hold::Digest => "digest",
             Hold::RateLimit => "rate_limit",
+            Hold::Receiver => "receiver",
         }
     }
 }
@@ -256,9 +281,15 @@ impl Delivery {
 #[error("{message}")]
 pub struct SendError {
     pub message: String,
-    /// 4xx (but 408/429), SMTP 5xx, a template that cannot render: retrying
-    /// the same request will fail the same way.
+    /// This message will never be accepted (4xx such as 400, 413, 422,
+    /// SMTP 5xx, a template that cannot render): retrying the same request
+    /// fails the same way.
     pub permanent: bool,
+    /// The receiver refuses *us*, whatever we send (401, 403, 404, 405,
+    /// 410; SMTP authentication refused): the alert is not at fault, so it
+    /// waits (retried with backoff) while the operator fixes the URL or
+    /// credentials.
+    pub refused: bool,
     /// The receiver asked us to wait (429/503 `Retry-After`).
     pub retry_after: Option<Duration>,
 }
@@ -268,25 +299,40 @@ impl SendError {
         SendError {
             message: message.into(),
             permanent: false,
+            refused: false,
             retry_after: None,
         }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
         SendError {
-            message: message.into(),
             permanent: true,
-            retry_after: None,
+            ..SendError::transient(message)
         }
+    }
+
+    pub fn refused(message: impl Into<String>) -> Self {
+        SendError {
+            refused: true,
+            ..SendError::transient(message)
+        }
+    }
+
+    /// Retrying this very message can never succeed.
+    pub fn is_rejection(&self) -> bool {
+        self.permanent && !self.refused
     }
 }
 
-/// Applies the outcome of one attempt to a delivery.
+/// Applies the outcome of one attempt to a delivery; a retry is not
+/// before `not_before` (the notifier's next probe), and past the give-up
+/// window the delivery is dead.
 pub fn record_attempt(
     d: &mut Delivery,
     outcome: Result<(), &SendError>,
     policy: &DeliveryConfig,
     now: UnixMs,
+    not_before: UnixMs,
     rng: &mut impl Rng,
 ) {
     d.attempts += 1;
@@ -301,8 +347,8 @@ pub fn record_attempt(
         Err(e) => {
             d.last_error = Some(e.message.clone());
             let give_up_at = d.created + policy.give_up_after.as_millis() as UnixMs;
-            let next = now + retry_delay(policy, d.attempts, e.retry_after, rng);
-            if e.permanent || next > give_up_at {
+            let next = (now + retry_delay(policy, d.attempts, e.retry_after, rng)).max(not_before);
+            if e.is_rejection() || next > give_up_at {
                 d.state = DeliveryState::Dead;
             } else {
                 d.state = DeliveryState::Failed;
@@ -326,6 +372,120 @@ pub fn retry_delay(
     let jittered = capped * rng.random_range(0.8..1.2);
     let asked = retry_after.map(|d| d.as_millis() as f64).unwrap_or(0.0);
     jittered.max(asked).max(1.0) as UnixMs
+}
+
+/// A receiver that rejected this many messages in a row, with no success
+/// between, is treated as refusing everything: later alerts wait instead of
+/// each being burnt on it.
+pub const REJECTIONS_MEAN_REFUSAL: u32 = 3;
+/// A receiver refusing everything this long raises one operator notice.
+pub const REFUSAL_NOTICE_AFTER: Duration = Duration::from_secs(3600);
+
+/// How one notifier's receiver is doing, kept in the store so a restart or
+/// the next `storywatch once` remembers it.
+///
+/// Closed (`failures == 0`): deliveries go as they come. After a failure it
+/// opens until `open_until` (exponential backoff with jitter, as for a
+/// delivery): nothing is sent to that receiver before then, new alerts
+/// included; then one message goes as a probe. Success closes it; failure
+/// opens it for the next, longer step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Circuit {
+    /// Consecutive failed sends (0: closed).
+    pub failures: u32,
+    /// While failing, no send before this.
+    pub open_until: UnixMs,
+    /// Messages rejected in a row (400, 422…), no success since.
+    pub rejections: u32,
+    /// Since when the receiver refuses everything (401, 403, 404, 410, or
+    /// repeated rejections); a success clears it.
+    pub refusing_since: Option<UnixMs>,
+    /// The operator has been told about this refusal (once per episode).
+    pub notice_sent: bool,
+    pub last_error: Option<String>,
+}
+
+/// What one send told the circuit, for the deliveries it carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// The receiver is down or busy: retry later.
+    Failed,
+    /// This message is bad: its deliveries are dead.
+    Rejected,
+    /// The receiver refuses everything: the message is not at fault and
+    /// waits.
+    Refused,
+}
+
+impl Circuit {
+    /// Nothing may be sent before `open_until`.
+    pub fn is_open(&self, now: UnixMs) -> bool {
+        self.failures > 0 && now < self.open_until
+    }
+
+    /// The receiver failed last time: send one message, as a probe, and
+    /// the rest only if it goes through.
+    pub fn is_probing(&self) -> bool {
+        self.failures > 0
+    }
+
+    /// Applies a send's outcome and says what it means for its deliveries.
+    pub fn record(
+        &mut self,
+        outcome: Result<(), &SendError>,
+        policy: &DeliveryConfig,
+        now: UnixMs,
+        rng: &mut impl Rng,
+    ) -> Verdict {
+        let e = match outcome {
+            Ok(()) => {
+                let notice_sent = self.notice_sent;
+                *self = Circuit {
+                    notice_sent,
+                    ..Circuit::default()
+                };
+                return Verdict::Accepted;
+            }
+            Err(e) => e,
+        };
+        self.last_error = Some(e.message.clone());
+        let verdict = if e.refused {
+            Verdict::Refused
+        } else if e.permanent {
+            self.rejections += 1;
+            if self.rejections >= REJECTIONS_MEAN_REFUSAL {
+                Verdict::Refused
+            } else {
+                // one bad message says nothing about the receiver, except
+                // that it is up
+                self.failures = 0;
+                return Verdict::Rejected;
+            }
+        } else {
+            Verdict::Failed
+        };
+        if verdict == Verdict::Refused {
+            self.refusing_since.get_or_insert(now);
+        }
+        self.failures += 1;
+        self.open_until = now + retry_delay(policy, self.failures, e.retry_after, rng);
+        verdict
+    }
+
+    /// The receiver has refused everything for [`REFUSAL_NOTICE_AFTER`] and
+    /// the operator has not been told yet.
+    pub fn notice_due(&self, now: UnixMs) -> bool {
+        !self.notice_sent
+            && self
+                .refusing_since
+                .is_some_and(|since| now - since >= REFUSAL_NOTICE_AFTER.as_millis() as UnixMs)
+    }
+
+    /// The operator was told it refused, and now it accepts again.
+    pub fn recovered(&self) -> bool {
+        self.notice_sent && self.failures == 0
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +532,7 @@ mod tests {
             Err(&SendError::transient("500")),
             &policy(),
             0,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Failed);
@@ -381,10 +542,99 @@ mod tests {
             Err(&SendError::permanent("404")),
             &policy(),
             60_000,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Dead);
         assert_eq!(d.last_error.as_deref(), Some("404"));
+    }
+
+    #[test]
+    fn a_refused_delivery_waits_instead_of_dying() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut d = Delivery::new(1, "hook", 0);
+        record_attempt(
+            &mut d,
+            Err(&SendError::refused("401")),
+            &policy(),
+            0,
+            0,
+            &mut rng,
+        );
+        assert_eq!(d.state, DeliveryState::Failed);
+    }
+
+    #[test]
+    fn a_retry_waits_for_the_next_probe_but_not_past_the_window() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let hour = 3_600_000;
+        let mut d = Delivery::new(1, "hook", 0);
+        let down = SendError::transient("503");
+        record_attempt(&mut d, Err(&down), &policy(), 0, 2 * hour, &mut rng);
+        assert_eq!((d.state, d.next_attempt), (DeliveryState::Failed, 2 * hour));
+        record_attempt(&mut d, Err(&down), &policy(), 2 * hour, 25 * hour, &mut rng);
+        assert_eq!(
+            d.state,
+            DeliveryState::Dead,
+            "the probe would come after 24 h"
+        );
+    }
+
+    #[test]
+    fn the_circuit_opens_backs_off_and_closes() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let p = policy();
+        let mut c = Circuit::default();
+        assert!(!c.is_open(0) && !c.is_probing());
+        let down = SendError::transient("503");
+        assert_eq!(c.record(Err(&down), &p, 0, &mut rng), Verdict::Failed);
+        assert!(c.is_open(1000) && c.is_probing());
+        let first = c.open_until;
+        assert!((48_000..=72_000).contains(&first), "{first}");
+        assert!(!c.is_open(first));
+        c.record(Err(&down), &p, first, &mut rng);
+        assert!(c.open_until - first >= 96_000, "the next step is longer");
+        assert_eq!(c.refusing_since, None, "down is not refusing");
+        assert_eq!(c.record(Ok(()), &p, first + 1, &mut rng), Verdict::Accepted);
+        assert_eq!(c, Circuit::default());
+    }
+
+    #[test]
+    fn a_refusing_receiver_raises_one_notice_after_an_hour() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let p = policy();
+        let mut c = Circuit::default();
+        let no = SendError::refused("401");
+        assert_eq!(c.record(Err(&no), &p, 0, &mut rng), Verdict::Refused);
+        assert!(!c.notice_due(59 * 60_000));
+        c.record(Err(&no), &p, 30 * 60_000, &mut rng);
+        assert_eq!(c.refusing_since, Some(0), "since the first refusal");
+        assert!(c.notice_due(60 * 60_000));
+        c.notice_sent = true;
+        assert!(!c.notice_due(2 * 60 * 60_000), "once per episode");
+        assert!(!c.recovered());
+        c.record(Ok(()), &p, 3 * 60 * 60_000, &mut rng);
+        assert!(c.recovered());
+    }
+
+    #[test]
+    fn repeated_rejections_mean_the_receiver_refuses_everything() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let p = policy();
+        let mut c = Circuit::default();
+        let bad = SendError::permanent("400");
+        assert_eq!(c.record(Err(&bad), &p, 0, &mut rng), Verdict::Rejected);
+        assert!(!c.is_open(1), "one bad message does not stop the others");
+        assert_eq!(c.record(Err(&bad), &p, 1, &mut rng), Verdict::Rejected);
+        assert_eq!(c.record(Err(&bad), &p, 2, &mut rng), Verdict::Refused);
+        assert!(c.is_open(3));
+        assert_eq!(c.refusing_since, Some(2));
+        // a success in between resets the count
+        let mut c = Circuit::default();
+        c.record(Err(&bad), &p, 0, &mut rng);
+        c.record(Err(&bad), &p, 1, &mut rng);
+        c.record(Ok(()), &p, 2, &mut rng);
+        assert_eq!(c.record(Err(&bad), &p, 3, &mut rng), Verdict::Rejected);
     }
 
     #[test]
@@ -397,11 +647,12 @@ mod tests {
             Err(&SendError::transient("down")),
             &policy(),
             day - 1000,
+            0,
             &mut rng,
         );
         assert_eq!(d.state, DeliveryState::Dead);
         let mut ok = Delivery::new(2, "hook", 0);
-        record_attempt(&mut ok, Ok(()), &policy(), 5, &mut rng);
+        record_attempt(&mut ok, Ok(()), &policy(), 5, 0, &mut rng);
         assert_eq!(ok.state, DeliveryState::Delivered);
         assert_eq!(ok.delivered_at, Some(5));
     }

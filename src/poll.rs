@@ -435,6 +435,7 @@ fn ops_alert(
     }
     let notice = OpsNotice {
         feed: feed.name.clone(),
+        notifier: None,
         kind,
         message,
         since,

@@ -5,6 +5,11 @@
 //! config.toml itself, so the config can be world-readable and committed.
 //! `Secret` has no `Display` and a redacting `Debug`, so it cannot leak into
 //! logs or `storywatch check` output by accident.
+//!
+//! A [`SecretSource`] says where a secret lives; it is read only when a
+//! command is about to send ([`SecretSource::resolve`]), so commands that
+//! send nothing work where the secret is not available (`check` outside
+//! systemd, `status` without the webhook's environment).
 
 use std::path::{Path, PathBuf};
 
@@ -43,18 +48,63 @@ impl SecretSource {
         self.env.is_some() || self.file.is_some() || self.credential.is_some()
     }
 
-    /// Reads the secret. `what` names the key for the error ("password"),
-    /// and the error says how to fix it.
-    pub fn resolve(&self, what: &str) -> Result<Option<Secret>, SecretError> {
-        let what = what.to_string();
+    /// What can be checked without reading the secret: at most one source,
+    /// and a credential name that stays inside `$CREDENTIALS_DIRECTORY`.
+    pub fn check_shape(&self, what: &str) -> Result<(), SecretError> {
         let set = [
             self.env.is_some(),
             self.file.is_some(),
             self.credential.is_some(),
         ];
         if set.iter().filter(|s| **s).count() > 1 {
-            return Err(SecretError::Ambiguous { what });
+            return Err(SecretError::Ambiguous { what: what.into() });
         }
+        if let Some(name) = &self.credential {
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return Err(SecretError::CredentialName {
+                    what: what.into(),
+                    name: name.clone(),
+                });
+            }
+        }
+        if self.env.as_deref() == Some("") {
+            return Err(SecretError::EnvUnset {
+                what: what.into(),
+                var: String::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the secret comes from, for `storywatch check` (never the value).
+    pub fn describe(&self) -> Option<String> {
+        if let Some(var) = &self.env {
+            Some(format!("environment variable {var}"))
+        } else if let Some(path) = &self.file {
+            Some(format!("file {}", path.display()))
+        } else {
+            self.credential.as_ref().map(|name| {
+                format!("systemd credential {name:?} ($CREDENTIALS_DIRECTORY/{name}, from LoadCredential=)")
+            })
+        }
+    }
+
+    /// Whether the secret can be read here and now (it is read and
+    /// dropped at once).
+    pub fn availability(&self, what: &str) -> Availability {
+        match self.resolve(what) {
+            Ok(Some(_)) => Availability::Available,
+            Ok(None) => Availability::NotConfigured,
+            Err(SecretError::NoCredentials { .. }) => Availability::OnlyUnderSystemd,
+            Err(e) => Availability::Missing(e.to_string()),
+        }
+    }
+
+    /// Reads the secret. `what` names the key for the error ("password"),
+    /// and the error says how to fix it.
+    pub fn resolve(&self, what: &str) -> Result<Option<Secret>, SecretError> {
+        self.check_shape(what)?;
+        let what = what.to_string();
         if let Some(var) = &self.env {
             return match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
@@ -80,6 +130,18 @@ impl SecretSource {
     }
 }
 
+/// Whether a configured secret can be read where a command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    NotConfigured,
+    Available,
+    /// A systemd credential, asked for outside systemd: expected when
+    /// `check` runs from a shell; the service will have it.
+    OnlyUnderSystemd,
+    /// Cannot be read, and why (says what to do).
+    Missing(String),
+}
+
 /// A secret that cannot be had, and how to fix that.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -98,6 +160,8 @@ pub enum SecretError {
     },
     #[error("{what} file {} is empty", path.display())]
     Empty { what: String, path: PathBuf },
+    #[error("{what}_credential = {name:?} is not a credential name (no '/', not '.' or '..'): use the name given to LoadCredential=")]
+    CredentialName { what: String, name: String },
 }
 
 fn read_secret_file(path: &Path, what: String) -> Result<Secret, SecretError> {
@@ -137,6 +201,36 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(src.resolve("password").unwrap().unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn shape_is_checked_without_reading() {
+        let both = SecretSource {
+            env: Some("A".into()),
+            file: Some("/x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            both.check_shape("secret"),
+            Err(SecretError::Ambiguous { .. })
+        ));
+        let escape = SecretSource {
+            credential: Some("../../etc/shadow".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            escape.check_shape("secret"),
+            Err(SecretError::CredentialName { .. })
+        ));
+        let unset = SecretSource {
+            env: Some("STORYWATCH_TEST_SURELY_UNSET".into()),
+            ..Default::default()
+        };
+        assert!(unset.check_shape("secret").is_ok(), "not read yet");
+        assert!(matches!(
+            unset.availability("secret"),
+            Availability::Missing(m) if m.contains("STORYWATCH_TEST_SURELY_UNSET")
+        ));
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //! - `articles`: feed ‖ 0 ‖ article URL → [`ArticleRecord`] (full-text feeds:
 //!   validators and the last extracted text; a cache, written outside the
 //!   poll transaction, pruned with the stories).
+//! - `circuits`: notifier → [`Circuit`] (how its receiver is doing: the
+//!   delivery loop's memory of failures, so a restart or the next
+//!   `storywatch once` does not hammer a receiver that is down).
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -37,7 +40,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 
 use crate::model::UnixMs;
-use crate::outbox::{Alert, Delivery, DeliveryState};
+use crate::outbox::{Alert, Circuit, Delivery, DeliveryState};
 use crate::records::{ArticleRecord, FeedState, StoryRecord, VersionRecord};
 use crate::tracker::{PollChanges, StoryLookup};
 
@@ -143,6 +146,7 @@ pub struct Store {
     present: Tree,
     recent: Tree,
     recent_of: Tree,
+    circuits: Tree,
     instance: String,
     path: PathBuf,
     /// Our transactions share this gate; a flush takes it alone (see
@@ -349,6 +353,7 @@ impl Store {
             present: tree("present")?,
             recent: tree("recent")?,
             recent_of: tree("recent_of")?,
+            circuits: tree("circuits")?,
             instance: instance_id(&meta)?,
             alert_seq,
             meta,
@@ -908,6 +913,17 @@ impl Store {
             self.update_delivery(&d, &again)?;
             changed.push(again);
         }
+        // an operator's retry is the probe: a receiver whose circuit waits
+        // for its next backoff step is tried now
+        let mut notifiers: Vec<&str> = changed.iter().map(|d| d.notifier.as_str()).collect();
+        notifiers.dedup();
+        for n in notifiers {
+            let mut circuit = self.circuit(n)?;
+            if circuit.open_until > now {
+                circuit.open_until = now;
+                self.put_circuit(n, &circuit)?;
+            }
+        }
         Ok(changed)
     }
 
@@ -1002,6 +1018,26 @@ impl Store {
     /// A cheap read that proves the database answers (for `/readyz`).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.meta.get("schema")?;
+        Ok(())
+    }
+
+    // ---- per-notifier circuits ----
+
+    /// How `notifier`'s receiver is doing (closed when never recorded).
+    pub fn circuit(&self, notifier: &str) -> Result<Circuit, StoreError> {
+        self.circuits
+            .get(notifier)?
+            .map(|v| decode("circuit", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    pub fn put_circuit(&self, notifier: &str, circuit: &Circuit) -> Result<(), StoreError> {
+        if *circuit == Circuit::default() {
+            self.circuits.remove(notifier)?;
+        } else {
+            self.circuits.insert(notifier, encode(circuit))?;
+        }
         Ok(())
     }
 
@@ -1197,6 +1233,7 @@ mod tests {
             notifiers: vec!["a".into(), "b".into()],
             body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
                 feed: "f".into(),
+                notifier: None,
                 kind: crate::outbox::OpsKind::Failing,
                 message: "m".into(),
                 since: 0,
@@ -1306,6 +1343,7 @@ mod tests {
             notifiers: vec!["a".into()],
             body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
                 feed: "f".into(),
+                notifier: None,
                 kind: crate::outbox::OpsKind::Failing,
                 message: "m".into(),
                 since: 0,

@@ -1,9 +1,12 @@
 //! `storywatch check`: validates the config and prints what it understood,
-//! without secrets.
+//! where each secret will come from and whether it can be read here (never
+//! a secret itself), and the warnings: things allowed but probably not
+//! meant. Problems make it fail (exit 2) before this runs, all at once.
 
 use std::fmt::Write;
 
 use crate::config::{Config, NotifierKind};
+use crate::secret::Availability;
 
 /// What `check` prints: enough to see the config was understood, nothing
 /// secret (webhook URLs often embed tokens, so only their host is shown).
@@ -54,7 +57,7 @@ pub fn summary(config: &Config) -> String {
                 w.url.scheme(),
                 w.url.host_str().unwrap_or(""),
                 w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-                if w.secret.is_some() { ", signed" } else { "" }
+                if w.secret.is_set() { ", signed" } else { "" }
             ),
             NotifierKind::Email(e) => format!(
                 "email via {}:{} ({}) to {}",
@@ -87,6 +90,43 @@ pub fn summary(config: &Config) -> String {
             format!(" [{}]", shaping.join(", "))
         };
         let _ = writeln!(out, "  {:<20} {what}{shaping}", n.name);
+    }
+    let mut warnings = config.warnings.clone();
+    let uses = config.secret_uses();
+    if !uses.is_empty() {
+        let _ = writeln!(out, "secrets ({}):", uses.len());
+    }
+    for u in &uses {
+        let from = u.source.describe().unwrap_or_default();
+        let at = match u.line {
+            Some(l) => format!("{}:{l}", config.path.display()),
+            None => config.path.display().to_string(),
+        };
+        let state = match u.source.availability(u.what) {
+            Availability::Available => "available here".to_string(),
+            Availability::NotConfigured => "not configured".to_string(),
+            Availability::OnlyUnderSystemd => {
+                warnings.push(format!(
+                    "{at}: {}: comes from a systemd credential, which only the service sees ($CREDENTIALS_DIRECTORY is not set here): fine for `systemctl start storywatch`; `storywatch run`/`once`/`test-notify` from a shell cannot read it",
+                    u.owner
+                ));
+                "only under systemd (not here)".to_string()
+            }
+            Availability::Missing(why) => {
+                warnings.push(format!(
+                    "{at}: {}: not available here: {why}; commands that send (run, once, test-notify) would refuse to start",
+                    u.owner
+                ));
+                "NOT available here".to_string()
+            }
+        };
+        let _ = writeln!(out, "  {:<28} from {from}: {state}", u.owner);
+    }
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "warnings ({}):", warnings.len());
+        for w in &warnings {
+            let _ = writeln!(out, "  {w}");
+        }
     }
     out
 }

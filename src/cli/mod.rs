@@ -37,7 +37,8 @@ use crate::config::{Config, ConfigError};
 #[derive(Debug)]
 pub enum Failure {
     Config(ConfigError),
-    /// The command names something the config does not define (exit 2).
+    /// A bad argument on the command line, or a name in it that the config
+    /// does not define (exit 2; not the config's fault).
     Usage(String),
     Runtime(anyhow::Error),
 }
@@ -60,4 +61,13 @@ pub fn emit(text: &str) -> Result<(), Failure> {
 /// Loads the config; a bad one is a usage failure (exit 2).
 pub fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(Failure::Config)
+}
+
+/// Loads the config for a command that sends (`run`, `once`): every secret
+/// it names must be readable here, and each one that is not is reported.
+/// Commands that send nothing never read secrets.
+pub fn load_for_sending(path: &Path) -> Result<Config, Failure> {
+    let config = load(path)?;
+    config.resolve_secrets().map_err(Failure::Config)?;
+    Ok(config)
 }

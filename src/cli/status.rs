@@ -92,7 +92,10 @@ fn via_endpoint(config: &Config, why: String) -> Report {
     let Some(addr) = config.daemon.listen else {
         return unhealthy(format!("{why}\n"));
     };
-    match ask_endpoint(addr, config.daemon.api_token.as_ref()) {
+    // a token that cannot be read here is asked for without one: the
+    // endpoint's 401 then says so
+    let token = config.daemon.api_token.resolve("api_token").ok().flatten();
+    match ask_endpoint(addr, token.as_ref()) {
         Ok(summary) => from_daemon(summary),
         Err(http) => unhealthy(format!(
             "{why}; and the endpoint at {addr} did not answer: {http}\n"

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{emit, load, locate, Failure};
-use crate::config::{Config, ConfigError, FeedConfig};
+use crate::config::{Config, FeedConfig};
 use crate::control::{Command, Ctx, Problem, ProblemCode};
 use crate::model::Snapshot;
 use crate::store::Store;
@@ -38,23 +38,14 @@ pub fn run(
         None
     };
     let parsed = match (&query, &watch, &config) {
-        (Some(text), _, _) => crate::watch::query::parse(text).map_err(|e| {
-            Failure::Config(ConfigError {
-                problems: vec![format!("--query: {e}")],
-            })
-        })?,
-        (None, Some(name), Some(c)) => watch_query(c, name).map_err(|e| {
-            Failure::Config(ConfigError {
-                problems: vec![format!("{}: {e}", config_path.display())],
-            })
-        })?,
+        (Some(text), _, _) => crate::watch::query::parse(text)
+            .map_err(|e| Failure::Usage(format!("--query {text:?}: {e}")))?,
+        (None, Some(name), Some(c)) => watch_query(c, name)
+            .map_err(|e| Failure::Usage(format!("--watch: {e} in {}", config_path.display())))?,
         _ => unreachable!("clap requires --query or --watch"),
     };
-    let feed_config = feed_rules(config.as_ref(), feed.as_deref()).map_err(|e| {
-        Failure::Config(ConfigError {
-            problems: vec![format!("{}: {e}", config_path.display())],
-        })
-    })?;
+    let feed_config = feed_rules(config.as_ref(), feed.as_deref())
+        .map_err(|e| Failure::Usage(format!("--feed: {e} in {}", config_path.display())))?;
     let hits = if stored {
         let Some(c) = &config else {
             unreachable!("--stored loads the config")

@@ -1,33 +1,50 @@
-//! config.toml: schema, defaults and validation.
+//! config.toml: the schema's types, defaults, and loading.
 //!
 //! Loading never half-succeeds: either every feed, watch and notifier is
 //! valid, or the user gets every problem at once, each as
-//! `FILE:LINE: what is wrong and what was expected`. Unknown keys are errors
-//! because a misspelt key silently ignored is a watch that never fires.
+//! `FILE:LINE: where: key = value: what is wrong; expected …, e.g. …`.
+//! Unknown keys are errors because a misspelt key silently ignored is a
+//! watch that never fires. Secrets are not read here: only the commands
+//! that send ([`Config::resolve_secrets`]) need them, so `check`, `status`
+//! or `feeds` work where the secrets are not available.
+//!
+//! - [`schema`]: every key, what it takes, an example, its range;
+//! - `document`: the TOML read key by key, problems collected;
+//! - `validate` and `notifiers`: the meaning (names, references,
+//!   politeness floors, notifier settings) and the warnings;
+//! - [`units`]: durations, sizes, rates, quiet hours, addresses;
+//! - [`secrets`]: where each secret comes from, resolved on demand.
 
+mod document;
+mod notifiers;
+pub mod schema;
+pub mod secrets;
 pub mod units;
+mod validate;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 use serde::Deserialize;
-use toml::Spanned;
 use url::Url;
 
 use crate::model::ChangeClass;
-use crate::secret::{Secret, SecretSource};
-use crate::watch::query::{self, OnRevert, Query, Trigger};
+use crate::secret::SecretSource;
+use crate::watch::query::{OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
+
+pub use notifiers::{reserved_header, RESERVED_HEADERS};
+pub use validate::{is_local, parse_http_url, UrlError};
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/storywatch/config.toml";
 
-/// A config that failed to load: one line per problem, each with file and line.
+/// A config that failed to load: one line per problem, each with file and
+/// line, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub problems: Vec<String>,
@@ -53,6 +70,9 @@ pub struct Config {
     pub notifiers: Vec<NotifierConfig>,
     /// Feed name → position in `feeds`.
     pub feed_index: std::collections::HashMap<String, usize>,
+    /// Things that are allowed but probably not meant (no watches, a
+    /// watch nobody receives…), as `FILE:LINE: …` lines for `check`.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -104,6 +124,7 @@ pub struct DaemonConfig {
     /// Notifiers that receive operator alerts (feed failing, gone, recovered).
     pub ops_notify: Vec<String>,
     /// Optional HTTP endpoint (health, metrics, read-only API).
+    #[serde(deserialize_with = "units::de::opt_listen")]
     pub listen: Option<SocketAddr>,
     /// Bearer token required by the HTTP endpoint (mandatory off loopback).
     pub api_token_env: Option<String>,
@@ -118,8 +139,10 @@ pub struct DaemonConfig {
     /// sled page cache; small keeps the daemon's memory small.
     #[serde(deserialize_with = "units::de::size")]
     pub cache_size: u64,
+    /// Where the API token comes from (`api_token_env`/`_file`/`_credential`);
+    /// read only by the daemon ([`Config::resolve_secrets`]).
     #[serde(skip)]
-    pub api_token: Option<Secret>,
+    pub api_token: SecretSource,
 }
 
 impl Default for DaemonConfig {
@@ -153,7 +176,7 @@ impl Default for DaemonConfig {
             log_format: LogFormat::Auto,
             shutdown_timeout: Duration::from_secs(10),
             cache_size: 16 << 20,
-            api_token: None,
+            api_token: SecretSource::default(),
         }
     }
 }
@@ -211,62 +234,22 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct FeedConfig {
     pub name: String,
-    #[serde(deserialize_with = "de_http_url")]
     pub url: Url,
-    #[serde(default, deserialize_with = "units::de::opt_duration")]
     pub interval: Option<Duration>,
-    #[serde(default, deserialize_with = "units::de::opt_duration")]
     pub min_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "units::de::opt_duration")]
     pub max_interval: Option<Duration>,
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Regexes removed from every text before comparing (boilerplate such as
     /// "Updated 5 minutes ago" that would otherwise look like an edit).
-    #[serde(default, deserialize_with = "de_regexes")]
     pub ignore: Vec<Regex>,
-    #[serde(default)]
     pub baseline: Option<bool>,
-    #[serde(default)]
     pub full_text: bool,
-    #[serde(default, deserialize_with = "units::de::opt_size")]
     pub max_body: Option<u64>,
     /// Minimum change class for this feed's updates to count at all.
-    #[serde(default)]
     pub min_materiality: Option<ChangeClass>,
-}
-
-fn de_http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_http_url(&s).map_err(serde::de::Error::custom)
-}
-
-fn de_opt_http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
-    de_http_url(d).map(Some)
-}
-
-/// Ignore patterns are matched case-insensitively and size-limited, so a
-/// pattern cannot make every poll slow.
-fn de_regexes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Regex>, D::Error> {
-    let patterns = Vec::<String>::deserialize(d)?;
-    patterns
-        .iter()
-        .map(|p| {
-            regex::RegexBuilder::new(p)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "ignore pattern {p:?} is not a valid regex: {e}"
-                    ))
-                })
-        })
-        .collect()
 }
 
 impl FeedConfig {
@@ -292,46 +275,48 @@ impl FeedConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct WatchConfig {
     pub name: String,
     /// The query language (see README); or the list form below.
-    #[serde(default, rename = "query")]
+    #[serde(rename = "query")]
     pub query_text: Option<String>,
-    #[serde(default)]
     pub any: Vec<String>,
-    #[serde(default)]
     pub all: Vec<String>,
-    #[serde(default)]
     pub none: Vec<String>,
-    #[serde(default = "default_triggers")]
     pub on: Vec<Trigger>,
-    #[serde(default = "default_min_materiality")]
     pub min_materiality: ChangeClass,
     /// Updates that only revert a field to an earlier value: alert (the
     /// default, labelled as a revert) or ignore.
-    #[serde(default)]
     pub on_revert: OnRevert,
     /// Only stories from these feeds (by name); empty = all feeds.
-    #[serde(default)]
     pub feeds: Vec<String>,
     /// Only stories from feeds carrying one of these tags; empty = all.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Notifier names; empty = every notifier.
-    #[serde(default)]
     pub notify: Vec<String>,
     /// The compiled query; always `Some` once the config is validated.
     #[serde(skip)]
     pub query: Option<Query>,
 }
 
-fn default_triggers() -> Vec<Trigger> {
-    vec![Trigger::New, Trigger::Update, Trigger::Mention]
-}
-
-fn default_min_materiality() -> ChangeClass {
-    ChangeClass::Minor
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            name: String::new(),
+            query_text: None,
+            any: Vec::new(),
+            all: Vec::new(),
+            none: Vec::new(),
+            on: vec![Trigger::New, Trigger::Update, Trigger::Mention],
+            min_materiality: ChangeClass::Minor,
+            on_revert: OnRevert::default(),
+            feeds: Vec::new(),
+            tags: Vec::new(),
+            notify: Vec::new(),
+            query: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -396,20 +381,20 @@ impl SmtpSecurity {
 /// One notifier as written in config.toml. It is a single flat table so that
 /// a key that belongs to another type gets a precise error.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RawNotifier {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: Option<NotifierType>,
     // common
-    #[serde(default, deserialize_with = "units::de::opt_duration")]
+    #[serde(deserialize_with = "units::de::opt_duration")]
     pub digest: Option<Duration>,
-    #[serde(default, deserialize_with = "units::de::opt_quiet_hours")]
+    #[serde(deserialize_with = "units::de::opt_quiet_hours")]
     pub quiet_hours: Option<QuietHours>,
-    #[serde(default, deserialize_with = "units::de::opt_rate")]
+    #[serde(deserialize_with = "units::de::opt_rate")]
     pub max_per_story: Option<Rate>,
     // webhook
-    #[serde(default, deserialize_with = "de_opt_http_url")]
+    #[serde(deserialize_with = "validate::de_opt_http_url")]
     pub url: Option<Url>,
     pub preset: Option<WebhookPreset>,
     pub headers: Option<BTreeMap<String, String>>,
@@ -417,7 +402,7 @@ pub struct RawNotifier {
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
     pub secret_credential: Option<String>,
-    #[serde(default, deserialize_with = "units::de::opt_duration")]
+    #[serde(deserialize_with = "units::de::opt_duration")]
     pub timeout: Option<Duration>,
     // email
     pub smtp: Option<String>,
@@ -437,6 +422,8 @@ pub struct RawNotifier {
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     pub name: String,
+    /// The line of its `[[notifier]]` table, for messages.
+    pub line: usize,
     pub digest: Option<Duration>,
     pub quiet_hours: Option<QuietHours>,
     pub max_per_story: Option<Rate>,
@@ -456,7 +443,8 @@ pub struct WebhookConfig {
     pub preset: WebhookPreset,
     pub headers: BTreeMap<String, String>,
     pub template: Option<String>,
-    pub secret: Option<Secret>,
+    /// Signing key; resolved only by commands that send.
+    pub secret: SecretSource,
     pub timeout: Duration,
 }
 
@@ -466,29 +454,13 @@ pub struct EmailConfig {
     pub port: u16,
     pub security: SmtpSecurity,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    /// Resolved only by commands that send.
+    pub password: SecretSource,
     pub from: lettre::message::Mailbox,
     pub to: Vec<lettre::message::Mailbox>,
     pub subject_prefix: String,
     /// Extra CA certificate (PEM) to trust, for a relay with a private CA.
     pub tls_ca_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    daemon: DaemonConfig,
-    #[serde(default)]
-    retention: RetentionConfig,
-    #[serde(default)]
-    delivery: DeliveryConfig,
-    #[serde(default)]
-    feed: Vec<Spanned<FeedConfig>>,
-    #[serde(default)]
-    watch: Vec<Spanned<WatchConfig>>,
-    #[serde(default)]
-    notifier: Vec<Spanned<RawNotifier>>,
 }
 
 impl Config {
@@ -505,19 +477,20 @@ impl Config {
 
     /// Validates config text; `path` is only used in messages.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let ctx = Ctx {
+        let source = document::Source {
             file: path.display().to_string(),
             text,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            problems: vec![ctx.at(e.span(), e.message().trim_end())],
-        })?;
-        let mut problems = Vec::new();
-        let config = validate(&ctx, path, raw, &mut problems);
+        let mut problems = document::Problems::default();
+        let mut warnings = document::Problems::default();
+        let mut config = validate::config(&source, path, &mut problems, &mut warnings);
         if problems.is_empty() {
+            config.warnings = warnings.render(&source.file);
             Ok(config)
         } else {
-            Err(ConfigError { problems })
+            Err(ConfigError {
+                problems: problems.render(&source.file),
+            })
         }
     }
 
@@ -531,520 +504,6 @@ impl Config {
             .filter(|f| f.name == name)
             .or_else(|| self.feeds.iter().find(|f| f.name == name))
     }
-}
-
-/// Turns byte offsets into `file:line:` prefixes.
-struct Ctx<'a> {
-    file: String,
-    text: &'a str,
-}
-
-impl Ctx<'_> {
-    fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
-    }
-
-    fn at(&self, span: Option<Range<usize>>, message: &str) -> String {
-        match span {
-            Some(s) => format!("{}:{}: {message}", self.file, self.line(s.start)),
-            None => format!("{}: {message}", self.file),
-        }
-    }
-}
-
-fn validate(ctx: &Ctx, path: &Path, raw: RawConfig, problems: &mut Vec<String>) -> Config {
-    let mut daemon = raw.daemon;
-    let token_source = SecretSource {
-        env: daemon.api_token_env.clone(),
-        file: daemon.api_token_file.clone(),
-        credential: daemon.api_token_credential.clone(),
-    };
-    match token_source.resolve("api_token") {
-        Ok(t) => daemon.api_token = t,
-        Err(e) => problems.push(ctx.at(None, &format!("[daemon]: {e}"))),
-    }
-    if let Some(addr) = daemon.listen {
-        if !addr.ip().is_loopback() && daemon.api_token.is_none() {
-            problems.push(ctx.at(
-                None,
-                &format!("[daemon]: listen = \"{addr}\" is not a loopback address, so the HTTP endpoint needs a token: set api_token_env, api_token_file or api_token_credential"),
-            ));
-        }
-    }
-    if daemon.concurrency == 0 || daemon.per_host_concurrency == 0 {
-        problems.push(ctx.at(
-            None,
-            "[daemon]: concurrency and per_host_concurrency must be at least 1",
-        ));
-    }
-    if daemon.min_interval > daemon.max_interval {
-        problems.push(ctx.at(
-            None,
-            "[daemon]: min_interval must not be longer than max_interval",
-        ));
-    }
-
-    let notifiers = validate_notifiers(ctx, raw.notifier, problems);
-    let notifier_names: HashSet<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
-    for name in &daemon.ops_notify {
-        if !notifier_names.contains(name.as_str()) {
-            problems.push(ctx.at(
-                None,
-                &format!("[daemon]: ops_notify: notifier {name:?} is not defined (define it in a [[notifier]] table)"),
-            ));
-        }
-    }
-
-    if raw.feed.is_empty() {
-        problems.push(ctx.at(
-            None,
-            "no feeds: add at least one [[feed]] table with name and url",
-        ));
-    }
-    let feeds = validate_feeds(ctx, raw.feed, problems);
-    let watches = validate_watches(ctx, raw.watch, &feeds, &notifier_names, problems);
-
-    Config {
-        path: path.to_path_buf(),
-        daemon,
-        retention: raw.retention,
-        delivery: raw.delivery,
-        feed_index: feeds
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.clone(), i))
-            .collect(),
-        feeds,
-        watches,
-        notifiers,
-    }
-}
-
-/// Checks that `name` is usable and not taken; `kind` is "feed", "watch"...
-fn check_name(
-    ctx: &Ctx,
-    span: &Range<usize>,
-    kind: &str,
-    name: &str,
-    seen: &mut HashSet<String>,
-    problems: &mut Vec<String>,
-) {
-    if name.trim().is_empty() {
-        problems.push(ctx.at(
-            Some(span.clone()),
-            &format!("{kind}: name must not be empty"),
-        ));
-    } else if !seen.insert(name.to_string()) {
-        problems.push(ctx.at(
-            Some(span.clone()),
-            &format!("{kind} {name:?}: duplicate name (each {kind} needs its own name)"),
-        ));
-    }
-}
-
-/// A URL in the config that cannot be used, and what would do instead.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum UrlError {
-    #[error("invalid URL {text:?} ({source}): expected an http(s) URL like \"https://example.com/feed.xml\"")]
-    Invalid {
-        text: String,
-        #[source]
-        source: url::ParseError,
-    },
-    #[error("URL {0:?} has no host")]
-    NoHost(String),
-    #[error("URL {text:?} uses the {scheme}: scheme; only http:// and https:// URLs are allowed")]
-    Scheme { text: String, scheme: String },
-    #[error(
-        "smtp = {text:?} is not a URL ({source}): expected smtp://user@host:587 or smtps://host"
-    )]
-    SmtpInvalid {
-        text: String,
-        #[source]
-        source: url::ParseError,
-    },
-    #[error("smtp = {text:?}: scheme {scheme}: is not one of smtp:, smtps:, smtp+plain:")]
-    SmtpScheme { text: String, scheme: String },
-    #[error("smtp URL contains a password: remove it and use password_env, password_file or password_credential")]
-    SmtpPassword,
-    #[error("smtp = {0:?} has no host")]
-    SmtpNoHost(String),
-}
-
-/// Only http and https: a config must never make the daemon read local files
-/// (`file://`) or speak other protocols on a user's behalf.
-pub fn parse_http_url(text: &str) -> Result<Url, UrlError> {
-    let url = Url::parse(text.trim()).map_err(|source| UrlError::Invalid {
-        text: text.to_string(),
-        source,
-    })?;
-    match url.scheme() {
-        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
-        "http" | "https" => Err(UrlError::NoHost(text.to_string())),
-        other => Err(UrlError::Scheme {
-            text: text.to_string(),
-            scheme: other.to_string(),
-        }),
-    }
-}
-
-fn validate_feeds(
-    ctx: &Ctx,
-    raw: Vec<Spanned<FeedConfig>>,
-    problems: &mut Vec<String>,
-) -> Vec<FeedConfig> {
-    let mut seen = HashSet::new();
-    let mut feeds = Vec::with_capacity(raw.len());
-    for spanned in raw {
-        let span = spanned.span();
-        let feed = spanned.into_inner();
-        check_name(ctx, &span, "feed", &feed.name, &mut seen, problems);
-        let fastest = feed.interval.into_iter().chain(feed.min_interval).min();
-        if fastest.is_some_and(|i| i < Duration::from_secs(60)) && !is_local(&feed.url) {
-            problems.push(ctx.at(
-                Some(span.clone()),
-                &format!(
-                    "feed {:?}: intervals under 1m are only allowed for feeds on this machine or a private network; poll public feeds at most once a minute",
-                    feed.name
-                ),
-            ));
-        }
-        if fastest.is_some_and(|i| i < Duration::from_secs(1)) {
-            problems.push(ctx.at(
-                Some(span.clone()),
-                &format!("feed {:?}: interval must be at least 1s", feed.name),
-            ));
-        }
-        feeds.push(feed);
-    }
-    feeds
-}
-
-/// A feed on loopback or a private network (tests, an intranet), where
-/// fast polling hurts nobody.
-fn is_local(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
-        Some(url::Host::Domain(d)) => {
-            d == "localhost"
-                || d.ends_with(".localhost")
-                || d.ends_with(".local")
-                || d.ends_with(".internal")
-        }
-        None => false,
-    }
-}
-
-fn validate_watches(
-    ctx: &Ctx,
-    raw: Vec<Spanned<WatchConfig>>,
-    feeds: &[FeedConfig],
-    notifiers: &HashSet<&str>,
-    problems: &mut Vec<String>,
-) -> Vec<WatchConfig> {
-    let feed_names: HashSet<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
-    let mut seen = HashSet::new();
-    let mut watches = Vec::with_capacity(raw.len());
-    for spanned in raw {
-        let span = spanned.span();
-        let mut w = spanned.into_inner();
-        check_name(ctx, &span, "watch", &w.name, &mut seen, problems);
-        let mut bad = |msg: String| {
-            problems.push(ctx.at(Some(span.clone()), &format!("watch {:?}: {msg}", w.name)))
-        };
-        let has_lists = !(w.any.is_empty() && w.all.is_empty() && w.none.is_empty());
-        let parsed = match (&w.query_text, has_lists) {
-            (Some(_), true) => Err("use either query or any/all/none, not both".to_string()),
-            (Some(q), false) => query::parse(q).map_err(|e| e.to_string()),
-            (None, true) => query::from_lists(&w.any, &w.all, &w.none).map_err(|e| e.message),
-            (None, false) => Err(
-                "needs a query (query = '\"north korea\" AND troops') or any/all/none lists"
-                    .to_string(),
-            ),
-        };
-        match parsed {
-            Ok(q) => w.query = Some(q),
-            Err(e) => bad(e),
-        }
-        if w.on.is_empty() {
-            bad(
-                "on = [] never fires: use some of \"new\", \"update\", \"mention\", \"removed\""
-                    .into(),
-            );
-        }
-        for f in &w.feeds {
-            if !feed_names.contains(f.as_str()) {
-                bad(format!("feed {f:?} is not defined"));
-            }
-        }
-        for n in &w.notify {
-            if !notifiers.contains(n.as_str()) {
-                bad(format!("notifier {n:?} is not defined"));
-            }
-        }
-        watches.push(w);
-    }
-    watches
-}
-
-fn validate_notifiers(
-    ctx: &Ctx,
-    raw: Vec<Spanned<RawNotifier>>,
-    problems: &mut Vec<String>,
-) -> Vec<NotifierConfig> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(raw.len());
-    for spanned in raw {
-        let span = spanned.span();
-        let n = spanned.into_inner();
-        check_name(ctx, &span, "notifier", &n.name, &mut seen, problems);
-        let mut errs = Vec::new();
-        let kind = match n.kind {
-            None => {
-                errs.push("needs type = \"stdout\", \"webhook\" or \"email\"".to_string());
-                None
-            }
-            Some(t) => notifier_kind(t, &n, &mut errs),
-        };
-        for e in errs {
-            problems.push(ctx.at(Some(span.clone()), &format!("notifier {:?}: {e}", n.name)));
-        }
-        if let Some(kind) = kind {
-            out.push(NotifierConfig {
-                name: n.name,
-                digest: n.digest,
-                quiet_hours: n.quiet_hours,
-                max_per_story: n.max_per_story,
-                kind,
-            });
-        }
-    }
-    out
-}
-
-/// Keys that only make sense for one notifier type.
-fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
-    let webhook = [
-        ("url", n.url.is_some()),
-        ("preset", n.preset.is_some()),
-        ("headers", n.headers.is_some()),
-        ("template", n.template.is_some()),
-        ("secret_env", n.secret_env.is_some()),
-        ("secret_file", n.secret_file.is_some()),
-        ("secret_credential", n.secret_credential.is_some()),
-        ("timeout", n.timeout.is_some()),
-    ];
-    let email = [
-        ("smtp", n.smtp.is_some()),
-        ("host", n.host.is_some()),
-        ("port", n.port.is_some()),
-        ("security", n.security.is_some()),
-        ("username", n.username.is_some()),
-        ("password_env", n.password_env.is_some()),
-        ("password_file", n.password_file.is_some()),
-        ("password_credential", n.password_credential.is_some()),
-        ("from", n.from.is_some()),
-        ("to", n.to.is_some()),
-        ("subject_prefix", n.subject_prefix.is_some()),
-        ("tls_ca_file", n.tls_ca_file.is_some()),
-    ];
-    let mut foreign = Vec::new();
-    if t != NotifierType::Webhook {
-        foreign.extend(webhook.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
-    }
-    if t != NotifierType::Email {
-        foreign.extend(email.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
-    }
-    foreign
-}
-
-fn notifier_kind(t: NotifierType, n: &RawNotifier, errs: &mut Vec<String>) -> Option<NotifierKind> {
-    let type_name = match t {
-        NotifierType::Stdout => "stdout",
-        NotifierType::Webhook => "webhook",
-        NotifierType::Email => "email",
-    };
-    for key in foreign_keys(n, t) {
-        errs.push(format!(
-            "key `{key}` does not apply to type = \"{type_name}\""
-        ));
-    }
-    match t {
-        NotifierType::Stdout => Some(NotifierKind::Stdout),
-        NotifierType::Webhook => webhook_config(n, errs).map(NotifierKind::Webhook),
-        NotifierType::Email => email_config(n, errs).map(NotifierKind::Email),
-    }
-}
-
-fn webhook_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<WebhookConfig> {
-    let url = n.url.clone().or_else(|| {
-        errs.push("a webhook needs url = \"https://…\"".into());
-        None
-    });
-    let secret = SecretSource {
-        env: n.secret_env.clone(),
-        file: n.secret_file.clone(),
-        credential: n.secret_credential.clone(),
-    }
-    .resolve("secret")
-    .map_err(|e| errs.push(e.to_string()))
-    .ok()
-    .flatten();
-    if let Some(t) = &n.template {
-        if let Err(e) = crate::notify::template::compile(t) {
-            errs.push(format!("template does not compile: {e}"));
-        }
-    }
-    Some(WebhookConfig {
-        url: url?,
-        preset: n.preset.unwrap_or_default(),
-        headers: n.headers.clone().unwrap_or_default(),
-        template: n.template.clone(),
-        secret,
-        timeout: n.timeout.unwrap_or(Duration::from_secs(15)),
-    })
-}
-
-fn email_config(n: &RawNotifier, errs: &mut Vec<String>) -> Option<EmailConfig> {
-    let mut host = n.host.clone();
-    let mut port = n.port;
-    let mut security = n.security;
-    let mut username = n.username.clone();
-    if let Some(smtp) = &n.smtp {
-        match parse_smtp_url(smtp) {
-            Ok(u) => {
-                host = host.or(Some(u.host));
-                port = port.or(Some(u.port));
-                security = security.or(Some(u.security));
-                username = username.or(u.username);
-            }
-            Err(e) => errs.push(e.to_string()),
-        }
-    }
-    let security = security.unwrap_or(SmtpSecurity::Starttls);
-    let port = port.unwrap_or(match security {
-        SmtpSecurity::Tls => 465,
-        SmtpSecurity::Starttls => 587,
-        SmtpSecurity::None => 25,
-    });
-    let host = host.or_else(|| {
-        errs.push(
-            "an email notifier needs smtp = \"smtp://user@mail.example.com:587\" or host = \"…\""
-                .into(),
-        );
-        None
-    });
-    let password = SecretSource {
-        env: n.password_env.clone(),
-        file: n.password_file.clone(),
-        credential: n.password_credential.clone(),
-    }
-    .resolve("password")
-    .map_err(|e| errs.push(e.to_string()))
-    .ok()
-    .flatten();
-    if password.is_some() && username.is_none() {
-        errs.push(
-            "a password is set but no username (username = \"…\" or smtp://user@host)".into(),
-        );
-    }
-    let from = match n
-        .from
-        .as_deref()
-        .map(str::parse::<lettre::message::Mailbox>)
-    {
-        None => {
-            errs.push("an email notifier needs from = \"storywatch <alerts@example.com>\"".into());
-            None
-        }
-        Some(Err(e)) => {
-            errs.push(format!(
-                "from = {:?} is not an email address: {e}",
-                n.from.as_deref().unwrap_or("")
-            ));
-            None
-        }
-        Some(Ok(m)) => Some(m),
-    };
-    let mut to = Vec::new();
-    for addr in n.to.iter().flatten() {
-        match addr.parse::<lettre::message::Mailbox>() {
-            Ok(m) => to.push(m),
-            Err(e) => errs.push(format!("to: {addr:?} is not an email address: {e}")),
-        }
-    }
-    if n.to.as_ref().is_none_or(|t| t.is_empty()) {
-        errs.push("an email notifier needs to = [\"you@example.com\"]".into());
-    }
-    Some(EmailConfig {
-        host: host?,
-        port,
-        security,
-        username,
-        password,
-        from: from?,
-        to,
-        subject_prefix: n.subject_prefix.clone().unwrap_or_default(),
-        tls_ca_file: n.tls_ca_file.clone(),
-    })
-}
-
-#[derive(Debug)]
-struct SmtpUrl {
-    host: String,
-    port: u16,
-    security: SmtpSecurity,
-    username: Option<String>,
-}
-
-/// `smtp://user@host:587` (STARTTLS), `smtps://host` (implicit TLS),
-/// `smtp+plain://host:25` (no TLS). A password in the URL is refused: it
-/// would sit in a config file that is often world-readable.
-fn parse_smtp_url(text: &str) -> Result<SmtpUrl, UrlError> {
-    let url = Url::parse(text).map_err(|source| UrlError::SmtpInvalid {
-        text: text.to_string(),
-        source,
-    })?;
-    let security = match url.scheme() {
-        "smtp" => SmtpSecurity::Starttls,
-        "smtps" => SmtpSecurity::Tls,
-        "smtp+plain" => SmtpSecurity::None,
-        s => {
-            return Err(UrlError::SmtpScheme {
-                text: text.to_string(),
-                scheme: s.to_string(),
-            })
-        }
-    };
-    if url.password().is_some() {
-        return Err(UrlError::SmtpPassword);
-    }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| UrlError::SmtpNoHost(text.to_string()))?;
-    let port = url.port().unwrap_or(match security {
-        SmtpSecurity::Tls => 465,
-        SmtpSecurity::Starttls => 587,
-        SmtpSecurity::None => 25,
-    });
-    let username = (!url.username().is_empty()).then(|| {
-        percent_encoding::percent_decode_str(url.username())
-            .decode_utf8_lossy()
-            .into_owned()
-    });
-    Ok(SmtpUrl {
-        host: host.trim_matches(['[', ']']).to_string(),
-        port,
-        security,
-        username,
-    })
 }
 
 #[cfg(test)]

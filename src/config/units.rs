@@ -1,9 +1,13 @@
 //! Human-friendly values in config.toml: durations ("90s", "10m", "1h"),
-//! sizes ("10MiB"), rates ("1/15m") and quiet hours ("22:00-07:00").
+//! sizes ("10MiB"), rates ("1/15m"), quiet hours ("22:00-07:00") and the
+//! endpoint's address ("127.0.0.1:8787").
 //!
 //! Each parser returns a message that says what was expected, because the
-//! message ends up in front of a user who just mistyped their config.
+//! message ends up in front of a user who just mistyped their config. The
+//! serde adapters say only what is wrong with the value: the loader adds
+//! the key, what it expects and an example (from [`super::schema`]).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -114,13 +118,52 @@ pub fn parse_quiet_hours(s: &str) -> Result<QuietHours, ValueError> {
     Ok(QuietHours { start_min, end_min })
 }
 
-/// Serde adapters so that a bad value is reported with its line by toml.
+/// `127.0.0.1:8787` or `[::1]:8787`: an IP address, not a host name (the
+/// endpoint binds before DNS is worth trusting), and a port.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err("port 0 would be a random port nobody knows: pick one, like 8787".into());
+        }
+        return Ok(addr);
+    }
+    let Some((host, port)) = t.rsplit_once(':') else {
+        return Err(if t.parse::<std::net::IpAddr>().is_ok() {
+            "the port is missing".into()
+        } else {
+            "not an address and port".into()
+        });
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!(
+            "{host:?} is not an IP address (a host name is not accepted: use 127.0.0.1, [::1] or the address to bind)"
+        ));
+    }
+    match port.parse::<u64>() {
+        Ok(p) if p > 65535 => Err(format!("port {p} is out of range (1-65535)")),
+        _ => Err(format!("{port:?} is not a port number")),
+    }
+}
+
+/// Serde adapters: a bad value is reported with its key and line by the
+/// loader, so they say only what is wrong with it.
 pub mod de {
     use super::*;
 
+    fn short<E: serde::de::Error>(e: ValueError) -> E {
+        E::custom(format!("{:?} is not a valid {}", e.value, e.what))
+    }
+
     pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map_err(serde::de::Error::custom)
+        parse_duration(&s).map_err(short)
+    }
+
+    pub fn opt_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_listen(&s).map(Some).map_err(serde::de::Error::custom)
     }
 
     pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -128,16 +171,23 @@ pub mod de {
     }
 
     pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Text(String),
+        struct Size;
+        impl serde::de::Visitor<'_> for Size {
+            type Value = u64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as \"10MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+                Ok(n)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u64, E> {
+                u64::try_from(n).map_err(|_| E::custom(format!("{n} is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<u64, E> {
+                parse_size(s).map_err(short)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(n),
-            Raw::Text(s) => parse_size(&s).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(Size)
     }
 
     pub fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -146,16 +196,14 @@ pub mod de {
 
     pub fn opt_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
         let s = String::deserialize(d)?;
-        parse_rate(&s).map(Some).map_err(serde::de::Error::custom)
+        parse_rate(&s).map(Some).map_err(short)
     }
 
     pub fn opt_quiet_hours<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<QuietHours>, D::Error> {
         let s = String::deserialize(d)?;
-        parse_quiet_hours(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
+        parse_quiet_hours(&s).map(Some).map_err(short)
     }
 }
 
@@ -201,5 +249,23 @@ mod tests {
         let q = parse_quiet_hours("12:00-13:30").unwrap();
         assert!(q.contains(12 * 60 + 10) && !q.contains(13 * 60 + 30));
         assert!(parse_quiet_hours("25:00-07:00").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_explain_what_is_wrong() {
+        assert_eq!(
+            parse_listen("127.0.0.1:8787"),
+            Ok("127.0.0.1:8787".parse().unwrap())
+        );
+        assert!(parse_listen("[::1]:8787").is_ok());
+        assert!(parse_listen("127.0.0.1:99999")
+            .unwrap_err()
+            .contains("port 99999 is out of range"));
+        assert!(parse_listen("127.0.0.1")
+            .unwrap_err()
+            .contains("port is missing"));
+        assert!(parse_listen("localhost:8787")
+            .unwrap_err()
+            .contains("not an IP address"));
     }
 }

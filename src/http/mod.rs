@@ -33,6 +33,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
+use crate::connections;
 use crate::metrics::{OutboxGauges, Scrape};
 use crate::outbox::DeliveryState;
 use crate::status::Health;
@@ -51,18 +52,32 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
 }
 
 /// Serves until the returned task is aborted (the API is read-only, so
-/// dropping a request half-way loses nothing).
+/// dropping a request half-way loses nothing), within the limits of
+/// [`crate::connections`]: header and idle timeouts, a cap on request
+/// heads and bodies, and on connections (what the open-file limit leaves
+/// after a reserve for polls and deliveries).
 pub fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     health: Arc<Health>,
 ) -> tokio::task::JoinHandle<()> {
+    let concurrency = app.shared().config.daemon.concurrency;
+    let soft = crate::fdlimit::current().map_or(1024, |(soft, _)| soft);
+    let limits = connections::Limits {
+        max_connections: crate::fdlimit::endpoint_share(
+            soft,
+            concurrency,
+            connections::MAX_CONNECTIONS,
+        ),
+        ..connections::Limits::default()
+    };
+    tracing::debug!(
+        max_connections = limits.max_connections,
+        open_file_limit = soft,
+        "HTTP endpoint limits"
+    );
     let router = router(Ctx { app, health });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!("HTTP endpoint stopped: {e}");
-        }
-    })
+    tokio::spawn(connections::serve(listener, router, limits))
 }
 
 fn router(ctx: Ctx) -> Router {
@@ -109,7 +124,7 @@ async fn nosniff(req: Request, next: Next) -> Response {
 
 async fn auth(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let shared = ctx.app.shared();
-    match &shared.config.daemon.api_token {
+    match &shared.api_token {
         Some(token) if !bearer_matches(token.expose(), req.headers()) => {
             let mut resp = error(
                 StatusCode::UNAUTHORIZED,

@@ -18,6 +18,7 @@ use lettre::Message;
 
 use crate::config::{EmailConfig, SmtpSecurity};
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::secret::Secret;
 use crate::text::line::one_line;
 use crate::tracker::EventKind;
 
@@ -31,7 +32,11 @@ pub struct EmailNotifier {
 }
 
 impl EmailNotifier {
-    pub fn new(name: &str, config: EmailConfig) -> Result<Self, NotifierError> {
+    pub fn new(
+        name: &str,
+        config: EmailConfig,
+        password: Option<Secret>,
+    ) -> Result<Self, NotifierError> {
         let tls_params = || -> Result<TlsParameters, NotifierError> {
             let mut b = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.tls_ca_file {
@@ -52,7 +57,7 @@ impl EmailNotifier {
             SmtpSecurity::Tls => Security::Tls(tls_params()?),
             SmtpSecurity::None => Security::None,
         };
-        let credentials = match (&config.username, &config.password) {
+        let credentials = match (&config.username, &password) {
             (Some(user), Some(pass)) => {
                 Some(Credentials::new(user.clone(), pass.expose().to_string()))
             }
@@ -95,7 +100,14 @@ impl EmailNotifier {
             SmtpError::Smtp(e) => e,
         };
         let text = format!("SMTP {host}:{port}: {}", super::error_chain(e));
-        if e.is_permanent() {
+        let code = e.status().map(u16::from);
+        if matches!(code, Some(530 | 534 | 535 | 538)) {
+            // authentication refused: no message can pass until the
+            // credentials are fixed, so alerts wait instead of dying
+            SendError::refused(format!(
+                "{text} (the server refuses our login: check username and password; alerts wait and are retried)"
+            ))
+        } else if e.is_permanent() {
             SendError::permanent(format!(
                 "{text} (permanent: the server refused; check the addresses and credentials; not retried)"
             ))

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use crate::config::{NotifierConfig, NotifierKind};
 use crate::fetch::ClientError;
 use crate::outbox::{Alert, SendError};
+use crate::secret::Secret;
 
 pub enum Notifier {
     Stdout,
@@ -37,6 +38,8 @@ pub enum NotifierError {
     HeaderName(String),
     #[error("header {0:?} has an invalid value")]
     HeaderValue(String),
+    #[error("header {name:?} may not be set: {why}")]
+    ReservedHeader { name: String, why: &'static str },
     #[error("{0}")]
     Template(#[source] minijinja::Error),
     #[error("cannot read tls_ca_file {}: {source}", path.display())]
@@ -53,19 +56,49 @@ pub enum NotifierError {
     },
     #[error("TLS setup failed: {0}")]
     Tls(#[source] lettre::transport::smtp::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
 }
 
 impl Notifier {
+    /// Builds the notifier, reading its secret (signing key, password)
+    /// from where the config says it is.
     pub fn build(config: &NotifierConfig, user_agent: &str) -> Result<Notifier, NotifierError> {
+        let secret = match &config.kind {
+            NotifierKind::Stdout => None,
+            NotifierKind::Webhook(w) => w.secret.resolve("secret")?,
+            NotifierKind::Email(e) => e.password.resolve("password")?,
+        };
+        Notifier::with_secret(config, user_agent, secret)
+    }
+
+    /// Builds the notifier with its secret already read. A notifier whose
+    /// config names a secret is never built without one.
+    pub fn with_secret(
+        config: &NotifierConfig,
+        user_agent: &str,
+        secret: Option<Secret>,
+    ) -> Result<Notifier, NotifierError> {
+        let needs = match &config.kind {
+            NotifierKind::Stdout => None,
+            NotifierKind::Webhook(w) => Some((&w.secret, "secret")),
+            NotifierKind::Email(e) => Some((&e.password, "password")),
+        };
+        let secret = match (needs, secret) {
+            (Some((source, what)), None) if source.is_set() => source.resolve(what)?,
+            (_, s) => s,
+        };
         Ok(match &config.kind {
             NotifierKind::Stdout => Notifier::Stdout,
             NotifierKind::Webhook(w) => Notifier::Webhook(Box::new(webhook::WebhookNotifier::new(
                 w.clone(),
                 user_agent,
+                secret,
             )?)),
             NotifierKind::Email(e) => Notifier::Email(Box::new(email::EmailNotifier::new(
                 &config.name,
                 e.clone(),
+                secret,
             )?)),
         })
     }

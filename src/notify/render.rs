@@ -43,8 +43,13 @@ fn ops_subject(o: &OpsNotice) -> String {
         OpsKind::Recovered => "recovered",
         OpsKind::Gone => "is gone (410)",
         OpsKind::Moved => "moved",
+        OpsKind::NotifierRefusing => "refuses every alert",
+        OpsKind::NotifierRecovered => "accepts alerts again",
     };
-    format!("[storywatch] feed {} {what}", o.feed)
+    match &o.notifier {
+        Some(n) => format!("[storywatch] notifier {n} {what}"),
+        None => format!("[storywatch] feed {} {what}", o.feed),
+    }
 }
 
 /// "headline changed, 2 sentences added, number changed".

@@ -6,7 +6,14 @@
 //! can cause, and, with a secret, `X-Storywatch-Signature: v1=<hex>` where
 //! the hex is HMAC-SHA256(secret, "<X-Storywatch-Timestamp>.<body>").
 //! Status codes are classified for the outbox: 2xx delivered; 408, 429 and
-//! 5xx retried (honouring `Retry-After`); other 4xx are permanent.
+//! 5xx retried (honouring `Retry-After`); 401, 403, 404, 405 and 410 mean
+//! the receiver refuses us (a wrong URL or token: the alert waits while the
+//! delivery loop probes and tells the operator); other 4xx reject this
+//! message (permanent).
+//!
+//! User `headers` may not replace the ones the protocol or storywatch
+//! owns (`Content-Length`, `Host`, `Idempotency-Key`, the signature…): the
+//! config check refuses them, and so does building the notifier.
 
 use std::time::Duration;
 
@@ -19,6 +26,7 @@ use crate::clock::rfc3339;
 use crate::config::{WebhookConfig, WebhookPreset};
 use crate::fetch::ClientError;
 use crate::outbox::{Alert, AlertBody, SendError};
+use crate::secret::Secret;
 use crate::text::line::one_line;
 use crate::tracker::materiality::Comparison;
 
@@ -31,13 +39,18 @@ pub const TIMESTAMP_HEADER: &str = "x-storywatch-timestamp";
 
 pub struct WebhookNotifier {
     config: WebhookConfig,
+    secret: Option<Secret>,
     client: reqwest::Client,
     headers: HeaderMap,
     template: Option<minijinja::Environment<'static>>,
 }
 
 impl WebhookNotifier {
-    pub fn new(config: WebhookConfig, user_agent: &str) -> Result<Self, NotifierError> {
+    pub fn new(
+        config: WebhookConfig,
+        user_agent: &str,
+        secret: Option<Secret>,
+    ) -> Result<Self, NotifierError> {
         let client = reqwest::Client::builder()
             .user_agent(user_agent.to_string())
             .timeout(config.timeout)
@@ -47,6 +60,12 @@ impl WebhookNotifier {
             .map_err(ClientError)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
+            if let Some(why) = crate::config::reserved_header(k) {
+                return Err(NotifierError::ReservedHeader {
+                    name: k.clone(),
+                    why,
+                });
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| NotifierError::HeaderName(k.clone()))?;
             let value =
@@ -61,6 +80,7 @@ impl WebhookNotifier {
             .map_err(NotifierError::Template)?;
         Ok(WebhookNotifier {
             config,
+            secret,
             client,
             headers,
             template,
@@ -85,7 +105,7 @@ impl WebhookNotifier {
         if self.config.preset == WebhookPreset::Ntfy && self.template.is_none() {
             req = ntfy_headers(req, alerts);
         }
-        if let Some(secret) = &self.config.secret {
+        if let Some(secret) = &self.secret {
             let ts = chrono::Utc::now().timestamp().to_string();
             req = req.header(TIMESTAMP_HEADER, &ts).header(
                 SIGNATURE_HEADER,
@@ -185,10 +205,12 @@ pub fn classify_status(code: u16, retry_after: Option<Duration>) -> Result<(), S
     match code {
         200..=299 => Ok(()),
         408 | 429 | 500..=599 => Err(SendError {
-            message: format!("webhook answered HTTP {code}"),
-            permanent: false,
             retry_after,
+            ..SendError::transient(format!("webhook answered HTTP {code}"))
         }),
+        401 | 403 | 404 | 405 | 410 => Err(SendError::refused(format!(
+            "webhook answered HTTP {code}: the receiver refuses us (wrong URL or token?); alerts wait and are retried until it accepts"
+        ))),
         _ => Err(SendError::permanent(format!(
             "webhook answered HTTP {code}: check the URL, token and payload preset; not retried"
         ))),
@@ -244,7 +266,7 @@ pub fn payload(alert: &Alert) -> Value {
             "alert_id": alert.id,
             "created": rfc3339(alert.created),
             "kind": "ops",
-            "ops": { "feed": o.feed, "kind": o.kind, "message": o.message, "since": rfc3339(o.since) },
+            "ops": { "feed": o.feed, "notifier": o.notifier, "kind": o.kind, "message": o.message, "since": rfc3339(o.since) },
         }),
         AlertBody::Story(s) => {
             let e = &s.event;
@@ -467,8 +489,12 @@ mod tests {
                 .permanent
         );
         assert!(!classify_status(408, None).unwrap_err().permanent);
-        assert!(classify_status(404, None).unwrap_err().permanent);
-        assert!(classify_status(401, None).unwrap_err().permanent);
+        assert!(classify_status(400, None).unwrap_err().is_rejection());
+        assert!(classify_status(422, None).unwrap_err().is_rejection());
+        for refusing in [401, 403, 404, 405, 410] {
+            let e = classify_status(refusing, None).unwrap_err();
+            assert!(e.refused && !e.is_rejection(), "{refusing}");
+        }
     }
 
     #[test]

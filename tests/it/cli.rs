@@ -40,10 +40,10 @@ fn check_accepts_the_example_config() {
 #[test]
 fn check_rejects_bad_configs_with_exit_2_and_the_line() {
     let cases = [
-        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\n[[watch]]\nname = \"nk\"\nquery = 'x'\nnotify = [\"ops\"]\n", "config.toml:4: watch \"nk\": notifier \"ops\" is not defined"),
+        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\n[[watch]]\nname = \"nk\"\nquery = 'x'\nnotify = [\"ops\"]\n", "config.toml:7: watch \"nk\": notifier \"ops\" is not defined"),
         ("[daemon]\ninterval = \"often\"\n[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\n", "config.toml:2:"),
         ("[[feed]]\nname = \"a\"\nurl = \"ftp://e.com/f\"\n", "only http:// and https://"),
-        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\ncolour = \"red\"\n", "config.toml:4: unknown field `colour`"),
+        ("[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\ncolour = \"red\"\n", "config.toml:4: feed \"a\": unknown key `colour`"),
         ("[[feed]\nname = \"a\"\n", "config.toml:1:"),
         ("[daemon]\n", "no feeds"),
     ];
@@ -103,7 +103,158 @@ fn test_watch_exit_codes_and_highlights() {
     assert_eq!(code, 1, "{out}");
     let (code, _, err) = storywatch(&["test-watch", "--query", "(troops AND Russia", &feed]);
     assert_eq!(code, 2);
-    assert!(err.contains("col"), "{err}");
+    assert!(
+        err.contains("--query \"(troops AND Russia\": query col"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("invalid configuration"),
+        "a bad argument is not the config's fault: {err}"
+    );
+}
+
+/// issue 16's done-when: one run of `check` on a config with eight
+/// different mistakes lists all eight, each with its line, key, what was
+/// expected and an example, in file order, and exits 2.
+#[test]
+fn check_lists_eight_different_mistakes_at_once() {
+    let text = r#"[daemon]
+listen = "127.0.0.1:99999"
+per_host_delay = "0s"
+intervall = "5m"
+
+[[feed]]
+name = "world"
+url = "https://feeds.example.com/world.xml"
+interval = "ten minutes"
+
+[[watch]]
+name = "nk"
+query = '"north korea" AND troops'
+notify = ["ops"]
+
+[[notifier]]
+name = "mail"
+type = "email"
+smtp = "smtp://alerts@mail.example.com"
+security = "startls"
+from = "alerts@example.com"
+to = "a@b"
+
+[[notifier]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/x"
+headers = { "Content-Length" = "1" }
+timeout = "30s
+"#;
+    let (_dir, path) = write_config(text);
+    let (code, out, err) = storywatch(&["check", "--config", &path]);
+    eprintln!("{err}");
+    assert_eq!(code, 2, "{out}{err}");
+    let expected = [
+        ":2: [daemon]: listen = \"127.0.0.1:99999\": port 99999 is out of range (1-65535); expected an IP address and a port, e.g. listen = \"127.0.0.1:8787\"",
+        ":3: [daemon]: per_host_delay = 0s is below 100ms, the least allowed while a feed is on a public host (\"world\" at feeds.example.com)",
+        ":4: [daemon]: unknown key `intervall`; did you mean `interval`?",
+        ":9: feed \"world\": interval = \"ten minutes\": \"ten minutes\" is not a valid duration; expected a duration with a unit",
+        ":14: watch \"nk\": notifier \"ops\" is not defined (define it in a [[notifier]] table)",
+        ":20: notifier \"mail\": security = \"startls\": unknown value \"startls\"; did you mean \"starttls\"?",
+        ":22: notifier \"mail\": to = \"a@b\": this is a string; expected a list of email addresses, e.g. to = [\"you@example.com\"]",
+        ":28: notifier \"hook\": headers: \"Content-Length\" may not be set",
+        ":29: TOML syntax:",
+    ];
+    let problems: Vec<&str> = err.lines().skip(1).collect();
+    assert_eq!(problems.len(), expected.len(), "{err}");
+    for (line, e) in problems.iter().zip(expected) {
+        assert!(line.starts_with(&path), "{line}");
+        assert!(line.contains(e), "expected {e:?} in {line:?}");
+    }
+}
+
+/// Commands that send nothing never read secrets: `check` says where each
+/// would come from and whether it is available here (a systemd credential
+/// outside systemd is a warning), and `export-opml` works; `once`, which
+/// sends, refuses with what to do.
+#[test]
+fn only_commands_that_send_need_the_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[daemon]
+state_dir = "{}"
+api_token_credential = "api-token"
+
+[[feed]]
+name = "a"
+url = "http://127.0.0.1:9/feed"
+
+[[watch]]
+name = "w"
+query = 'storm'
+
+[[notifier]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret_env = "STORYWATCH_TEST_CLI_UNSET_SECRET"
+
+[[notifier]]
+name = "mail"
+type = "email"
+smtp = "smtp://alerts@127.0.0.1:9"
+password_credential = "smtp-password"
+from = "alerts@example.com"
+to = ["me@example.com"]
+"#,
+        dir.path().join("state").display()
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_storywatch"))
+            .args(args)
+            .args(["--config", &path])
+            .env_remove("STORYWATCH_CONFIG")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("STORYWATCH_TEST_CLI_UNSET_SECRET")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for (owner, state) in [
+        ("[daemon] api_token", "from systemd credential \"api-token\" ($CREDENTIALS_DIRECTORY/api-token, from LoadCredential=): only under systemd (not here)"),
+        ("notifier \"hook\" secret", "from environment variable STORYWATCH_TEST_CLI_UNSET_SECRET: NOT available here"),
+        ("notifier \"mail\" password", "from systemd credential \"smtp-password\""),
+    ] {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(owner) && l.contains(state)),
+            "expected {owner} {state:?} in:\n{out}"
+        );
+    }
+    assert!(
+        out.contains(":13: notifier \"hook\" secret: not available here"),
+        "{out}"
+    );
+    assert!(out.contains("warnings (3):"), "{out}");
+    let (code, out, err) = run(&["export-opml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("http://127.0.0.1:9/feed"), "{out}");
+    let (code, _, err) = run(&["once"]);
+    assert_eq!(code, 2, "{err}");
+    for needle in [
+        "[daemon] api_token: api_token_credential = \"api-token\" needs $CREDENTIALS_DIRECTORY",
+        ":13: notifier \"hook\" secret: secret_env names the environment variable STORYWATCH_TEST_CLI_UNSET_SECRET",
+        ":19: notifier \"mail\" password: password_credential = \"smtp-password\" needs $CREDENTIALS_DIRECTORY",
+    ] {
+        assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    }
 }
 
 /// Runs a command whose stdout is a pipe nobody reads any more (`| head`

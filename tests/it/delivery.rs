@@ -20,7 +20,7 @@ use storywatch::clock::{Clock, ManualClock};
 use storywatch::config::Config;
 use storywatch::daemon;
 use storywatch::delivery::deliver_pass;
-use storywatch::outbox::{Delivery, DeliveryState, Hold};
+use storywatch::outbox::{self, Delivery, DeliveryState, Hold};
 
 const MIN: i64 = 60_000;
 
@@ -177,8 +177,10 @@ async fn a_delivery_that_gives_up_is_logged_as_an_error() {
     assert!(!text.contains("will retry") || warns > 0);
     common::assert_no_debug("the delivery log", &text);
 
-    // refused for good at the first attempt
-    hook.script(&[404]);
+    // rejected for good at the first attempt (a 400: this message is bad;
+    // a 404 would be the receiver refusing everything, which waits)
+    rig.clock.advance(24 * 60 * MIN);
+    hook.script(&[400]);
     rig.publish(&[("b", "North Korean troops withdraw", "x"), NK_V1, UNRELATED]);
     daemon::once(&app).await.unwrap();
     let text = logs.text();
@@ -291,12 +293,10 @@ async fn a_failure_postpones_the_rest_of_the_pass() {
     assert_eq!(hook.attempts(), 1, "one probe, not five");
     assert_eq!((s.delivered, s.undelivered), (0, 5), "{s:?}");
     let ds = deliveries(&app);
-    let failed = ds
-        .iter()
-        .find(|d| d.state == DeliveryState::Failed)
-        .unwrap();
+    let next_probe = app.store.circuit("hook").unwrap().open_until;
+    assert!(next_probe > rig.clock.now(), "the circuit is open");
     for d in &ds {
-        assert!(d.next_attempt >= failed.next_attempt, "{d:?}");
+        assert!(d.next_attempt >= next_probe, "{d:?}");
     }
     rig.clock
         .set(ds.iter().map(|d| d.next_attempt).max().unwrap());
@@ -567,10 +567,11 @@ async fn outbox_commands_list_retry_and_drop() {
     .unwrap();
     let app = rig.open();
     rig.baseline(&app).await;
-    // alert 1 delivered, alert 2 dead (404), alert 3 failed (500)
+    // alert 1 delivered, alert 2 dead (400: this message is rejected),
+    // alert 3 failed (500)
     rig.publish(&[NK_V1, UNRELATED]);
     daemon::once(&app).await.unwrap();
-    hook.script(&[404]);
+    hook.script(&[400]);
     rig.publish(&[("b", "North Korean troops withdraw", "x"), NK_V1, UNRELATED]);
     daemon::once(&app).await.unwrap();
     hook.script(&[500]);
@@ -620,7 +621,7 @@ async fn outbox_commands_list_retry_and_drop() {
     );
     let dead_line = line(dead).unwrap();
     assert!(
-        dead_line.contains(" dead ") && dead_line.contains("HTTP 404"),
+        dead_line.contains(" dead ") && dead_line.contains("HTTP 400"),
         "{dead_line}"
     );
     assert!(
@@ -743,4 +744,229 @@ async fn once_drains_a_backlog_larger_than_one_page() {
     assert!(deliveries(&app)
         .iter()
         .all(|d| d.state == DeliveryState::Delivered));
+}
+
+/// N stories published one poll at a time, each matching the "nk" watch.
+fn nk_story(i: usize) -> (String, String) {
+    (
+        format!("s{i}"),
+        format!("North Korean troops story number {i}"),
+    )
+}
+
+fn publish_stories(rig: &Rig, stories: &[(String, String)]) {
+    let mut items: Vec<(&str, &str, &str)> = stories
+        .iter()
+        .map(|(g, t)| (g.as_str(), t.as_str(), "text"))
+        .collect();
+    items.push(UNRELATED);
+    rig.publish(&items);
+}
+
+/// Issue 14: with the receiver down, each new alert was tried at once and
+/// started its own retry chain (37 attempts in 13 chains). Now an alert
+/// that arrives while the circuit is open waits for the next probe, and a
+/// probe is one request however many alerts wait.
+#[tokio::test]
+async fn new_alerts_wait_for_the_next_probe_while_a_receiver_is_down() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, "")).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    hook.script(&[503; 100]);
+    let mut stories = Vec::new();
+    // a new alert every 10 s of (manual) time for 30 minutes
+    let start = rig.clock.now();
+    let mut probes_due = Vec::new();
+    for i in 0..180 {
+        stories.push(nk_story(i));
+        publish_stories(&rig, &stories);
+        daemon::once(&app).await.unwrap();
+        let c = app.store.circuit("hook").unwrap();
+        if probes_due.last() != Some(&c.open_until) {
+            probes_due.push(c.open_until);
+        }
+        rig.clock.advance(10_000);
+    }
+    let elapsed_min = (rig.clock.now() - start) / MIN;
+    let attempts = hook.attempts();
+    // 1, 2, 4, 8, 16 min backoff steps fit in 30 min: about 5 probes
+    assert!(
+        (4..=6).contains(&attempts),
+        "{attempts} requests in {elapsed_min} min for 180 alerts: expected one per backoff step"
+    );
+    assert_eq!(attempts, probes_due.len(), "one request per step");
+    let ds = deliveries(&app);
+    assert_eq!(ds.len(), 180);
+    assert!(ds.iter().all(|d| d.state.is_open()), "none given up");
+    let tried: u32 = ds.iter().map(|d| d.attempts).sum();
+    assert_eq!(
+        tried as usize, attempts,
+        "each probe is one alert; the rest never tried"
+    );
+    // the receiver comes back: at the next step everything goes
+    hook.clear_script();
+    let next_probe = app.store.circuit("hook").unwrap().open_until;
+    rig.clock.set(next_probe.max(rig.clock.now()));
+    let s = daemon::once(&app).await.unwrap();
+    let delivered = deliveries(&app)
+        .iter()
+        .filter(|d| d.state == DeliveryState::Delivered)
+        .count();
+    assert_eq!(delivered, 180, "{s:?}");
+}
+
+/// Issue 14: a receiver answering 401 (a revoked token) to everything got
+/// one attempt per new alert, each alert dead at once, and nobody was told.
+/// Now the alerts wait (probed once per backoff step), one operator notice
+/// goes to the other ops notifier after an hour, and when the receiver
+/// accepts again every waiting alert is delivered and a second notice says
+/// so.
+#[tokio::test]
+async fn a_receiver_refusing_everything_keeps_its_alerts_and_tells_the_operator_once() {
+    let hook = WebhookReceiver::start().await;
+    let ops = WebhookReceiver::start().await;
+    let feeds = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    // "ops" is told about "hook"; "hook", in ops_notify too, is not sent its
+    // own notice
+    let config = common::nk_config_with(
+        &dir.path().join("state"),
+        &feeds.url(),
+        "ops_notify = [\"ops\", \"hook\"]",
+        &(hook_notifier("hook", &hook.url(), "") + &hook_notifier("ops", &ops.url(), "")),
+    );
+    let app = Arc::new(App::open(config, clock.clone()).unwrap());
+    feeds.set("application/rss+xml", rss(&[UNRELATED]));
+    daemon::once(&app).await.unwrap();
+    hook.script(&[401; 1000]);
+    let mut stories = Vec::new();
+    // two hours, a new alert every minute
+    for i in 0..120 {
+        stories.push(nk_story(i));
+        let mut items: Vec<(&str, &str, &str)> = stories
+            .iter()
+            .map(|(g, t)| (g.as_str(), t.as_str(), "text"))
+            .collect();
+        items.push(UNRELATED);
+        feeds.set("application/rss+xml", rss(&items));
+        daemon::once(&app).await.unwrap();
+        clock.advance(MIN);
+    }
+    let hook_ds: Vec<Delivery> = deliveries(&app)
+        .into_iter()
+        .filter(|d| d.notifier == "hook")
+        .collect();
+    assert_eq!(hook_ds.len(), 120);
+    assert!(
+        hook_ds
+            .iter()
+            .all(|d| d.state == DeliveryState::Failed || d.state == DeliveryState::Pending),
+        "no alert burnt on a refusing receiver: {:?}",
+        hook_ds
+            .iter()
+            .filter(|d| d.state == DeliveryState::Dead)
+            .count()
+    );
+    let probes = hook.attempts();
+    assert!(
+        probes <= 10,
+        "{probes} requests in 2 h: one per backoff step"
+    );
+    let notices: Vec<serde_json::Value> = ops
+        .received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|j| j["kind"] == "ops")
+        .collect();
+    assert_eq!(notices.len(), 1, "one notice per episode: {notices:?}");
+    let n = &notices[0]["ops"];
+    assert_eq!(n["kind"], "notifier_refusing");
+    assert_eq!(n["notifier"], "hook");
+    assert!(n["message"].as_str().unwrap().contains("HTTP 401"), "{n}");
+    assert!(
+        hook.requests().iter().all(|r| r.json()["kind"] != "ops"),
+        "the refusing notifier is not sent its own notice"
+    );
+    // the token is fixed: everything waiting goes, and the operator hears
+    hook.clear_script();
+    let c = app.store.circuit("hook").unwrap();
+    clock.set(c.open_until.max(clock.now()));
+    daemon::once(&app).await.unwrap();
+    assert_eq!(
+        hook.received().len(),
+        120,
+        "every alert that waited, at the first probe that passes (none waits out its own backoff)"
+    );
+    // the notice written during that pass goes out on the next one (the
+    // daemon's ops worker is woken for it)
+    daemon::once(&app).await.unwrap();
+    let kinds: Vec<String> = ops
+        .received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|j| j["kind"] == "ops")
+        .map(|j| j["ops"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["notifier_refusing", "notifier_recovered"]);
+}
+
+/// A receiver that rejects every message as bad (400: a broken template or
+/// preset) burns two alerts; at the third rejection in a row it counts as
+/// refusing everything, and that alert and the rest wait.
+#[tokio::test]
+async fn rejections_in_a_row_stop_burning_alerts() {
+    let hook = WebhookReceiver::start().await;
+    let url = hook.url();
+    let rig = Rig::new(|_| hook_notifier("hook", &url, "")).await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    hook.script(&[400; 100]);
+    let stories: Vec<(String, String)> = (0..10).map(nk_story).collect();
+    publish_stories(&rig, &stories);
+    daemon::once(&app).await.unwrap();
+    let ds = deliveries(&app);
+    let dead = ds.iter().filter(|d| d.state == DeliveryState::Dead).count();
+    assert_eq!(dead, outbox::REJECTIONS_MEAN_REFUSAL as usize - 1, "{ds:?}");
+    assert_eq!(hook.attempts(), 3, "then the circuit opened");
+    assert_eq!(
+        ds.iter().filter(|d| d.state.is_open()).count(),
+        10 - dead,
+        "the rest wait"
+    );
+}
+
+/// The case of issue 14, with email: SMTP down, an alert every 20 s for
+/// ten minutes. Before, each new alert was tried at once and started its
+/// own retry chain; now the relay gets one connection per backoff step.
+#[tokio::test]
+async fn with_smtp_down_new_alerts_wait_for_one_probe_per_step() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let rig = Rig::new(|_| {
+        format!("[[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp+plain://{dead}\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n")
+    })
+    .await;
+    let app = rig.open();
+    rig.baseline(&app).await;
+    let mut stories = Vec::new();
+    for i in 0..30 {
+        stories.push(nk_story(i));
+        publish_stories(&rig, &stories);
+        daemon::once(&app).await.unwrap();
+        rig.clock.advance(20_000);
+    }
+    let ds = deliveries(&app);
+    assert_eq!(ds.len(), 30);
+    let attempts: u32 = ds.iter().map(|d| d.attempts).sum();
+    // steps of about 1, 2 and 4 minutes fit in ten
+    assert!(
+        (2..=4).contains(&attempts),
+        "{attempts} connections to a relay that is down, for 30 alerts in 10 minutes"
+    );
+    assert!(ds.iter().all(|d| d.state.is_open()));
 }

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "secret",
             "metrics",
             "memory",
+            "fdlimit",
             "text",
         ],
     ),
@@ -57,7 +58,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         // entry points: the daemon, the HTTP endpoint, the commands
         "entry",
-        &["daemon", "http", "cli"],
+        &["daemon", "http", "connections", "cli"],
     ),
 ];
 

@@ -13,6 +13,7 @@ mod common;
 
 mod api;
 mod cli;
+mod config_gen;
 mod corpus_parse;
 mod crash;
 mod delivery;
@@ -29,4 +30,5 @@ mod pipeline;
 mod readme_walkthrough;
 mod scheduler;
 mod service;
+mod slowloris;
 mod watch_triggers;

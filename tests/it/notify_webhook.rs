@@ -294,21 +294,26 @@ async fn status_codes_are_classified() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "http://127.0.0.1:9/feed", &hook.url(), "");
     let n = Notifier::build(&cfg.notifiers[0], "t").unwrap();
-    for (status, permanent) in [
-        (400, true),
-        (401, true),
-        (404, true),
-        (410, true),
-        (413, true),
-        (408, false),
-        (429, false),
-        (500, false),
-        (502, false),
-        (503, false),
+    // (status, this message is rejected, the receiver refuses us)
+    for (status, permanent, refused) in [
+        (400, true, false),
+        (413, true, false),
+        (422, true, false),
+        (401, false, true),
+        (403, false, true),
+        (404, false, true),
+        (405, false, true),
+        (410, false, true),
+        (408, false, false),
+        (429, false, false),
+        (500, false, false),
+        (502, false, false),
+        (503, false, false),
     ] {
         hook.script(&[status]);
         let e = n.send(&[test_alert("hook", T0)]).await.unwrap_err();
         assert_eq!(e.permanent, permanent, "HTTP {status}: {e}");
+        assert_eq!(e.refused, refused, "HTTP {status}: {e}");
         assert!(e.message.contains(&status.to_string()), "{e}");
     }
     hook.script(&[204]);

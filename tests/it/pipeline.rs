@@ -166,6 +166,8 @@ async fn undeliverable_webhook_keeps_the_alert_in_the_outbox() {
     assert_eq!(d[0].attempts, 3);
 }
 
+/// A 4xx that rejects the message (400) kills that alert at once; a 4xx
+/// that refuses us (401, 404…) keeps it waiting (see delivery.rs).
 #[tokio::test]
 async fn a_4xx_answer_is_dead_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +177,7 @@ async fn a_4xx_answer_is_dead_at_once() {
     let app = open(dir.path(), &feeds, &hook, clock.clone());
     feeds.set("application/rss+xml", rss(&[UNRELATED]));
     daemon::once(&app).await.unwrap();
-    hook.script(&[404]);
+    hook.script(&[400]);
     feeds.set("application/rss+xml", rss(&[NK_V1, UNRELATED]));
     daemon::once(&app).await.unwrap();
     let d: Vec<_> = app.store.deliveries().map(Result::unwrap).collect();

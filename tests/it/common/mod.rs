@@ -263,6 +263,11 @@ impl WebhookReceiver {
             .extend(answers.iter().cloned());
     }
 
+    /// Forget the scripted answers not used yet: 200 from now on.
+    pub fn clear_script(&self) {
+        self.state.lock().unwrap().script.clear();
+    }
+
     /// Requests accepted (2xx) so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
@@ -313,11 +318,22 @@ pub fn nk_config(
     feed: &str,
     notifiers: &str,
 ) -> storywatch::config::Config {
+    nk_config_with(state_dir, feed, "", notifiers)
+}
+
+/// [`nk_config`] with more `[daemon]` keys (`daemon_extra`, verbatim).
+pub fn nk_config_with(
+    state_dir: &std::path::Path,
+    feed: &str,
+    daemon_extra: &str,
+    notifiers: &str,
+) -> storywatch::config::Config {
     let text = format!(
         r#"
 [daemon]
 state_dir = "{}"
 per_host_delay = "0s"
+{daemon_extra}
 
 [[feed]]
 name = "news"

@@ -1,0 +1,419 @@
+//! `[[notifier]]` tables: from the flat table a user writes to a typed
+//! stdout, webhook or email notifier, with every problem at the line of
+//! the key it is about: keys of another type, missing addresses, headers
+//! that would break the protocol, an SMTP URL with a password in it.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::document::{KeyLines, Problems, Read};
+use super::schema;
+use super::{
+    EmailConfig, NotifierConfig, NotifierKind, NotifierType, RawNotifier, SmtpSecurity, UrlError,
+    WebhookConfig,
+};
+use crate::secret::SecretSource;
+
+/// Webhook headers a user may not set, and why. Compared case-insensitively.
+pub const RESERVED_HEADERS: &[(&str, &str)] = &[
+    ("content-length", "the HTTP client sets it from the body; a fixed value truncates or stalls the request"),
+    ("transfer-encoding", "the HTTP client sets it; a fixed value corrupts the body"),
+    ("host", "it comes from url; a different one sends the request to the wrong site or is refused"),
+    ("connection", "a hop-by-hop header the HTTP client manages"),
+    ("keep-alive", "a hop-by-hop header the HTTP client manages"),
+    ("upgrade", "a hop-by-hop header the HTTP client manages"),
+    ("te", "a hop-by-hop header the HTTP client manages"),
+    ("trailer", "a hop-by-hop header the HTTP client manages"),
+    ("proxy-connection", "a hop-by-hop header the HTTP client manages"),
+    ("idempotency-key", "storywatch sets it per alert so that receivers can drop duplicates; a fixed value makes every alert look like the same one"),
+    ("x-storywatch-signature", "storywatch signs each request itself: set secret_env, secret_file or secret_credential"),
+    ("x-storywatch-timestamp", "storywatch sets it with the signature: set secret_env, secret_file or secret_credential"),
+];
+
+/// Why `name` may not be set as a webhook header, if it may not.
+pub fn reserved_header(name: &str) -> Option<&'static str> {
+    RESERVED_HEADERS
+        .iter()
+        .find(|(h, _)| h.eq_ignore_ascii_case(name.trim()))
+        .map(|(_, why)| *why)
+}
+
+/// Problems of one notifier table, each at the line of its key.
+struct Report<'a> {
+    label: &'a str,
+    at: &'a KeyLines,
+    problems: &'a mut Problems,
+    warnings: &'a mut Problems,
+}
+
+impl Report<'_> {
+    fn bad(&mut self, key: &str, message: impl std::fmt::Display) {
+        self.problems
+            .at(self.at.line_of(key), format!("{}: {message}", self.label));
+    }
+    fn warn(&mut self, key: &str, message: impl std::fmt::Display) {
+        self.warnings
+            .at(self.at.line_of(key), format!("{}: {message}", self.label));
+    }
+}
+
+/// The typed notifier, or `None` (with problems) when it cannot be built.
+pub(super) fn notifier(
+    r: Read<RawNotifier>,
+    label: &str,
+    problems: &mut Problems,
+    warnings: &mut Problems,
+) -> Option<NotifierConfig> {
+    let n = r.value;
+    let mut report = Report {
+        label,
+        at: &r.at,
+        problems,
+        warnings,
+    };
+    if n.name.trim().is_empty() && !r.at.written("name") {
+        report.bad("name", "needs a name, e.g. name = \"mail\"");
+    } else if n.name.trim().is_empty() && r.at.has("name") {
+        report.bad("name", "name must not be empty, e.g. name = \"mail\"");
+    }
+    if let Some(rate) = n.max_per_story {
+        if rate.count > schema::RATE_MAX_COUNT
+            || rate.per < schema::RATE_MIN_PER
+            || rate.per > schema::RATE_MAX_PER
+        {
+            report.bad(
+                "max_per_story",
+                format!(
+                    "max_per_story = {:?}: out of range; expected 1 to {} alerts per 1s to 7d (a longer window would never free up), e.g. max_per_story = \"1/15m\"",
+                    r.at.raw("max_per_story").unwrap_or(""),
+                    schema::RATE_MAX_COUNT
+                ),
+            );
+        }
+    }
+    let kind = match n.kind {
+        None if r.at.written("type") => None,
+        None => {
+            report.bad("name", "needs type = \"stdout\", \"webhook\" or \"email\"");
+            None
+        }
+        Some(t) => kind(t, &n, &mut report),
+    };
+    if n.name.trim().is_empty() {
+        return None;
+    }
+    Some(NotifierConfig {
+        name: n.name,
+        line: r.at.line,
+        digest: n.digest,
+        quiet_hours: n.quiet_hours,
+        max_per_story: n.max_per_story,
+        kind: kind?,
+    })
+}
+
+/// Keys that only make sense for one notifier type.
+fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
+    let webhook = [
+        ("url", n.url.is_some()),
+        ("preset", n.preset.is_some()),
+        ("headers", n.headers.is_some()),
+        ("template", n.template.is_some()),
+        ("secret_env", n.secret_env.is_some()),
+        ("secret_file", n.secret_file.is_some()),
+        ("secret_credential", n.secret_credential.is_some()),
+        ("timeout", n.timeout.is_some()),
+    ];
+    let email = [
+        ("smtp", n.smtp.is_some()),
+        ("host", n.host.is_some()),
+        ("port", n.port.is_some()),
+        ("security", n.security.is_some()),
+        ("username", n.username.is_some()),
+        ("password_env", n.password_env.is_some()),
+        ("password_file", n.password_file.is_some()),
+        ("password_credential", n.password_credential.is_some()),
+        ("from", n.from.is_some()),
+        ("to", n.to.is_some()),
+        ("subject_prefix", n.subject_prefix.is_some()),
+        ("tls_ca_file", n.tls_ca_file.is_some()),
+    ];
+    let mut foreign = Vec::new();
+    if t != NotifierType::Webhook {
+        foreign.extend(webhook.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+    }
+    if t != NotifierType::Email {
+        foreign.extend(email.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+    }
+    foreign
+}
+
+fn kind(t: NotifierType, n: &RawNotifier, report: &mut Report) -> Option<NotifierKind> {
+    let type_name = match t {
+        NotifierType::Stdout => "stdout",
+        NotifierType::Webhook => "webhook",
+        NotifierType::Email => "email",
+    };
+    for key in foreign_keys(n, t) {
+        report.bad(
+            key,
+            format!("key `{key}` does not apply to type = \"{type_name}\""),
+        );
+    }
+    match t {
+        NotifierType::Stdout => Some(NotifierKind::Stdout),
+        NotifierType::Webhook => webhook(n, report).map(NotifierKind::Webhook),
+        NotifierType::Email => email(n, report).map(NotifierKind::Email),
+    }
+}
+
+/// A secret's three keys as one source; two of them at once is refused.
+fn secret(
+    what: &str,
+    env: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    credential: &Option<String>,
+    report: &mut Report,
+) -> SecretSource {
+    let source = SecretSource {
+        env: env.clone(),
+        file: file.clone(),
+        credential: credential.clone(),
+    };
+    if let Err(e) = source.check_shape(what) {
+        let key = ["env", "file", "credential"]
+            .into_iter()
+            .map(|s| format!("{what}_{s}"))
+            .find(|k| report.at.written(k))
+            .unwrap_or_else(|| "name".into());
+        report.bad(&key, e);
+    }
+    source
+}
+
+fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
+    if n.url.is_none() && !report.at.written("url") {
+        report.bad(
+            "name",
+            "a webhook needs url = \"https://hooks.example.com/…\"",
+        );
+    }
+    let secret = secret(
+        "secret",
+        &n.secret_env,
+        &n.secret_file,
+        &n.secret_credential,
+        report,
+    );
+    if let Some(t) = &n.template {
+        if let Err(e) = crate::notify::template::compile(t) {
+            report.bad("template", format!("template does not compile: {e}"));
+        }
+    }
+    let headers = n.headers.clone().unwrap_or_default();
+    for (name, value) in &headers {
+        if let Some(why) = reserved_header(name) {
+            report.bad(
+                "headers",
+                format!("headers: {name:?} may not be set: {why}; remove it from headers"),
+            );
+        } else if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            report.bad(
+                "headers",
+                format!("headers: {name:?} is not a valid header name (letters, digits and -, no spaces or colons), e.g. headers = {{ \"X-Source\" = \"storywatch\" }}"),
+            );
+        } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+            report.bad(
+                "headers",
+                format!("headers: the value of {name:?} is not a valid header value (no line breaks or control characters)"),
+            );
+        }
+    }
+    Some(WebhookConfig {
+        url: n.url.clone()?,
+        preset: n.preset.unwrap_or_default(),
+        headers,
+        template: n.template.clone(),
+        secret,
+        timeout: n.timeout.unwrap_or(Duration::from_secs(15)),
+    })
+}
+
+fn email(n: &RawNotifier, report: &mut Report) -> Option<EmailConfig> {
+    let mut host = n.host.clone();
+    let mut port = n.port;
+    let mut security = n.security;
+    let mut username = n.username.clone();
+    if let Some(smtp) = &n.smtp {
+        match parse_smtp_url(smtp) {
+            Ok(u) => {
+                host = host.or(Some(u.host));
+                port = port.or(Some(u.port));
+                security = security.or(Some(u.security));
+                username = username.or(u.username);
+            }
+            Err(e) => report.bad(
+                "smtp",
+                format!("smtp = {smtp:?}: {e}; expected an smtp://, smtps:// or smtp+plain:// URL, e.g. smtp = \"smtp://alerts%40example.com@mail.example.com:587\""),
+            ),
+        }
+    }
+    let security = security.unwrap_or(SmtpSecurity::Starttls);
+    let port = port.unwrap_or(match security {
+        SmtpSecurity::Tls => 465,
+        SmtpSecurity::Starttls => 587,
+        SmtpSecurity::None => 25,
+    });
+    if host.is_none() && !report.at.written("smtp") && !report.at.written("host") {
+        report.bad(
+            "name",
+            "an email notifier needs smtp = \"smtp://user@mail.example.com:587\" or host = \"…\"",
+        );
+    }
+    let password = secret(
+        "password",
+        &n.password_env,
+        &n.password_file,
+        &n.password_credential,
+        report,
+    );
+    if password.is_set() && username.is_none() {
+        report.bad(
+            "username",
+            "a password is set but no username: add username = \"…\" or put it in the URL (smtp://user@host)",
+        );
+    }
+    if username.is_some() && !password.is_set() {
+        report.warn(
+            if report.at.written("username") { "username" } else { "smtp" },
+            "an SMTP username without a password: no login is attempted; set password_env, password_file or password_credential (or drop the username)",
+        );
+    }
+    if security == SmtpSecurity::None
+        && host.as_deref().is_some_and(|h| {
+            !h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+                && h != "localhost"
+        })
+    {
+        report.warn(
+            if report.at.written("security") { "security" } else { "smtp" },
+            "mail to a remote relay without TLS: messages and the password cross the network in clear; use starttls or tls",
+        );
+    }
+    let from = match n
+        .from
+        .as_deref()
+        .map(str::parse::<lettre::message::Mailbox>)
+    {
+        None if report.at.written("from") => None,
+        None => {
+            report.bad(
+                "name",
+                "an email notifier needs from = \"storywatch <alerts@example.com>\"",
+            );
+            None
+        }
+        Some(Err(e)) => {
+            report.bad(
+                "from",
+                format!(
+                    "from = {:?} is not an email address ({e}), e.g. from = \"storywatch <alerts@example.com>\"",
+                    n.from.as_deref().unwrap_or("")
+                ),
+            );
+            None
+        }
+        Some(Ok(m)) => Some(m),
+    };
+    let mut to = Vec::new();
+    for addr in n.to.iter().flatten() {
+        match addr.parse::<lettre::message::Mailbox>() {
+            Ok(m) => to.push(m),
+            Err(e) => report.bad(
+                "to",
+                format!(
+                    "to: {addr:?} is not an email address ({e}), e.g. to = [\"you@example.com\"]"
+                ),
+            ),
+        }
+    }
+    if n.to.as_ref().is_none_or(|t| t.is_empty()) && !report.at.failed("to") {
+        report.bad(
+            if report.at.written("to") {
+                "to"
+            } else {
+                "name"
+            },
+            "an email notifier needs to = [\"you@example.com\"]",
+        );
+    }
+    Some(EmailConfig {
+        host: host?,
+        port,
+        security,
+        username,
+        password,
+        from: from?,
+        to,
+        subject_prefix: n.subject_prefix.clone().unwrap_or_default(),
+        tls_ca_file: n.tls_ca_file.clone(),
+    })
+}
+
+#[derive(Debug)]
+pub(super) struct SmtpUrl {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+}
+
+/// `smtp://user@host:587` (STARTTLS), `smtps://host` (implicit TLS),
+/// `smtp+plain://host:25` (no TLS). A password in the URL is refused: it
+/// would sit in a config file that is often world-readable.
+pub(super) fn parse_smtp_url(text: &str) -> Result<SmtpUrl, UrlError> {
+    let url = Url::parse(text).map_err(|source| UrlError::SmtpInvalid {
+        text: text.to_string(),
+        source,
+    })?;
+    let security = match url.scheme() {
+        "smtp" => SmtpSecurity::Starttls,
+        "smtps" => SmtpSecurity::Tls,
+        "smtp+plain" => SmtpSecurity::None,
+        s => {
+            return Err(UrlError::SmtpScheme {
+                text: text.to_string(),
+                scheme: s.to_string(),
+            })
+        }
+    };
+    if url.password().is_some() {
+        return Err(UrlError::SmtpPassword);
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| UrlError::SmtpNoHost(text.to_string()))?;
+    let port = match url.port() {
+        Some(0) => return Err(UrlError::SmtpPort),
+        Some(p) => p,
+        None => match security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::None => 25,
+        },
+    };
+    let username = (!url.username().is_empty()).then(|| {
+        percent_encoding::percent_decode_str(url.username())
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    Ok(SmtpUrl {
+        host: host.trim_matches(['[', ']']).to_string(),
+        port,
+        security,
+        username,
+    })
+}
