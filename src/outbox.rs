@@ -51,6 +51,70 @@ pub struct StoryAlert {
     /// Which watch terms matched where, for bold/marked rendering.
     pub highlights: Vec<Highlight>,
     pub event: Event,
+    /// The other watches that matched the same event. One change is one
+    /// message per notifier, naming every watch that matched (fan-in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<WatchMatch>,
+    /// Where this alert sits in its story's mail thread; `None` for alerts
+    /// written before threads were tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<Thread>,
+}
+
+/// One more watch that matched an event already alerted by another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchMatch {
+    pub watch: String,
+    pub trigger: Trigger,
+    pub highlights: Vec<Highlight>,
+}
+
+/// An alert's place in the thread of alerts about one story. The first
+/// alert about a story is the root: its message id is the story's
+/// ([`story_message_id`]); every later one names the alert before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    /// The message id (without `<@domain>`) of the previous alert about
+    /// the story; `None` when this alert is the root.
+    pub previous: Option<String>,
+}
+
+/// The message id (without `<@domain>`) of the first alert about `story`.
+pub fn story_message_id(story: &str) -> String {
+    format!("story.{story}")
+}
+
+impl StoryAlert {
+    /// Every watch that matched, the first one first.
+    pub fn watches(&self) -> Vec<&str> {
+        std::iter::once(self.watch.as_str())
+            .chain(self.also.iter().map(|m| m.watch.as_str()))
+            .collect()
+    }
+
+    /// The union of every matching watch's highlights, each once.
+    pub fn all_highlights(&self) -> Vec<&Highlight> {
+        let mut all: Vec<&Highlight> = Vec::new();
+        for h in self
+            .highlights
+            .iter()
+            .chain(self.also.iter().flat_map(|m| m.highlights.iter()))
+        {
+            if !all.contains(&h) {
+                all.push(h);
+            }
+        }
+        all
+    }
+
+    /// This alert's message id (without `<@domain>`): the story's for the
+    /// root of a thread, else one derived from the alert's key.
+    pub fn message_id(&self, key: &str) -> String {
+        match &self.thread {
+            Some(Thread { previous: None }) => story_message_id(&self.event.story),
+            _ => key.to_string(),
+        }
+    }
 }
 
 /// Something the operator should know about a feed or a notifier.
@@ -114,7 +178,7 @@ impl Alert {
                 "{} ({}, watch {}): {}",
                 s.event.kind.as_str(),
                 s.event.feed,
-                s.watch,
+                s.watches().join(", "),
                 s.event.title
             ),
             AlertBody::Ops(o) => match &o.notifier {

@@ -13,7 +13,9 @@ use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta, ACCEPT_FEED};
 use crate::model::{ParsedFeed, UnixMs};
-use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
+use crate::outbox::{
+    self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert, Thread, WatchMatch,
+};
 use crate::records::FeedState;
 use crate::scheduler::{self, Intervals, PollSignal};
 use crate::store::StoreError;
@@ -380,12 +382,29 @@ fn track_and_match(
         let Some(story) = stories.get_mut(&observed.event.story) else {
             continue;
         };
-        for draft in shared
+        let drafts = shared
             .matcher
-            .evaluate(feed, observed, &mut story.followers, alerting)
-        {
-            alerts.push(story_alert(app, &observed.event, draft, now)?);
+            .evaluate(feed, observed, &mut story.followers, alerting);
+        let mut drafts = drafts.into_iter();
+        let Some(first) = drafts.next() else {
+            continue;
+        };
+        if app.store.is_muted(&observed.event.story, now)? {
+            tracing::debug!(feed = %feed.name, story = %observed.event.story, "story is muted: no alert");
+            continue;
         }
+        let alert = story_alert(
+            app,
+            &observed.event,
+            first,
+            drafts.collect(),
+            &story.last_message,
+            now,
+        )?;
+        if let Some(s) = alert.story() {
+            story.last_message = Some(s.message_id(&alert.key));
+        }
+        alerts.push(alert);
     }
     state.items = parsed.entries.len() as u32;
     state.title = parsed.title.clone();
@@ -396,22 +415,51 @@ fn track_and_match(
     Ok(changes)
 }
 
+/// One alert for every watch that matched one event (fan-in): each
+/// notifier gets one message naming them all. Its thread replies to
+/// `previous`, the story's last alert.
 fn story_alert(
     app: &App,
     event: &tracker::Event,
-    draft: AlertDraft,
+    first: AlertDraft,
+    also: Vec<AlertDraft>,
+    previous: &Option<String>,
     now: UnixMs,
 ) -> Result<Alert, StoreError> {
+    let mut notifiers: Vec<String> = Vec::new();
+    for d in std::iter::once(&first).chain(&also) {
+        for n in &d.notifiers {
+            if !notifiers.contains(n) {
+                notifiers.push(n.clone());
+            }
+        }
+    }
+    let names: Vec<&str> = std::iter::once(&first)
+        .chain(&also)
+        .map(|d| d.watch.as_str())
+        .collect();
+    let key = outbox::story_alert_key(app.store.instance(), event, &names.join(","));
     Ok(Alert {
         id: app.store.next_alert_id()?,
-        key: outbox::story_alert_key(app.store.instance(), event, &draft.watch),
+        key,
         created: now,
-        notifiers: draft.notifiers,
+        notifiers,
         body: AlertBody::Story(StoryAlert {
-            watch: draft.watch,
-            trigger: draft.trigger,
-            highlights: draft.highlights,
+            watch: first.watch,
+            trigger: first.trigger,
+            highlights: first.highlights,
             event: event.clone(),
+            also: also
+                .into_iter()
+                .map(|d| WatchMatch {
+                    watch: d.watch,
+                    trigger: d.trigger,
+                    highlights: d.highlights,
+                })
+                .collect(),
+            thread: Some(Thread {
+                previous: previous.clone(),
+            }),
         }),
     })
 }

@@ -122,6 +122,10 @@ pub struct StoryRecord {
     /// one of them while the rest of the story keeps its edits.
     #[serde(default, skip_serializing_if = "EarlierValues::is_empty")]
     pub earlier: EarlierValues,
+    /// The message id (without `<@domain>`) of the last alert about this
+    /// story, which the next alert replies to; `None` until the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<String>,
 }
 
 /// Fingerprints of the values a story's text fields had before their
@@ -281,6 +285,7 @@ mod tests {
                 title: vec![8],
                 ..Default::default()
             },
+            last_message: None,
         }
     }
 

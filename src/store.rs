@@ -147,6 +147,8 @@ pub struct Store {
     recent: Tree,
     recent_of: Tree,
     circuits: Tree,
+    /// Muted stories: story id → until (big-endian ms; empty = for ever).
+    muted: Tree,
     instance: String,
     path: PathBuf,
     /// Our transactions share this gate; a flush takes it alone (see
@@ -354,6 +356,7 @@ impl Store {
             recent: tree("recent")?,
             recent_of: tree("recent_of")?,
             circuits: tree("circuits")?,
+            muted: tree("muted")?,
             instance: instance_id(&meta)?,
             alert_seq,
             meta,
@@ -1158,6 +1161,54 @@ impl Store {
     }
 }
 
+/// Muting: a muted story stays tracked (versions, follows) but alerts
+/// nobody until `until` passes, or for ever.
+impl Store {
+    /// Mutes `story` until `until` (for ever with `None`), replacing an
+    /// earlier mute.
+    pub fn mute_story(&self, story: &str, until: Option<UnixMs>) -> Result<(), StoreError> {
+        let value = until.map(|t| t.to_be_bytes().to_vec()).unwrap_or_default();
+        self.muted.insert(story, value)?;
+        Ok(())
+    }
+
+    /// Lifts a mute; `false` when the story was not muted.
+    pub fn unmute_story(&self, story: &str) -> Result<bool, StoreError> {
+        Ok(self.muted.remove(story)?.is_some())
+    }
+
+    /// `None`: not muted; `Some(None)`: muted for ever; `Some(Some(t))`:
+    /// muted until `t` (which may have passed: see [`Store::is_muted`]).
+    pub fn muted_until(&self, story: &str) -> Result<Option<Option<UnixMs>>, StoreError> {
+        Ok(self.muted.get(story)?.map(|v| {
+            v.as_ref()
+                .try_into()
+                .ok()
+                .map(UnixMs::from_be_bytes)
+        }))
+    }
+
+    /// Whether `story` is muted at `now`.
+    pub fn is_muted(&self, story: &str, now: UnixMs) -> Result<bool, StoreError> {
+        Ok(match self.muted_until(story)? {
+            None => false,
+            Some(None) => true,
+            Some(Some(until)) => until > now,
+        })
+    }
+
+    /// Every mute, story id with its end, in id order.
+    pub fn mutes(&self) -> Result<Vec<(String, Option<UnixMs>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.muted.iter() {
+            let (k, v) = item?;
+            let until = v.as_ref().try_into().ok().map(UnixMs::from_be_bytes);
+            out.push((String::from_utf8_lossy(&k).into_owned(), until));
+        }
+        Ok(out)
+    }
+}
+
 /// `meta` key set once the `recent` index covers every story.
 const RECENCY_BUILT: &str = "recency_index";
 
@@ -1325,6 +1376,7 @@ mod tests {
             followers: vec![],
             merges: vec![],
             earlier: Default::default(),
+            last_message: None,
         };
         let packed = encode_story(&story);
         assert!(packed.len() < encode(&story).len() / 2);

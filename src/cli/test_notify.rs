@@ -58,6 +58,8 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
                 text: "Storm".into(),
             }],
             event,
+            also: Vec::new(),
+            thread: None,
         }),
     }
 }

@@ -1,9 +1,10 @@
 //! Email through SMTP (lettre): STARTTLS, implicit TLS or, when explicitly
 //! configured, plain; AUTH when a username is set.
 //!
-//! Each alert is one multipart message (text + HTML). All messages about
-//! one story reference the same thread root, so mail clients show a
-//! developing story as one conversation. Feed text is untrusted: it is
+//! Each alert is one multipart message (text + HTML). The first alert
+//! about a story is its thread's root and every later one replies to the
+//! one before, so mail clients show a developing story as one
+//! conversation. Feed text is untrusted: it is
 //! escaped into our own markup and the result is run through ammonia, so no
 //! script, form, remote image or `javascript:` link reaches a mailbox.
 
@@ -17,7 +18,7 @@ use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::Message;
 
 use crate::config::{EmailConfig, SmtpSecurity};
-use crate::outbox::{Alert, AlertBody, SendError};
+use crate::outbox::{Alert, AlertBody, SendError, StoryAlert, Thread};
 use crate::secret::Secret;
 use crate::text::line::one_line;
 use crate::tracker::EventKind;
@@ -122,11 +123,13 @@ impl EmailNotifier {
 
     /// Builds the message for one alert, or a digest for several.
     ///
-    /// Threading: every message about a story carries `In-Reply-To` and
-    /// `References` naming one root id derived from the story id, so mail
-    /// clients file a developing story as one conversation, and its own
-    /// `Message-ID` derives from the alert's idempotency key, so a re-send
-    /// after a crash is recognisably the same message.
+    /// Threading: the first alert about a story is the thread's root (its
+    /// `Message-ID` derives from the story id); every later one carries
+    /// `In-Reply-To` the previous alert and `References` the root and the
+    /// previous alert, so mail clients file a developing story as one
+    /// conversation. A non-root `Message-ID` derives from the alert's
+    /// idempotency key, so a re-send after a crash is recognisably the
+    /// same message.
     pub fn message(&self, alerts: &[Alert]) -> Result<Message, SendError> {
         let domain = self.config.from.email.domain().to_string();
         let mut b = Message::builder()
@@ -137,16 +140,20 @@ impl EmailNotifier {
             b = b.to(to.clone());
         }
         let (subject, text, html) = if let [alert] = alerts {
+            let id = match alert.story() {
+                Some(s) => s.message_id(&alert.key),
+                None => alert.key.clone(),
+            };
             b = b
-                .message_id(Some(format!("<{}@{domain}>", alert.key)))
+                .message_id(Some(format!("<{id}@{domain}>")))
                 .raw_header(raw("X-Storywatch-Alert", &alert.key));
             if let Some(s) = alert.story() {
-                let root = thread_root(&s.event.story, &domain);
                 b = b
-                    .in_reply_to(root.clone())
-                    .references(root)
                     .raw_header(raw("X-Storywatch-Story", &s.event.story))
-                    .raw_header(raw("X-Storywatch-Watch", &s.watch));
+                    .raw_header(raw("X-Storywatch-Watch", &s.watches().join(", ")));
+                if let Some((reply_to, references)) = thread_headers(s, &domain) {
+                    b = b.in_reply_to(reply_to).references(references);
+                }
             }
             (
                 render::subject(alert),
@@ -207,9 +214,26 @@ fn raw(name: &'static str, value: &str) -> HeaderValue {
     )
 }
 
-/// The Message-ID every alert about `story` replies to.
+/// The Message-ID of the first alert about `story`: the thread's root.
 pub fn thread_root(story: &str, domain: &str) -> String {
-    format!("<story.{story}@{domain}>")
+    format!("<{}@{domain}>", crate::outbox::story_message_id(story))
+}
+
+/// `In-Reply-To` (the previous alert) and `References` (the root, then the
+/// previous alert) of a story alert; `None` for the root itself. Alerts
+/// written before threads were tracked reply to the root.
+fn thread_headers(s: &StoryAlert, domain: &str) -> Option<(String, String)> {
+    let root = thread_root(&s.event.story, domain);
+    match &s.thread {
+        Some(Thread { previous: None }) => None,
+        Some(Thread {
+            previous: Some(previous),
+        }) if *previous != crate::outbox::story_message_id(&s.event.story) => {
+            let previous = format!("<{previous}@{domain}>");
+            Some((previous.clone(), format!("{root} {previous}")))
+        }
+        _ => Some((root.clone(), root)),
+    }
 }
 
 fn list_token(name: &str) -> String {
@@ -321,7 +345,7 @@ fn alert_html(alert: &Alert) -> String {
     let mut h = String::new();
     let mut meta = vec![
         format!("{} · {}", esc(e.kind.as_str()), esc(&e.feed)),
-        format!("watch <b>{}</b> ({})", esc(&s.watch), s.trigger.as_str()),
+        esc(&render::watch_line(s)),
     ];
     if let Some(c) = e.class() {
         meta.push(format!("{c} change"));

@@ -115,13 +115,7 @@ fn story_text(s: &StoryAlert) -> String {
         flags.push("developing".into());
     }
     let _ = writeln!(out, "{} [{}]", story_subject(s), flags.join(", "));
-    let _ = writeln!(
-        out,
-        "  feed: {} · watch: {} ({})",
-        e.feed,
-        s.watch,
-        s.trigger.as_str()
-    );
+    let _ = writeln!(out, "  feed: {} · {}", e.feed, watch_line(s));
     if let Some(link) = safe_link(&e.link) {
         let _ = writeln!(out, "  link: {link}");
     }
@@ -159,10 +153,25 @@ fn story_text(s: &StoryAlert) -> String {
     out.trim_end().to_string()
 }
 
-/// Distinct matched texts, in order of appearance.
+/// "watch: fires (new)" or, when several watches matched the same change,
+/// "watches: fires (new), california (mention)".
+pub fn watch_line(s: &StoryAlert) -> String {
+    let one = |w: &str, t: crate::watch::query::Trigger| format!("{w} ({})", t.as_str());
+    let all: Vec<String> = std::iter::once(one(&s.watch, s.trigger))
+        .chain(s.also.iter().map(|m| one(&m.watch, m.trigger)))
+        .collect();
+    if all.len() == 1 {
+        format!("watch: {}", all[0])
+    } else {
+        format!("watches: {}", all.join(", "))
+    }
+}
+
+/// Distinct matched texts of every watch that matched, in order of
+/// appearance.
 pub fn matched_terms(s: &StoryAlert) -> Vec<String> {
     let mut seen = Vec::<String>::new();
-    for h in &s.highlights {
+    for h in s.all_highlights() {
         let t = h.text.to_lowercase();
         if !seen.contains(&t) {
             seen.push(t);

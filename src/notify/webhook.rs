@@ -278,8 +278,9 @@ pub fn payload(alert: &Alert) -> Value {
                 "kind": e.kind,
                 "trigger": s.trigger,
                 "watch": s.watch,
+                "watches": s.watches(),
                 "terms": render::matched_terms(s),
-                "matched": s.highlights,
+                "matched": s.all_highlights(),
                 "story": {
                     "id": e.story,
                     "feed": e.feed,

@@ -598,6 +598,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             followers: Vec::new(),
             merges: Vec::new(),
             earlier: EarlierValues::default(),
+            last_message: None,
         };
         story.developing = is_developing(&story, self.now);
         self.add_keys(&mut story, keys);
