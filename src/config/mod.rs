@@ -338,6 +338,16 @@ pub enum WebhookPreset {
     Ntfy,
     Mattermost,
     Teams,
+    /// Telegram bot API `sendMessage`, HTML parse mode.
+    Telegram,
+    /// Matrix client-server API: an `m.room.message` with a formatted body.
+    Matrix,
+    /// Pushover `/1/messages.json`.
+    Pushover,
+    /// Gotify `/message`.
+    Gotify,
+    /// A Google Chat space's incoming webhook.
+    Googlechat,
 }
 
 impl WebhookPreset {
@@ -350,7 +360,33 @@ impl WebhookPreset {
             WebhookPreset::Ntfy => "ntfy",
             WebhookPreset::Mattermost => "mattermost",
             WebhookPreset::Teams => "teams",
+            WebhookPreset::Telegram => "telegram",
+            WebhookPreset::Matrix => "matrix",
+            WebhookPreset::Pushover => "pushover",
+            WebhookPreset::Gotify => "gotify",
+            WebhookPreset::Googlechat => "googlechat",
         }
+    }
+
+    /// The service's public API, for presets whose `url` may be left out.
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            WebhookPreset::Telegram => Some("https://api.telegram.org"),
+            WebhookPreset::Pushover => Some("https://api.pushover.net"),
+            _ => None,
+        }
+    }
+
+    /// Whether the preset authenticates with `token_*` (a bot token, an
+    /// access token, an application token).
+    pub fn needs_token(self) -> bool {
+        matches!(
+            self,
+            WebhookPreset::Telegram
+                | WebhookPreset::Matrix
+                | WebhookPreset::Pushover
+                | WebhookPreset::Gotify
+        )
     }
 }
 
@@ -404,6 +440,14 @@ pub struct RawNotifier {
     pub secret_credential: Option<String>,
     #[serde(deserialize_with = "units::de::opt_duration")]
     pub timeout: Option<Duration>,
+    // chat presets
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_credential: Option<String>,
+    pub chat_id: Option<String>,
+    pub room: Option<String>,
+    pub user: Option<String>,
+    pub priority: Option<i64>,
     // email
     pub smtp: Option<String>,
     pub host: Option<String>,
@@ -446,6 +490,18 @@ pub struct WebhookConfig {
     /// Signing key; resolved only by commands that send.
     pub secret: SecretSource,
     pub timeout: Duration,
+    /// The chat preset's token (Telegram bot token, Matrix access token,
+    /// Pushover or Gotify application token); resolved only by commands
+    /// that send.
+    pub token: SecretSource,
+    /// Telegram: the chat to post to.
+    pub chat_id: Option<String>,
+    /// Matrix: the room id (`!abc:example.org`).
+    pub room: Option<String>,
+    /// Pushover: the user or group key.
+    pub user: Option<String>,
+    /// Gotify: the message priority (0 to 10).
+    pub priority: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use super::document::{KeyLines, Problems, Read};
 use super::schema;
 use super::{
     EmailConfig, NotifierConfig, NotifierKind, NotifierType, RawNotifier, SmtpSecurity, UrlError,
-    WebhookConfig,
+    WebhookConfig, WebhookPreset,
 };
 use crate::secret::SecretSource;
 
@@ -124,6 +124,13 @@ fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
         ("secret_file", n.secret_file.is_some()),
         ("secret_credential", n.secret_credential.is_some()),
         ("timeout", n.timeout.is_some()),
+        ("token_env", n.token_env.is_some()),
+        ("token_file", n.token_file.is_some()),
+        ("token_credential", n.token_credential.is_some()),
+        ("chat_id", n.chat_id.is_some()),
+        ("room", n.room.is_some()),
+        ("user", n.user.is_some()),
+        ("priority", n.priority.is_some()),
     ];
     let email = [
         ("smtp", n.smtp.is_some()),
@@ -193,12 +200,24 @@ fn secret(
 }
 
 fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
-    if n.url.is_none() && !report.at.written("url") {
-        report.bad(
-            "name",
-            "a webhook needs url = \"https://hooks.example.com/…\"",
-        );
+    let preset = n.preset.unwrap_or_default();
+    let default_url = preset.default_url().and_then(|u| Url::parse(u).ok());
+    if n.url.is_none() && default_url.is_none() && !report.at.written("url") {
+        report.bad("name", match preset {
+            WebhookPreset::Matrix => "preset = \"matrix\" needs the homeserver: url = \"https://matrix.example.org\"",
+            WebhookPreset::Gotify => "preset = \"gotify\" needs the server: url = \"https://gotify.example.org\"",
+            WebhookPreset::Googlechat => "preset = \"googlechat\" needs the space's webhook: url = \"https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=…\"",
+            _ => "a webhook needs url = \"https://hooks.example.com/…\"",
+        });
     }
+    let token = secret(
+        "token",
+        &n.token_env,
+        &n.token_file,
+        &n.token_credential,
+        report,
+    );
+    preset_keys(n, preset, &token, report);
     let secret = secret(
         "secret",
         &n.secret_env,
@@ -231,13 +250,55 @@ fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
         }
     }
     Some(WebhookConfig {
-        url: n.url.clone()?,
-        preset: n.preset.unwrap_or_default(),
+        url: n.url.clone().or(default_url)?,
+        preset,
         headers,
         template: n.template.clone(),
         secret,
         timeout: n.timeout.unwrap_or(Duration::from_secs(15)),
+        token,
+        chat_id: n.chat_id.clone(),
+        room: n.room.clone(),
+        user: n.user.clone(),
+        priority: n.priority,
     })
+}
+
+/// The keys each chat preset needs, and those it would ignore.
+fn preset_keys(n: &RawNotifier, preset: WebhookPreset, token: &SecretSource, report: &mut Report) {
+    let name = preset.as_str();
+    if preset.needs_token() && !token.is_set() {
+        let what = match preset {
+            WebhookPreset::Telegram => "the bot token from @BotFather",
+            WebhookPreset::Matrix => "the bot account's access token",
+            WebhookPreset::Pushover => "the application's API token",
+            _ => "the application's token",
+        };
+        report.bad(
+            "preset",
+            format!("preset = \"{name}\" needs {what}: set token_env, token_file or token_credential"),
+        );
+    } else if !preset.needs_token() && token.is_set() {
+        report.bad(
+            "preset",
+            format!("token_env/token_file/token_credential do not apply to preset = \"{name}\" (only telegram, matrix, pushover and gotify take a token)"),
+        );
+    }
+    let needs = [
+        ("chat_id", WebhookPreset::Telegram, n.chat_id.is_some(), "chat_id = \"-1001234567890\""),
+        ("room", WebhookPreset::Matrix, n.room.is_some(), "room = \"!news:example.org\""),
+        ("user", WebhookPreset::Pushover, n.user.is_some(), "user = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\""),
+    ];
+    for (key, owner, set, example) in needs {
+        if preset == owner && !set {
+            report.bad("preset", format!("preset = \"{name}\" needs {example}"));
+        } else if preset != owner && set {
+            report.bad(key, format!("key `{key}` applies only to preset = \"{}\"", owner.as_str()));
+        }
+    }
+    if n.priority.is_some() && preset != WebhookPreset::Gotify {
+        report.bad("priority", "key `priority` applies only to preset = \"gotify\"");
+    }
 }
 
 fn email(n: &RawNotifier, report: &mut Report) -> Option<EmailConfig> {

@@ -441,7 +441,7 @@ pub const NOTIFIER: Section = Section {
         ),
         key(
             "preset",
-            "one of \"json\", \"slack\", \"discord\", \"ntfy\", \"mattermost\", \"teams\"",
+            "one of \"json\", \"slack\", \"discord\", \"ntfy\", \"mattermost\", \"teams\", \"telegram\", \"matrix\", \"pushover\", \"gotify\", \"googlechat\"",
             "\"json\"",
         ),
         key(
@@ -464,6 +464,13 @@ pub const NOTIFIER: Section = Section {
             10 * MIN,
             "the receiver must answer within it",
         ),
+        key("token_env", ENV, "\"STORYWATCH_TELEGRAM_TOKEN\""),
+        key("token_file", PATH, "\"/etc/storywatch/telegram-token\""),
+        key("token_credential", CREDENTIAL, "\"telegram-token\""),
+        key("chat_id", TEXT, "\"-1001234567890\""),
+        key("room", "a Matrix room id", "\"!news:example.org\""),
+        key("user", "a Pushover user or group key", "\"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\""),
+        num("priority", "5", 0, 10, "Gotify's priorities run from 0 to 10"),
         key(
             "smtp",
             "an smtp://, smtps:// or smtp+plain:// URL",

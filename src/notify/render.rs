@@ -1,5 +1,6 @@
 //! How an alert reads as plain text: the subject line and the body used by
-//! the stdout notifier, the text part of emails and chat presets.
+//! the stdout notifier, the text part of emails and chat presets, and
+//! several alerts as one chat message.
 //!
 //! Feed text is untrusted; here it only ever becomes plain text. HTML
 //! rendering (which escapes it) lives with the email notifier.
@@ -188,6 +189,36 @@ pub fn safe_link(link: &str) -> Option<&str> {
     ((lower.starts_with("https://") || lower.starts_with("http://"))
         && !l.chars().any(|c| c.is_whitespace() || c.is_control()))
     .then_some(l)
+}
+
+/// The subject of a message carrying several alerts.
+pub fn digest_subject(alerts: &[Alert]) -> String {
+    format!("storywatch: {} alerts", alerts.len())
+}
+
+/// Several alerts as one block of plain text.
+pub fn digest_text(alerts: &[Alert]) -> String {
+    alerts
+        .iter()
+        .map(text)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Plain text for chat services, cut to their message limit.
+pub fn chat_text(alerts: &[Alert], limit: usize) -> String {
+    let whole = if alerts.len() == 1 {
+        text(&alerts[0])
+    } else {
+        format!("{}\n\n{}", digest_subject(alerts), digest_text(alerts))
+    };
+    if whole.chars().count() <= limit {
+        whole
+    } else {
+        let mut cut: String = whole.chars().take(limit.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Webhooks: storywatch's own versioned JSON, or the native shape of Slack,
-//! Discord, ntfy, Mattermost and Microsoft Teams, or a user template.
+//! Discord, ntfy, Mattermost and Microsoft Teams, or a user template; and
+//! the chat services with APIs of their own (Telegram, Matrix, Pushover,
+//! Gotify, Google Chat), whose request shapes live in `presets.rs`.
 //!
 //! Every request carries `Idempotency-Key` (the alert's stable key) so a
 //! receiver can drop the duplicate that a crash between "sent" and "recorded"
@@ -30,7 +32,7 @@ use crate::secret::Secret;
 use crate::text::line::one_line;
 use crate::tracker::materiality::Comparison;
 
-use super::{render, template, NotifierError};
+use super::{presets, render, template, NotifierError};
 
 pub const SCHEMA: &str = "storywatch.alert.v1";
 pub const DIGEST_SCHEMA: &str = "storywatch.digest.v1";
@@ -40,6 +42,8 @@ pub const TIMESTAMP_HEADER: &str = "x-storywatch-timestamp";
 pub struct WebhookNotifier {
     config: WebhookConfig,
     secret: Option<Secret>,
+    /// A chat preset's token (bot token, access token, application token).
+    token: Option<Secret>,
     client: reqwest::Client,
     headers: HeaderMap,
     template: Option<minijinja::Environment<'static>>,
@@ -78,9 +82,11 @@ impl WebhookNotifier {
             .map(template::compile)
             .transpose()
             .map_err(NotifierError::Template)?;
+        let token = config.token.resolve("token")?;
         Ok(WebhookNotifier {
             config,
             secret,
+            token,
             client,
             headers,
             template,
@@ -97,11 +103,19 @@ impl WebhookNotifier {
         } else {
             super::batch_key(alerts)
         };
-        let mut req = self
-            .client
-            .post(self.config.url.clone())
-            .header(CONTENT_TYPE, content_type)
-            .header("idempotency-key", key);
+        let mut req = match presets::endpoint(&self.config, self.token.as_ref(), &key) {
+            Some(endpoint) => {
+                let endpoint = endpoint?;
+                let mut req = self.client.request(endpoint.method, endpoint.url);
+                for (name, value) in endpoint.headers {
+                    req = req.header(name, value);
+                }
+                req
+            }
+            None => self.client.post(self.config.url.clone()),
+        }
+        .header(CONTENT_TYPE, content_type)
+        .header("idempotency-key", key);
         if self.config.preset == WebhookPreset::Ntfy && self.template.is_none() {
             req = ntfy_headers(req, alerts);
         }
@@ -149,7 +163,7 @@ impl WebhookNotifier {
             let ctx = if alerts.len() == 1 {
                 json!({ "alert": payload(&alerts[0]), "alerts": [payload(&alerts[0])], "text": render::text(&alerts[0]), "subject": render::subject(&alerts[0]) })
             } else {
-                json!({ "alerts": alerts.iter().map(payload).collect::<Vec<_>>(), "text": digest_text(alerts), "subject": digest_subject(alerts) })
+                json!({ "alerts": alerts.iter().map(payload).collect::<Vec<_>>(), "text": render::digest_text(alerts), "subject": render::digest_subject(alerts) })
             };
             let rendered = env
                 .get_template(template::NAME)
@@ -168,6 +182,9 @@ impl WebhookNotifier {
                 "application/json",
             )
         };
+        if let Some(body) = presets::body(&self.config, self.token.as_ref(), alerts) {
+            return Ok(body);
+        }
         Ok(match self.config.preset {
             WebhookPreset::Json if alerts.len() == 1 => json_body(payload(&alerts[0])),
             WebhookPreset::Json => json_body(json!({
@@ -176,13 +193,18 @@ impl WebhookNotifier {
                 "alerts": alerts.iter().map(payload).collect::<Vec<_>>(),
             })),
             WebhookPreset::Slack => json_body(slack(alerts)),
-            WebhookPreset::Mattermost => json_body(json!({ "text": chat_text(alerts, 16_000) })),
+            WebhookPreset::Mattermost => json_body(json!({ "text": render::chat_text(alerts, 16_000) })),
             WebhookPreset::Discord => json_body(
-                json!({ "content": chat_text(alerts, 2000), "allowed_mentions": { "parse": [] } }),
+                json!({ "content": render::chat_text(alerts, 2000), "allowed_mentions": { "parse": [] } }),
             ),
             WebhookPreset::Teams => json_body(teams(alerts)),
-            WebhookPreset::Ntfy => (
-                chat_text(alerts, 4000).into_bytes(),
+            WebhookPreset::Ntfy
+            | WebhookPreset::Telegram
+            | WebhookPreset::Matrix
+            | WebhookPreset::Pushover
+            | WebhookPreset::Gotify
+            | WebhookPreset::Googlechat => (
+                render::chat_text(alerts, 4000).into_bytes(),
                 "text/plain; charset=utf-8",
             ),
         })
@@ -321,34 +343,6 @@ fn change_json(c: &Comparison) -> Value {
     })
 }
 
-fn digest_subject(alerts: &[Alert]) -> String {
-    format!("storywatch: {} alerts", alerts.len())
-}
-
-fn digest_text(alerts: &[Alert]) -> String {
-    alerts
-        .iter()
-        .map(render::text)
-        .collect::<Vec<_>>()
-        .join("\n\n")
-}
-
-/// Plain text for chat services, cut to their message limit.
-fn chat_text(alerts: &[Alert], limit: usize) -> String {
-    let text = if alerts.len() == 1 {
-        render::text(&alerts[0])
-    } else {
-        format!("{}\n\n{}", digest_subject(alerts), digest_text(alerts))
-    };
-    if text.chars().count() <= limit {
-        text
-    } else {
-        let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
-
 /// Slack incoming webhooks: `text` (fallback) plus section blocks.
 fn slack(alerts: &[Alert]) -> Value {
     let escape = |s: &str| {
@@ -370,7 +364,7 @@ fn slack(alerts: &[Alert]) -> Value {
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": full.chars().take(2900).collect::<String>() } })
         })
         .collect();
-    json!({ "text": escape(&chat_text(alerts, 3000)), "blocks": blocks, "unfurl_links": false })
+    json!({ "text": escape(&render::chat_text(alerts, 3000)), "blocks": blocks, "unfurl_links": false })
 }
 
 /// Teams (Workflows / incoming webhook): an Adaptive Card.
@@ -399,7 +393,7 @@ fn ntfy_headers(req: reqwest::RequestBuilder, alerts: &[Alert]) -> reqwest::Requ
     let title = if alerts.len() == 1 {
         render::subject(&alerts[0])
     } else {
-        digest_subject(alerts)
+        render::digest_subject(alerts)
     };
     // header values must be visible ASCII; ntfy accepts RFC 2047 for the rest
     let title = if title.is_ascii() {

@@ -11,6 +11,7 @@
 
 mod common;
 
+mod alerts;
 mod api;
 mod cli;
 mod config_gen;
