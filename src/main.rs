@@ -111,6 +111,18 @@ enum Command {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
+    /// Silence one story (by id, link or guid): it stays tracked but alerts
+    /// nobody, for a while or until unmuted.
+    Mute {
+        story: String,
+        /// How long, e.g. 2d or 12h; without it, until `unmute`.
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+    },
+    /// Let a muted story alert again.
+    Unmute { story: String },
+    /// List the muted stories.
+    Mutes,
     /// List feeds with their status: last success, last error, next poll,
     /// how often a conditional GET saved the download, items.
     Feeds,
@@ -279,6 +291,40 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
                 }
             };
             emit(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mute { story, for_ } => {
+            use cli::mute;
+            let config = load(&args.config)?;
+            let for_ms = match for_.as_deref().map(storywatch::config::units::parse_duration) {
+                None => None,
+                Some(Ok(d)) if !d.is_zero() => Some(d.as_millis().min(u128::from(u64::MAX)) as u64),
+                Some(Ok(_)) => {
+                    return Err(Failure::Usage(
+                        "--for must be longer than zero, e.g. --for 2d (leave it out to mute until `storywatch unmute`)".into(),
+                    ))
+                }
+                Some(Err(e)) => return Err(Failure::Usage(format!("--for: {e}, e.g. --for 2d"))),
+            };
+            emit(&mute::muted_text(&locate::run(
+                &config,
+                mute::Mute { story, for_ms },
+            )?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unmute { story } => {
+            use cli::mute;
+            let config = load(&args.config)?;
+            emit(&mute::unmuted_text(&locate::run(
+                &config,
+                mute::Unmute { story },
+            )?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mutes => {
+            use cli::mute;
+            let config = load(&args.config)?;
+            emit(&mute::mutes_text(&locate::run(&config, mute::Mutes {})?))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds => {

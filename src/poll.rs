@@ -13,9 +13,7 @@ use crate::app::{App, Shared};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, ResponseMeta, ACCEPT_FEED};
 use crate::model::{ParsedFeed, UnixMs};
-use crate::outbox::{
-    self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert, Thread, WatchMatch,
-};
+use crate::outbox::{self, Alert, AlertBody, OpsKind, OpsNotice, StoryAlert, Thread, WatchMatch};
 use crate::records::FeedState;
 use crate::scheduler::{self, Intervals, PollSignal};
 use crate::store::StoreError;

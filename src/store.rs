@@ -1169,23 +1169,24 @@ impl Store {
     pub fn mute_story(&self, story: &str, until: Option<UnixMs>) -> Result<(), StoreError> {
         let value = until.map(|t| t.to_be_bytes().to_vec()).unwrap_or_default();
         self.muted.insert(story, value)?;
-        Ok(())
+        // asked for by a person, rarely: durable before it is confirmed
+        self.flush_blocking()
     }
 
     /// Lifts a mute; `false` when the story was not muted.
     pub fn unmute_story(&self, story: &str) -> Result<bool, StoreError> {
-        Ok(self.muted.remove(story)?.is_some())
+        let was = self.muted.remove(story)?.is_some();
+        self.flush_blocking()?;
+        Ok(was)
     }
 
     /// `None`: not muted; `Some(None)`: muted for ever; `Some(Some(t))`:
     /// muted until `t` (which may have passed: see [`Store::is_muted`]).
     pub fn muted_until(&self, story: &str) -> Result<Option<Option<UnixMs>>, StoreError> {
-        Ok(self.muted.get(story)?.map(|v| {
-            v.as_ref()
-                .try_into()
-                .ok()
-                .map(UnixMs::from_be_bytes)
-        }))
+        Ok(self
+            .muted
+            .get(story)?
+            .map(|v| v.as_ref().try_into().ok().map(UnixMs::from_be_bytes)))
     }
 
     /// Whether `story` is muted at `now`.

@@ -11,7 +11,7 @@ use crate::control::{Command, Ctx, Problem, ProblemCode};
 /// The daemon's dispatch table: runs the command called `name`.
 pub fn dispatch(name: &str, args: Value, ctx: &Ctx) -> Result<Value, Problem> {
     use crate::cli::history;
-    use crate::cli::{feeds, outbox, status, test_watch};
+    use crate::cli::{feeds, mute, outbox, status, test_watch};
     match name {
         status::Status::NAME => handle::<status::Status>(args, ctx),
         feeds::Feeds::NAME => handle::<feeds::Feeds>(args, ctx),
@@ -21,6 +21,9 @@ pub fn dispatch(name: &str, args: Value, ctx: &Ctx) -> Result<Value, Problem> {
         outbox::OutboxList::NAME => handle::<outbox::OutboxList>(args, ctx),
         outbox::OutboxRetry::NAME => handle::<outbox::OutboxRetry>(args, ctx),
         outbox::OutboxDrop::NAME => handle::<outbox::OutboxDrop>(args, ctx),
+        mute::Mute::NAME => handle::<mute::Mute>(args, ctx),
+        mute::Unmute::NAME => handle::<mute::Unmute>(args, ctx),
+        mute::Mutes::NAME => handle::<mute::Mutes>(args, ctx),
         other => Err(Problem::new(
             ProblemCode::UnknownCommand,
             format!(

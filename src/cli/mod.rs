@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod feeds;
 pub mod history;
 pub mod locate;
+pub mod mute;
 pub mod once;
 pub mod opml;
 pub mod outbox;

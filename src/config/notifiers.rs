@@ -276,7 +276,9 @@ fn preset_keys(n: &RawNotifier, preset: WebhookPreset, token: &SecretSource, rep
         };
         report.bad(
             "preset",
-            format!("preset = \"{name}\" needs {what}: set token_env, token_file or token_credential"),
+            format!(
+                "preset = \"{name}\" needs {what}: set token_env, token_file or token_credential"
+            ),
         );
     } else if !preset.needs_token() && token.is_set() {
         report.bad(
@@ -285,19 +287,43 @@ fn preset_keys(n: &RawNotifier, preset: WebhookPreset, token: &SecretSource, rep
         );
     }
     let needs = [
-        ("chat_id", WebhookPreset::Telegram, n.chat_id.is_some(), "chat_id = \"-1001234567890\""),
-        ("room", WebhookPreset::Matrix, n.room.is_some(), "room = \"!news:example.org\""),
-        ("user", WebhookPreset::Pushover, n.user.is_some(), "user = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\""),
+        (
+            "chat_id",
+            WebhookPreset::Telegram,
+            n.chat_id.is_some(),
+            "chat_id = \"-1001234567890\"",
+        ),
+        (
+            "room",
+            WebhookPreset::Matrix,
+            n.room.is_some(),
+            "room = \"!news:example.org\"",
+        ),
+        (
+            "user",
+            WebhookPreset::Pushover,
+            n.user.is_some(),
+            "user = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\"",
+        ),
     ];
     for (key, owner, set, example) in needs {
         if preset == owner && !set {
             report.bad("preset", format!("preset = \"{name}\" needs {example}"));
         } else if preset != owner && set {
-            report.bad(key, format!("key `{key}` applies only to preset = \"{}\"", owner.as_str()));
+            report.bad(
+                key,
+                format!(
+                    "key `{key}` applies only to preset = \"{}\"",
+                    owner.as_str()
+                ),
+            );
         }
     }
     if n.priority.is_some() && preset != WebhookPreset::Gotify {
-        report.bad("priority", "key `priority` applies only to preset = \"gotify\"");
+        report.bad(
+            "priority",
+            "key `priority` applies only to preset = \"gotify\"",
+        );
     }
 }
 

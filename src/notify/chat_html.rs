@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn diffs_use_each_dialect_s_tags() {
         let html = "a <del>1</del><ins>2</ins><br>\nb";
-        assert_eq!(Dialect::Telegram.diff(html), "a <del>1</del><ins>2</ins>\nb");
+        assert_eq!(
+            Dialect::Telegram.diff(html),
+            "a <del>1</del><ins>2</ins>\nb"
+        );
         assert_eq!(Dialect::Matrix.diff(html), "a <del>1</del><u>2</u><br>b");
         assert!(Dialect::Pushover.diff(html).contains("[-1-]</font>"));
     }

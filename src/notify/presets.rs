@@ -73,10 +73,8 @@ pub fn endpoint(
         ),
         WebhookPreset::Googlechat => {
             let mut url = config.url.clone();
-            url.query_pairs_mut().append_pair(
-                "messageReplyOption",
-                "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
-            );
+            url.query_pairs_mut()
+                .append_pair("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
             return Some(Ok(Endpoint {
                 method: Method::POST,
                 url,

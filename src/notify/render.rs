@@ -198,11 +198,7 @@ pub fn digest_subject(alerts: &[Alert]) -> String {
 
 /// Several alerts as one block of plain text.
 pub fn digest_text(alerts: &[Alert]) -> String {
-    alerts
-        .iter()
-        .map(text)
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    alerts.iter().map(text).collect::<Vec<_>>().join("\n\n")
 }
 
 /// Plain text for chat services, cut to their message limit.

@@ -193,7 +193,9 @@ impl WebhookNotifier {
                 "alerts": alerts.iter().map(payload).collect::<Vec<_>>(),
             })),
             WebhookPreset::Slack => json_body(slack(alerts)),
-            WebhookPreset::Mattermost => json_body(json!({ "text": render::chat_text(alerts, 16_000) })),
+            WebhookPreset::Mattermost => {
+                json_body(json!({ "text": render::chat_text(alerts, 16_000) }))
+            }
             WebhookPreset::Discord => json_body(
                 json!({ "content": render::chat_text(alerts, 2000), "allowed_mentions": { "parse": [] } }),
             ),

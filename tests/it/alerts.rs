@@ -159,17 +159,28 @@ room = "!news:example.org"
     // mail: three messages, not six; one thread rooted at the first
     let mails = smtp.wait_for(3, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(smtp.wait_for(3, WAIT).await.len(), 3, "no second mail per watch");
+    assert_eq!(
+        smtp.wait_for(3, WAIT).await.len(),
+        3,
+        "no second mail per watch"
+    );
     let story = mails[0].header("x-storywatch-story").unwrap();
     let root = format!("<story.{story}@example.com>");
     let (new, upd, upd2) = (&mails[0], &mails[1], &mails[2]);
     assert_eq!(new.header("message-id").as_deref(), Some(root.as_str()));
-    assert_eq!(new.header("in-reply-to"), None, "the root replies to nothing");
+    assert_eq!(
+        new.header("in-reply-to"),
+        None,
+        "the root replies to nothing"
+    );
     assert_eq!(new.header("references"), None);
     let upd_id = upd.header("message-id").unwrap();
     assert_eq!(
         upd_id,
-        format!("<{}@example.com>", upd.header("x-storywatch-alert").unwrap())
+        format!(
+            "<{}@example.com>",
+            upd.header("x-storywatch-alert").unwrap()
+        )
     );
     assert_eq!(upd.header("in-reply-to").as_deref(), Some(root.as_str()));
     assert_eq!(upd.header("references").as_deref(), Some(root.as_str()));
@@ -180,7 +191,10 @@ room = "!news:example.org"
         "the root, then the previous alert"
     );
     for m in [new, upd, upd2] {
-        assert_eq!(m.header("x-storywatch-watch").as_deref(), Some("nk, troops"));
+        assert_eq!(
+            m.header("x-storywatch-watch").as_deref(),
+            Some("nk, troops")
+        );
         assert!(m.text().contains("watches: nk ("), "{}", m.text());
         assert!(m.text().contains("troops ("), "{}", m.text());
     }
@@ -208,11 +222,11 @@ room = "!news:example.org"
     }
     let tg_update = tg[1].json();
     let text = tg_update["text"].as_str().unwrap();
+    assert!(text.contains("<del>3,000</del><ins>5,000</ins>"), "{text}");
     assert!(
-        text.contains("<del>3,000</del><ins>5,000</ins>"),
+        text.contains("<a href=\"http://example.com/nk\">"),
         "{text}"
     );
-    assert!(text.contains("<a href=\"http://example.com/nk\">"), "{text}");
 
     // Matrix: PUT …/rooms/{room}/send/m.room.message/{txnId}, bearer token
     let mx: Vec<_> = reqs
@@ -227,7 +241,11 @@ room = "!news:example.org"
         let prefix = "/matrix/_matrix/client/v3/rooms/%21news%3Aexample.org/send/m.room.message/";
         assert!(path.starts_with(prefix), "{path}");
         let txn = &path[prefix.len()..];
-        assert_eq!(Some(txn.to_string()), r.header("idempotency-key"), "txnId = idempotency key");
+        assert_eq!(
+            Some(txn.to_string()),
+            r.header("idempotency-key"),
+            "txnId = idempotency key"
+        );
         txns.push(txn.to_string());
         assert_eq!(
             r.header("authorization").as_deref(),
@@ -349,10 +367,7 @@ async fn gotify_posts_json_with_its_key_header() {
         j["extras"]["client::notification"]["click"]["url"],
         "http://example.com/nk"
     );
-    assert_eq!(
-        j["extras"]["client::display"]["contentType"],
-        "text/plain"
-    );
+    assert_eq!(j["extras"]["client::display"]["contentType"], "text/plain");
 }
 
 #[tokio::test]
@@ -399,9 +414,120 @@ fn presets_say_what_they_miss() {
     assert!(e.contains("needs the bot token"), "{e}");
     let e = check("preset = \"telegram\"\ntoken_env = \"TG\"");
     assert!(e.contains("needs chat_id = "), "{e}");
-    assert_eq!(check("preset = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"1\""), "", "the public API is the default url");
+    assert_eq!(
+        check("preset = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"1\""),
+        "",
+        "the public API is the default url"
+    );
     let e = check("preset = \"matrix\"\ntoken_env = \"MX\"\nroom = \"!r:e.org\"");
     assert!(e.contains("needs the homeserver"), "{e}");
     let e = check("preset = \"slack\"\nurl = \"http://127.0.0.1:9/x\"\nroom = \"!r:e.org\"");
     assert!(e.contains("applies only to preset = \"matrix\""), "{e}");
+}
+
+/// `mute`, `mutes` and `unmute` with the real binary: opening the database
+/// when no daemon runs, through the running daemon's control socket when
+/// one does. A muted story stays tracked (its versions are kept) but its
+/// changes alert nobody; unmuted, it alerts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_and_unmute_with_and_without_the_daemon() {
+    use common::daemon::{storm_hook_config, storywatch, write, Daemon, NotifySocket};
+    const STORM: (&str, &str, &str) = (
+        "storm",
+        "Storm warning for the coast",
+        "Winds of 120 km/h are expected tonight.",
+    );
+    let version = |n: u32| {
+        (
+            "storm",
+            "Storm warning for the coast",
+            format!(
+                "Winds of {} km/h are expected tonight. Schools will close for {n} days.",
+                120 + 30 * n
+            ),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = FeedServer::start().await;
+    let hook = common::WebhookReceiver::start().await;
+    let state = dir.path().join("state");
+    let config = dir.path().join("config.toml");
+    write(
+        &config,
+        &storm_hook_config(&state, &feeds, hook.addr, "")
+            .replace("interval = \"10s\"", "interval = \"1h\""),
+    );
+    let cfg = config.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", &cfg]);
+        storywatch(&all, &[])
+    };
+    let publish = |n: u32| {
+        let v = version(n);
+        feeds.set("application/rss+xml", rss(&[(v.0, v.1, v.2.as_str())]));
+    };
+    feeds.set("application/rss+xml", rss(&[STORM]));
+    assert_eq!(run(&["once"]).0, 0);
+    assert_eq!(hook.requests().len(), 1, "the new story alerts");
+
+    let (code, out, err) = run(&["mute", "storm", "--for", "2d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("muted story "), "{out}");
+    assert!(
+        out.contains("Storm warning for the coast") && out.contains("until 20"),
+        "{out}"
+    );
+    let (_, listed, _) = run(&["mutes"]);
+    assert!(listed.contains("Storm warning"), "{listed}");
+    publish(1);
+    let (code, _, err) = run(&["once"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(hook.requests().len(), 1, "a muted story alerts nobody");
+    let (_, history, _) = run(&["history", "storm"]);
+    assert!(history.contains("revision 2"), "still tracked: {history}");
+
+    let (code, _, err) = run(&["mute", "no-such-story"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no stored story matches \"no-such-story\""),
+        "{err}"
+    );
+    let (code, _, err) = run(&["mute", "storm", "--for", "soon"]);
+    assert_eq!(code, 2, "a bad duration is a usage error");
+    assert!(
+        err.contains("--for") && err.contains("e.g. --for 2d"),
+        "{err}"
+    );
+
+    // the daemon holds the database: the commands go through its socket
+    let notify = NotifySocket::bind(dir.path());
+    let daemon = Daemon::start_ready(&config, &notify).await;
+    assert!(
+        storywatch::store::Store::is_locked(&state),
+        "the daemon holds the database"
+    );
+    let (code, out, err) = run(&["unmute", "storm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alerts again"), "{out}");
+    let (_, listed, _) = run(&["mutes"]);
+    assert_eq!(listed, "no story is muted\n");
+    let (code, out, _) = run(&["mute", "storm"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("until `storywatch unmute`"), "{out}");
+    let (code, out, _) = run(&["unmute", "storm"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("alerts again"), "{out}");
+    drop(daemon);
+
+    // unmuted, the next change alerts again
+    publish(2);
+    let (code, _, err) = run(&["once"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        hook.requests().len(),
+        2,
+        "unmuted, the story alerts again: {err} {:?}",
+        run(&["outbox", "list", "--all"])
+    );
 }
