@@ -139,6 +139,7 @@ pub fn one_version(rng: &mut Lcg, feed: &str, story: u64, revision: u32, at: i64
         followers: vec!["everything".into()],
         merges: Vec::new(),
         earlier: Default::default(),
+        last_message: None,
     };
     let version = VersionRecord {
         story: id.clone(),
