@@ -10,8 +10,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::fetch::{ClientError, FetchSettings, Fetcher};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{AuthKind, Config, FeedConfig};
+use crate::fetch::{ClientError, Credential, FeedCredentials, FetchSettings, Fetcher};
 use crate::gates::Gates;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifierError};
@@ -28,6 +30,8 @@ pub struct Shared {
     pub gates: Arc<Gates>,
     /// The HTTP endpoint's bearer token, read from where the config says.
     pub api_token: Option<Secret>,
+    /// Private feeds' headers and credentials, by feed name.
+    pub feed_credentials: BTreeMap<String, FeedCredentials>,
 }
 
 impl Shared {
@@ -47,13 +51,54 @@ impl Shared {
                 })?;
             notifiers.insert(n.name.clone(), Arc::new(built));
         }
+        let feed_credentials = config
+            .feeds
+            .iter()
+            .filter(|f| !f.headers.is_empty() || f.auth.is_some())
+            .map(|f| (f.name.clone(), feed_credentials(f, secrets.feed(&f.name))))
+            .collect();
         Ok(Shared {
             gates: Arc::new(Gates::new(&config.daemon)),
+            feed_credentials,
             api_token: secrets.api_token,
             config,
             matcher,
             notifiers,
         })
+    }
+}
+
+/// A feed's `headers` and `auth` with its secret, as the fetcher sends
+/// them. The config check made sure the headers are valid.
+fn feed_credentials(feed: &FeedConfig, secret: Option<&Secret>) -> FeedCredentials {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &feed.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    let credential = feed
+        .auth
+        .as_ref()
+        .zip(secret.cloned())
+        .map(|(auth, secret)| match auth.kind {
+            AuthKind::Basic => Credential::Basic {
+                username: auth.username.clone().unwrap_or_default(),
+                password: secret,
+            },
+            AuthKind::Bearer => Credential::Bearer(secret),
+            AuthKind::Cookie => Credential::Cookie(secret),
+            AuthKind::Query => Credential::Query {
+                param: auth.param.clone().unwrap_or_default(),
+                value: secret,
+            },
+        });
+    FeedCredentials {
+        headers,
+        credential,
     }
 }
 

@@ -175,6 +175,7 @@ async fn fetch_one(
     record.seen = now;
     let request = FetchRequest {
         url: &job.url,
+        credentials: shared.feed_credentials.get(&feed.name),
         etag: record.etag.as_deref(),
         last_modified: record.last_modified.as_deref(),
         max_body: feed.max_body(daemon).min(ARTICLE_MAX_BODY),

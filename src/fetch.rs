@@ -9,7 +9,9 @@
 //!   error, and a chain of only permanent redirects reports the new URL so the
 //!   caller can remember it;
 //! - cache hints (`Cache-Control: max-age`, `Expires`) and `Retry-After`
-//!   returned for the scheduler.
+//!   returned for the scheduler;
+//! - a private feed's headers and credential ([`FeedCredentials`]) sent to
+//!   its own site only.
 //!
 //! Errors are values the scheduler can act on, each with a message that tells
 //! the user what is wrong.
@@ -21,6 +23,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::model::UnixMs;
+use crate::secret::Secret;
 
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -44,10 +47,95 @@ pub struct Fetcher {
     client: reqwest::Client,
 }
 
+/// A private feed's credential, its secret read.
+#[derive(Clone)]
+pub enum Credential {
+    Basic { username: String, password: Secret },
+    Bearer(Secret),
+    Cookie(Secret),
+    Query { param: String, value: Secret },
+}
+
+/// The extra headers and the credential a feed's requests carry. They go
+/// only to the origin (scheme, host and port) of the URL asked for: a
+/// redirect to another site is followed without them, so a credential is
+/// never handed to a host it was not meant for.
+#[derive(Clone, Default)]
+pub struct FeedCredentials {
+    pub headers: HeaderMap,
+    pub credential: Option<Credential>,
+}
+
+impl std::fmt::Debug for FeedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.credential {
+            None => "none",
+            Some(Credential::Basic { .. }) => "basic",
+            Some(Credential::Bearer(_)) => "bearer",
+            Some(Credential::Cookie(_)) => "cookie",
+            Some(Credential::Query { .. }) => "query",
+        };
+        f.debug_struct("FeedCredentials")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("credential", &kind)
+            .finish()
+    }
+}
+
+impl FeedCredentials {
+    /// `req` with the headers and credential, when `url` is on `origin`'s
+    /// site.
+    fn apply(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        url: &Url,
+        origin: &Url,
+    ) -> reqwest::RequestBuilder {
+        if url.origin() != origin.origin() {
+            return req;
+        }
+        req = req.headers(self.headers.clone());
+        match &self.credential {
+            Some(Credential::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Credential::Bearer(token)) => req.bearer_auth(token.expose()),
+            Some(Credential::Cookie(cookie)) => match HeaderValue::from_str(cookie.expose()) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    req.header(header::COOKIE, v)
+                }
+                Err(_) => req,
+            },
+            Some(Credential::Query { .. }) | None => req,
+        }
+    }
+
+    /// The URL to request: `url` with the query credential when on
+    /// `origin`'s site.
+    fn url(&self, url: &Url, origin: &Url) -> Url {
+        match &self.credential {
+            Some(Credential::Query { param, value }) if url.origin() == origin.origin() => {
+                let mut with = url.clone();
+                with.query_pairs_mut().append_pair(param, value.expose());
+                with
+            }
+            _ => url.clone(),
+        }
+    }
+
+    /// Whether a request URL holds a secret (its errors must not show it).
+    fn secret_in_url(&self) -> bool {
+        matches!(self.credential, Some(Credential::Query { .. }))
+    }
+}
+
 /// What one fetch asks for.
 #[derive(Debug, Clone)]
 pub struct FetchRequest<'a> {
     pub url: &'a Url,
+    /// A private feed's headers and credential.
+    pub credentials: Option<&'a FeedCredentials>,
     pub etag: Option<&'a str>,
     pub last_modified: Option<&'a str>,
     pub max_body: u64,
@@ -205,13 +293,16 @@ impl Fetcher {
             {
                 headers.insert(header::IF_MODIFIED_SINCE, v);
             }
-            let resp = self
-                .client
-                .get(url.clone())
-                .headers(headers)
+            let get = match req.credentials {
+                Some(c) => c.apply(self.client.get(c.url(&url, req.url)), &url, req.url),
+                None => self.client.get(url.clone()),
+            }
+            .headers(headers);
+            let hide_url = req.credentials.is_some_and(FeedCredentials::secret_in_url);
+            let resp = get
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(|e| classify(if hide_url { e.without_url() } else { e }))?;
             let status = resp.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let next = redirect_target(&url, resp.headers())?;

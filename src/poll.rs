@@ -83,6 +83,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     let daemon = &shared.config.daemon;
     let request = FetchRequest {
         url: &url,
+        credentials: shared.feed_credentials.get(&feed.name),
         etag: state.etag.as_deref(),
         last_modified: state.last_modified.as_deref(),
         max_body: feed.max_body(daemon),

@@ -16,6 +16,7 @@
 //! - [`secrets`]: where each secret comes from, resolved on demand.
 
 mod document;
+pub mod feed_access;
 mod notifiers;
 pub mod schema;
 pub mod secrets;
@@ -37,6 +38,7 @@ use crate::secret::SecretSource;
 use crate::watch::query::{OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
 
+pub use feed_access::{AuthKind, FeedAuth};
 pub use notifiers::{reserved_header, RESERVED_HEADERS};
 pub use validate::{is_local, parse_http_url, UrlError};
 
@@ -250,6 +252,10 @@ pub struct FeedConfig {
     pub max_body: Option<u64>,
     /// Minimum change class for this feed's updates to count at all.
     pub min_materiality: Option<ChangeClass>,
+    /// Extra request headers (not secret: they are in config.toml).
+    pub headers: BTreeMap<String, String>,
+    /// The credential of a private or paywalled feed.
+    pub auth: Option<FeedAuth>,
 }
 
 impl FeedConfig {

@@ -368,6 +368,21 @@ pub const FEED: Section = Section {
         key("full_text", BOOL, "false"),
         size("max_body", "\"10MiB\"", KIB, GIB, MAX_BODY_WHY),
         key("min_materiality", MATERIALITY, "\"minor\""),
+        key(
+            "headers",
+            "a table of header names and values",
+            "{ \"X-Client\" = \"storywatch\" }",
+        ),
+        key(
+            "auth",
+            "one of \"basic\", \"bearer\", \"cookie\", \"query\"",
+            "\"bearer\"",
+        ),
+        key("username", TEXT, "\"reader@example.com\""),
+        key("auth_param", TEXT, "\"token\""),
+        key("secret_env", ENV, "\"STORYWATCH_FEED_TOKEN\""),
+        key("secret_file", PATH, "\"/etc/storywatch/feed-token\""),
+        key("secret_credential", CREDENTIAL, "\"feed-token\""),
     ],
 };
 

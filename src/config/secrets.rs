@@ -1,5 +1,6 @@
-//! The secrets a config names (the API token, webhook signing keys, SMTP
-//! passwords): where each comes from, and reading them.
+//! The secrets a config names (the API token, webhook signing keys, chat
+//! tokens, SMTP passwords, private feeds' credentials): where each comes
+//! from, and reading them.
 //!
 //! Loading a config never reads a secret. Only the commands that send
 //! (`run`, `once`, `test-notify`) call [`Config::resolve_secrets`], which
@@ -20,8 +21,10 @@ pub struct SecretUse<'a> {
     /// The key prefix: `api_token`, `secret`, `password`.
     pub what: &'static str,
     pub source: &'a SecretSource,
-    /// The notifier it belongs to (None: the API token).
+    /// The notifier it belongs to (None: the API token or a feed's).
     pub notifier: Option<&'a str>,
+    /// The feed it belongs to (its `auth` credential).
+    pub feed: Option<&'a str>,
     /// Where it is configured (the notifier's table), if known.
     pub line: Option<usize>,
 }
@@ -31,12 +34,18 @@ pub struct SecretUse<'a> {
 pub struct Secrets {
     pub api_token: Option<Secret>,
     notifiers: BTreeMap<String, Secret>,
+    feeds: BTreeMap<String, Secret>,
 }
 
 impl Secrets {
     /// The webhook signing key or SMTP password of notifier `name`.
     pub fn notifier(&self, name: &str) -> Option<&Secret> {
         self.notifiers.get(name)
+    }
+
+    /// The `auth` secret of feed `name`.
+    pub fn feed(&self, name: &str) -> Option<&Secret> {
+        self.feeds.get(name)
     }
 }
 
@@ -50,6 +59,7 @@ impl Config {
                 what: "api_token",
                 source: &self.daemon.api_token,
                 notifier: None,
+                feed: None,
                 line: None,
             });
         }
@@ -65,7 +75,20 @@ impl Config {
                     what,
                     source,
                     notifier: Some(&n.name),
+                    feed: None,
                     line: Some(n.line),
+                });
+            }
+        }
+        for f in &self.feeds {
+            if let Some(auth) = f.auth.as_ref().filter(|a| a.secret.is_set()) {
+                out.push(SecretUse {
+                    owner: format!("feed {:?} secret", f.name),
+                    what: "secret",
+                    source: &auth.secret,
+                    notifier: None,
+                    feed: Some(&f.name),
+                    line: None,
                 });
             }
         }
@@ -93,11 +116,14 @@ impl Config {
                 // a chat preset's token is read again when its notifier is
                 // built: here it is only checked, with the others
                 Ok(Some(_)) if u.what == "token" => {}
-                Ok(Some(s)) => match u.notifier {
-                    Some(n) => {
+                Ok(Some(s)) => match (u.notifier, u.feed) {
+                    (Some(n), _) => {
                         secrets.notifiers.insert(n.to_string(), s);
                     }
-                    None => secrets.api_token = Some(s),
+                    (None, Some(f)) => {
+                        secrets.feeds.insert(f.to_string(), s);
+                    }
+                    (None, None) => secrets.api_token = Some(s),
                 },
                 Ok(None) => {}
                 Err(e) => problems.push(match u.line {

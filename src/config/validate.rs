@@ -4,7 +4,7 @@
 //! the settings that must agree with each other, and the warnings for
 //! configs that are valid but probably not what was meant.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use toml::de::DeValue;
 use url::Url;
 
 use super::document::{self, KeyLines, Problems, Read, Source};
+use super::feed_access::{self, AuthKind};
 use super::schema::{self, Section};
 use super::{
     notifiers, units, Config, DaemonConfig, DeliveryConfig, FeedConfig, NotifierConfig,
@@ -46,6 +47,13 @@ pub(super) struct RawFeed {
     #[serde(deserialize_with = "units::de::opt_size")]
     max_body: Option<u64>,
     min_materiality: Option<ChangeClass>,
+    headers: BTreeMap<String, String>,
+    auth: Option<AuthKind>,
+    username: Option<String>,
+    auth_param: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<std::path::PathBuf>,
+    secret_credential: Option<String>,
 }
 
 pub(super) fn de_opt_http_url<'de, D: serde::Deserializer<'de>>(
@@ -490,6 +498,24 @@ fn feed(r: Read<RawFeed>, label: &str, problems: &mut Problems) -> Option<(FeedC
         }
         .check(("min_interval", min), ("max_interval", max), "");
     }
+    for p in feed_access::header_problems(&f.headers) {
+        problems.at(r.at.line_of("headers"), format!("{label}: {p}"));
+    }
+    let auth = feed_access::auth(
+        feed_access::AuthKeys {
+            kind: f.auth,
+            username: &f.username,
+            param: &f.auth_param,
+            secret: SecretSource {
+                env: f.secret_env.clone(),
+                file: f.secret_file.clone(),
+                credential: f.secret_credential.clone(),
+            },
+        },
+        label,
+        |k| r.at.line_of(k),
+        problems,
+    );
     Some((
         FeedConfig {
             name: name?,
@@ -503,6 +529,8 @@ fn feed(r: Read<RawFeed>, label: &str, problems: &mut Problems) -> Option<(FeedC
             full_text: f.full_text,
             max_body: f.max_body,
             min_materiality: f.min_materiality,
+            headers: f.headers,
+            auth,
         },
         r.at,
     ))

@@ -28,6 +28,7 @@ mod layers;
 mod notify_email;
 mod notify_webhook;
 mod pipeline;
+mod private_feeds;
 mod readme_walkthrough;
 mod scheduler;
 mod service;
