@@ -194,6 +194,8 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
     match args.command {
         Command::Check => {
             let config = load(&args.config)?;
+            let now = storywatch::clock::Clock::now(&SystemClock);
+            cli::check::render_templates(&config, now).map_err(Failure::Config)?;
             emit(&cli::check::summary(&config))?;
             Ok(ExitCode::SUCCESS)
         }

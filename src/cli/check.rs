@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::config::{Config, NotifierKind};
+use crate::config::{Config, ConfigError, NotifierKind};
 use crate::secret::Availability;
 
 /// What `check` prints: enough to see the config was understood, nothing
@@ -129,4 +129,41 @@ pub fn summary(config: &Config) -> String {
         }
     }
     out
+}
+
+/// Renders every email notifier's templates with a realistic alert (the
+/// one `test-notify` sends), so a misspelt variable or a filter that fails
+/// is found by `check`, not by a mail that dies. One problem per failure.
+pub fn render_templates(config: &Config, now: crate::model::UnixMs) -> Result<(), ConfigError> {
+    use crate::notify::{email, template};
+    let mut problems = Vec::new();
+    for n in &config.notifiers {
+        let NotifierKind::Email(e) = &n.kind else {
+            continue;
+        };
+        let parts = e.templates();
+        if parts.is_empty() {
+            continue;
+        }
+        let sample = [super::test_notify::test_alert(&n.name, now)];
+        let rendered = template::compile_email(&parts)
+            .map_err(|(part, e)| format!("{part}_template does not compile: {e}"))
+            .and_then(|env| {
+                email::templated(&env, &sample, String::new(), String::new(), String::new())
+                    .map_err(|e| e.message)
+            });
+        if let Err(why) = rendered {
+            problems.push(format!(
+                "{}:{}: notifier {:?}: {why} (rendered with the sample alert `storywatch test-notify` sends; see README, \"Email templates\", for the variables)",
+                config.path.display(),
+                n.line,
+                n.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems })
+    }
 }

@@ -467,6 +467,9 @@ pub struct RawNotifier {
     pub to: Option<Vec<String>>,
     pub subject_prefix: Option<String>,
     pub tls_ca_file: Option<PathBuf>,
+    pub subject_template: Option<String>,
+    pub text_template: Option<String>,
+    pub html_template: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -523,6 +526,24 @@ pub struct EmailConfig {
     pub subject_prefix: String,
     /// Extra CA certificate (PEM) to trust, for a relay with a private CA.
     pub tls_ca_file: Option<PathBuf>,
+    /// minijinja templates replacing the subject, text part and HTML part.
+    pub subject_template: Option<String>,
+    pub text_template: Option<String>,
+    pub html_template: Option<String>,
+}
+
+impl EmailConfig {
+    /// The templates given, by part name (see `notify::template`).
+    pub fn templates(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("subject", &self.subject_template),
+            ("text", &self.text_template),
+            ("html", &self.html_template),
+        ]
+        .into_iter()
+        .filter_map(|(part, t)| t.as_deref().map(|t| (part, t)))
+        .collect()
+    }
 }
 
 impl Config {

@@ -145,6 +145,9 @@ fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
         ("to", n.to.is_some()),
         ("subject_prefix", n.subject_prefix.is_some()),
         ("tls_ca_file", n.tls_ca_file.is_some()),
+        ("subject_template", n.subject_template.is_some()),
+        ("text_template", n.text_template.is_some()),
+        ("html_template", n.html_template.is_some()),
     ];
     let mut foreign = Vec::new();
     if t != NotifierType::Webhook {
@@ -436,7 +439,7 @@ fn email(n: &RawNotifier, report: &mut Report) -> Option<EmailConfig> {
             "an email notifier needs to = [\"you@example.com\"]",
         );
     }
-    Some(EmailConfig {
+    let config = EmailConfig {
         host: host?,
         port,
         security,
@@ -446,7 +449,15 @@ fn email(n: &RawNotifier, report: &mut Report) -> Option<EmailConfig> {
         to,
         subject_prefix: n.subject_prefix.clone().unwrap_or_default(),
         tls_ca_file: n.tls_ca_file.clone(),
-    })
+        subject_template: n.subject_template.clone(),
+        text_template: n.text_template.clone(),
+        html_template: n.html_template.clone(),
+    };
+    if let Err((part, e)) = crate::notify::template::compile_email(&config.templates()) {
+        let key = format!("{part}_template");
+        report.bad(&key, format!("{key} does not compile: {e}"));
+    }
+    Some(config)
 }
 
 #[derive(Debug)]

@@ -510,6 +510,17 @@ pub const NOTIFIER: Section = Section {
         key("to", "a list of email addresses", "[\"you@example.com\"]"),
         key("subject_prefix", TEXT, "\"[news] \""),
         key("tls_ca_file", PATH, "\"/etc/storywatch/relay-ca.pem\""),
+        key(
+            "subject_template",
+            "a minijinja template",
+            "'{{ subject }} [{{ alert.watches | join(\", \") }}]'",
+        ),
+        key("text_template", "a minijinja template", "'{{ text }}'"),
+        key(
+            "html_template",
+            "a minijinja template",
+            "'<p>{{ alert.story.title }}</p>'",
+        ),
     ],
 };
 

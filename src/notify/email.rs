@@ -30,6 +30,8 @@ pub struct EmailNotifier {
     name: String,
     config: EmailConfig,
     smtp: SmtpClient,
+    /// The user's subject, text and HTML templates, if any.
+    templates: Option<minijinja::Environment<'static>>,
 }
 
 impl EmailNotifier {
@@ -71,10 +73,17 @@ impl EmailNotifier {
             credentials,
             Duration::from_secs(30),
         );
+        let templates = match config.templates() {
+            t if t.is_empty() => None,
+            t => Some(
+                super::template::compile_email(&t).map_err(|(_, e)| NotifierError::Template(e))?,
+            ),
+        };
         Ok(EmailNotifier {
             name: name.to_string(),
             smtp,
             config,
+            templates,
         })
     }
 
@@ -172,6 +181,10 @@ impl EmailNotifier {
                 html_document(&refs),
             )
         };
+        let (subject, text, html) = match &self.templates {
+            Some(env) => templated(env, alerts, subject, text, html)?,
+            None => (subject, text, html),
+        };
         let subject = format!("{}{}", self.config.subject_prefix, subject);
         // List-Id lets users filter and lets clients treat these as list
         // mail; there is no List-Unsubscribe because there is nothing to
@@ -203,6 +216,42 @@ impl EmailNotifier {
         )
         .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
     }
+}
+
+/// The subject, text and HTML of a message with the user's templates in
+/// place of the parts they replace. Each template sees `alert` (the JSON
+/// payload of a single alert, as webhooks get it), `alerts` (every
+/// alert's payload), `subject`, `text` and `html` (what storywatch would
+/// send); the HTML template's output is sanitised like storywatch's own.
+pub fn templated(
+    env: &minijinja::Environment<'static>,
+    alerts: &[Alert],
+    subject: String,
+    text: String,
+    html: String,
+) -> Result<(String, String, String), SendError> {
+    let payloads: Vec<serde_json::Value> = alerts.iter().map(super::webhook::payload).collect();
+    let ctx = serde_json::json!({
+        "alert": payloads.first(),
+        "alerts": payloads,
+        "digest": alerts.len() > 1,
+        "subject": subject,
+        "text": text,
+        "html": html,
+    });
+    let render = |part: &str, default: String| -> Result<String, SendError> {
+        match env.get_template(part) {
+            Ok(t) => t
+                .render(minijinja::value::Serde(&ctx))
+                .map_err(|e| SendError::permanent(format!("email {part}_template failed: {e}"))),
+            Err(_) => Ok(default),
+        }
+    };
+    let html = match env.get_template("html") {
+        Ok(_) => document(&sanitize(&render("html", String::new())?)),
+        Err(_) => html,
+    };
+    Ok((render("subject", subject)?, render("text", text)?, html))
 }
 
 /// A header lettre has no typed header for, control characters removed
@@ -323,7 +372,11 @@ pub fn html_document(alerts: &[&Alert]) -> String {
         }
         body.push_str("<hr>");
     }
-    let clean = sanitize(&body);
+    document(&sanitize(&body))
+}
+
+/// Sanitised HTML as a whole document.
+fn document(clean: &str) -> String {
     format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;line-height:1.45;max-width:46em\">{clean}<p style=\"color:#888;font-size:small\">Sent by storywatch.</p></body></html>"
     )

@@ -531,3 +531,84 @@ async fn mute_and_unmute_with_and_without_the_daemon() {
         run(&["outbox", "list", "--all"])
     );
 }
+
+/// Email templates: subject, text and HTML replaced by the user's
+/// minijinja, the HTML escaped and sanitised like storywatch's own; and
+/// `check` renders them, so a misspelt variable fails there.
+#[tokio::test]
+async fn email_templates_render_sanitised_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&dir.path().join("mail"), &Options::default(), None);
+    let feeds = FeedServer::start().await;
+    let templates = r#"subject_template = '[{{ alert.watches | join(", ") }}] {{ alert.story.title }}'
+text_template = '''{{ alert.story.title }}
+{{ alert.story.link }}
+watches: {{ alert.watches | join(", ") }}'''
+html_template = '<h2>{{ alert.story.title }}</h2><script>alert(1)</script><p>{{ alert.story.summary }}</p>'
+"#;
+    let notifier = format!(
+        "{TROOPS_WATCH}\n[[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp+plain://127.0.0.1:{}\"\nfrom = \"storywatch <alerts@example.com>\"\nto = [\"reader@example.org\"]\n{templates}",
+        smtp.port
+    );
+    let clock = Arc::new(ManualClock::new(T0));
+    let app = Arc::new(
+        App::open(
+            nk_config(&dir.path().join("state"), &feeds.url(), &notifier),
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    feeds.set("application/rss+xml", rss(&[UNRELATED]));
+    daemon::once(&app).await.unwrap();
+    clock.advance(600_000);
+    let hostile = (
+        "nk",
+        "North Korean troops &lt;b&gt;seen&lt;/b&gt; near front",
+        "About 3,000 North Korean troops may have been sent, odds 3 &amp;lt; 5.",
+    );
+    feeds.set("application/rss+xml", rss(&[hostile]));
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!((s.alerts, s.delivered), (1, 1), "{s:?}");
+    let mails = smtp.wait_for(1, WAIT).await;
+    let m = &mails[0];
+    assert_eq!(
+        m.subject(),
+        "[nk, troops] North Korean troops seen near front"
+    );
+    assert_eq!(
+        m.text().replace("\r\n", "\n").trim_end(),
+        "North Korean troops seen near front\nhttp://example.com/nk\nwatches: nk, troops"
+    );
+    let html = m.html();
+    assert!(
+        html.contains("<h2>North Korean troops seen near front</h2>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "sanitised: {html}");
+    assert!(html.contains("odds 3 &lt; 5."), "feed text escaped: {html}");
+
+    // `check` renders the templates: a misspelt variable is a problem
+    let cfg = dir.path().join("config.toml");
+    let text = |t: &str| {
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n[[feed]]\nname = \"f\"\nurl = \"http://127.0.0.1:9/f\"\n[[watch]]\nname = \"w\"\nany = [\"x\"]\n[[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp+plain://127.0.0.1:25\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n{t}\n",
+            dir.path().join("s2").display()
+        )
+    };
+    let check = |t: &str| {
+        std::fs::write(&cfg, text(t)).unwrap();
+        common::daemon::storywatch(&["check", "--config", &cfg.display().to_string()], &[])
+    };
+    let (code, _, err) = check("subject_template = '{{ alert.story.titel }}'");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("notifier \"mail\"") && err.contains("subject_template"),
+        "{err}"
+    );
+    let (code, _, err) = check("html_template = '{% if %}'");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("html_template does not compile"), "{err}");
+    let (code, out, err) = check("subject_template = 'News: {{ alert.story.title }}'");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok"), "{out}");
+}

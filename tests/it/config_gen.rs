@@ -224,8 +224,17 @@ fn fixed(section: &str, key: &str) -> bool {
         (
             "daemon",
             "state_dir" | "listen" | "api_token_file" | "api_token_credential"
-        ) | ("feed", "name" | "url")
-            | ("watch", "name")
+        ) | (
+            "feed",
+            "name"
+                | "url"
+                | "auth"
+                | "username"
+                | "auth_param"
+                | "secret_env"
+                | "secret_file"
+                | "secret_credential"
+        ) | ("watch", "name")
             | (
                 "notifier",
                 "name"
