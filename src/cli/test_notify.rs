@@ -148,7 +148,10 @@ mod tests {
             subject.starts_with("Updated: Storm makes landfall"),
             "{subject}"
         );
-        assert!(subject.contains("headline changed"), "{subject}");
+        assert!(
+            subject.contains("headline now \"Storm makes landfall"),
+            "{subject}"
+        );
         let text = render::text(&a);
         assert!(text.contains("[-3,000-]{+12,000+}"), "{text}");
         assert_ne!(a.key, test_alert("mail", 0).key, "keys are fresh");

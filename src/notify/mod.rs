@@ -4,7 +4,8 @@
 //! whether it worked; retries, digests and rate limits are the delivery
 //! loop's business (`delivery.rs`), so a notifier is just "render and send".
 //!
-//! [`render`] turns alerts into text and HTML ([`chat_html`] into the
+//! [`render`] turns alerts into text and HTML (with [`summary`] saying
+//! what changed in a reader's words) ([`chat_html`] into the
 //! HTML chat services accept), [`webhook`] and [`email`] send them
 //! ([`presets`] holds the request shapes of the chat services), and [`template`] compiles user webhook templates (a leaf the
 //! config check uses too, so config does not depend on the notifiers).
@@ -14,6 +15,7 @@ pub mod email;
 pub mod presets;
 pub mod render;
 mod smtp;
+pub mod summary;
 pub mod template;
 pub mod webhook;
 

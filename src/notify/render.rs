@@ -7,10 +7,8 @@
 
 use std::fmt::Write;
 
-use crate::model::Field;
 use crate::outbox::{Alert, AlertBody, OpsKind, OpsNotice, StoryAlert};
 use crate::text::line::one_line;
-use crate::tracker::materiality::Comparison;
 use crate::tracker::EventKind;
 
 /// Unchanged words kept either side of a change in rendered diffs.
@@ -31,7 +29,11 @@ fn story_subject(s: &StoryAlert) -> String {
         EventKind::New => format!("New: {title}"),
         EventKind::Removed => format!("Removed: {title}"),
         EventKind::Oscillating => format!("Flip-flopping: {title}"),
-        EventKind::Updated => match e.comparison.as_ref().map(change_summary) {
+        EventKind::Updated => match e
+            .comparison
+            .as_ref()
+            .map(|c| super::summary::change_summary(c, &e.title))
+        {
             Some(what) if !what.is_empty() => format!("Updated: {title} ({what})"),
             _ => format!("Updated: {title}"),
         },
@@ -51,44 +53,6 @@ fn ops_subject(o: &OpsNotice) -> String {
         Some(n) => format!("[storywatch] notifier {n} {what}"),
         None => format!("[storywatch] feed {} {what}", o.feed),
     }
-}
-
-/// "headline changed, 2 sentences added, number changed".
-pub fn change_summary(c: &Comparison) -> String {
-    let mut parts = Vec::new();
-    let reverted = |f: Field| c.reverted.contains(&f);
-    if c.title.is_some() {
-        parts.push(if reverted(Field::Title) {
-            "headline reverted to an earlier version".to_string()
-        } else {
-            "headline changed".to_string()
-        });
-    }
-    if reverted(Field::Summary) || reverted(Field::Content) {
-        parts.push("text reverted to an earlier version".into());
-        return parts.join(", ");
-    }
-    match c.sentences.added.len() {
-        0 => {}
-        1 => parts.push("1 sentence added".into()),
-        n => parts.push(format!("{n} sentences added")),
-    }
-    match c.sentences.removed.len() {
-        0 => {}
-        1 => parts.push("1 sentence removed".into()),
-        n => parts.push(format!("{n} sentences removed")),
-    }
-    if !c.numbers.is_empty() {
-        parts.push(if c.numbers.len() == 1 {
-            "a number changed".into()
-        } else {
-            format!("{} numbers changed", c.numbers.len())
-        });
-    }
-    if parts.is_empty() && c.body.is_some() {
-        parts.push("text edited".into());
-    }
-    parts.join(", ")
 }
 
 /// The alert as a block of plain text (no trailing newline).

@@ -320,18 +320,18 @@ pub fn payload(alert: &Alert) -> Value {
                     "published": e.snapshot.published.map(rfc3339),
                     "updated": e.snapshot.updated.map(rfc3339),
                 },
-                "change": e.comparison.as_ref().map(change_json),
+                "change": e.comparison.as_ref().map(|c| change_json(c, &e.title)),
                 "text": render::text(alert),
             })
         }
     }
 }
 
-fn change_json(c: &Comparison) -> Value {
+fn change_json(c: &Comparison, title: &str) -> Value {
     json!({
         "class": c.class,
         "score": c.score,
-        "summary": render::change_summary(c),
+        "summary": super::summary::change_summary(c, title),
         "fields": c.fields.iter().map(|f| f.field).collect::<Vec<_>>(),
         "field_classes": c.fields,
         "diff": {
