@@ -89,6 +89,35 @@ impl Snapshot {
     }
 }
 
+/// The publisher's text of a version, where it differs from the
+/// comparison form only in typography (curly quotes, dashes, `…`, odd
+/// spaces): alerts show this, the tracker compares the other. `None` where
+/// the two are the same (most text), so nothing is stored twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Display {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Of [`Snapshot::body`]'s field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl Display {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.body.is_none()
+    }
+
+    /// The title to show, given the comparison form.
+    pub fn title<'a>(&'a self, normal: &'a str) -> &'a str {
+        self.title.as_deref().unwrap_or(normal)
+    }
+
+    /// The body to show, given the comparison form.
+    pub fn body<'a>(&'a self, normal: &'a str) -> &'a str {
+        self.body.as_deref().unwrap_or(normal)
+    }
+}
+
 /// A field of a story that can change between versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ChangeClass, Field, Snapshot, UnixMs};
+use crate::model::{ChangeClass, Display, Field, Snapshot, UnixMs};
 
 /// What is stored per feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -126,6 +126,9 @@ pub struct StoryRecord {
     /// story, which the next alert replies to; `None` until the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<String>,
+    /// The latest version's text as published, where typography differs.
+    #[serde(default, skip_serializing_if = "Display::is_empty")]
+    pub display: Display,
 }
 
 /// Fingerprints of the values a story's text fields had before their
@@ -286,6 +289,7 @@ mod tests {
                 ..Default::default()
             },
             last_message: None,
+            display: Default::default(),
         }
     }
 

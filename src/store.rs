@@ -1378,6 +1378,7 @@ mod tests {
             merges: vec![],
             earlier: Default::default(),
             last_message: None,
+            display: Default::default(),
         };
         let packed = encode_story(&story);
         assert!(packed.len() < encode(&story).len() / 2);

@@ -140,6 +140,7 @@ pub fn one_version(rng: &mut Lcg, feed: &str, story: u64, revision: u32, at: i64
         merges: Vec::new(),
         earlier: Default::default(),
         last_message: None,
+        display: Default::default(),
     };
     let version = VersionRecord {
         story: id.clone(),

@@ -41,6 +41,8 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
         merge: None,
         snapshot: new,
         comparison,
+        display: Default::default(),
+        display_diff: None,
     };
     Alert {
         id: 0,

@@ -75,17 +75,17 @@ fn blocks(alert: &Alert, dialect: Dialect) -> Vec<String> {
         out.push(format!("matched: {}", esc(&terms.join(", "))));
     }
     match (&e.kind, &e.comparison) {
-        (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
-            if let Some(t) = &c.title {
+        (EventKind::Updated | EventKind::Oscillating, Some(_)) => {
+            if let Some(t) = e.shown_title_diff() {
                 let diff = dialect.diff(&t.render_html(render::DIFF_CONTEXT));
                 out.push(format!("<b>Headline:</b> {diff}"));
             }
-            if let Some(b) = &c.body {
+            if let Some(b) = e.shown_body_diff() {
                 out.push(dialect.diff(&b.render_html(render::DIFF_CONTEXT)));
             }
         }
         _ => {
-            let body = one_line(e.snapshot.body(), 400);
+            let body = one_line(e.shown_body(), 400);
             if !body.is_empty() {
                 out.push(esc(&body));
             }

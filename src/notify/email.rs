@@ -337,10 +337,10 @@ fn digest_text(alerts: &[Alert]) -> String {
             let heading = match g.first().and_then(|a| a.story()) {
                 Some(s) if g.len() > 1 => format!(
                     "■ {} ({} alerts)\n\n",
-                    one_line(&s.event.title, 140),
+                    one_line(s.event.shown_title(), 140),
                     g.len()
                 ),
-                Some(s) => format!("■ {}\n\n", one_line(&s.event.title, 140)),
+                Some(s) => format!("■ {}\n\n", one_line(s.event.shown_title(), 140)),
                 None => String::new(),
             };
             let body = g
@@ -411,7 +411,7 @@ fn alert_html(alert: &Alert) -> String {
         "<p style=\"color:#555;font-size:small\">{}</p>",
         meta.join(" · ")
     ));
-    let title = mark_terms(&esc(&e.title), &terms);
+    let title = mark_terms(&esc(e.shown_title()), &terms);
     if let Some(link) = render::safe_link(&e.link) {
         h.push_str(&format!(
             "<h2><a href=\"{}\">{title}</a></h2>",
@@ -422,13 +422,13 @@ fn alert_html(alert: &Alert) -> String {
     }
     match (&e.kind, &e.comparison) {
         (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
-            if let Some(t) = &c.title {
+            if let Some(t) = e.shown_title_diff() {
                 h.push_str(&format!(
                     "<p><b>Headline:</b> {}</p>",
                     style_diff(&mark_terms(&t.render_html(render::DIFF_CONTEXT), &terms))
                 ));
             }
-            if let Some(b) = &c.body {
+            if let Some(b) = e.shown_body_diff() {
                 h.push_str(&format!(
                     "<p>{}</p>",
                     style_diff(&mark_terms(&b.render_html(render::DIFF_CONTEXT), &terms))
@@ -450,7 +450,7 @@ fn alert_html(alert: &Alert) -> String {
             }
         }
         _ => {
-            let body = one_line(e.snapshot.body(), 1200);
+            let body = one_line(e.shown_body(), 1200);
             if !body.is_empty() {
                 h.push_str(&format!("<p>{}</p>", mark_terms(&esc(&body), &terms)));
             }

@@ -24,7 +24,7 @@ pub fn subject(alert: &Alert) -> String {
 
 fn story_subject(s: &StoryAlert) -> String {
     let e = &s.event;
-    let title = one_line(&e.title, 140);
+    let title = one_line(e.shown_title(), 140);
     match e.kind {
         EventKind::New => format!("New: {title}"),
         EventKind::Removed => format!("Removed: {title}"),
@@ -32,7 +32,7 @@ fn story_subject(s: &StoryAlert) -> String {
         EventKind::Updated => match e
             .comparison
             .as_ref()
-            .map(|c| super::summary::change_summary(c, &e.title))
+            .map(|c| super::summary::change_summary(c, e.shown_title()))
         {
             Some(what) if !what.is_empty() => format!("Updated: {title} ({what})"),
             _ => format!("Updated: {title}"),
@@ -90,10 +90,10 @@ fn story_text(s: &StoryAlert) -> String {
     }
     match (&e.kind, &e.comparison) {
         (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
-            if let Some(t) = &c.title {
+            if let Some(t) = e.shown_title_diff() {
                 let _ = writeln!(out, "  headline: {}", t.render_text(DIFF_CONTEXT));
             }
-            if let Some(b) = &c.body {
+            if let Some(b) = e.shown_body_diff() {
                 let _ = writeln!(out, "  text: {}", b.render_text(DIFF_CONTEXT));
             }
             for n in &c.numbers {
@@ -109,7 +109,7 @@ fn story_text(s: &StoryAlert) -> String {
             }
         }
         _ => {
-            let body = e.snapshot.body();
+            let body = e.shown_body();
             if !body.is_empty() {
                 let _ = writeln!(out, "  {}", one_line(body, 400));
             }

@@ -308,35 +308,35 @@ pub fn payload(alert: &Alert) -> Value {
                 "story": {
                     "id": e.story,
                     "feed": e.feed,
-                    "title": e.title,
+                    "title": e.shown_title(),
                     "old_title": e.old_title,
                     "link": render::safe_link(&e.link).unwrap_or(""),
                     "revision": e.revision,
                     "developing": e.developing,
                     "merge": e.merge,
-                    "summary": one_line(e.snapshot.body(), 1000),
+                    "summary": one_line(e.shown_body(), 1000),
                     "authors": e.snapshot.authors,
                     "categories": e.snapshot.categories,
                     "published": e.snapshot.published.map(rfc3339),
                     "updated": e.snapshot.updated.map(rfc3339),
                 },
-                "change": e.comparison.as_ref().map(|c| change_json(c, &e.title)),
+                "change": e.comparison.as_ref().map(|c| change_json(c, e)),
                 "text": render::text(alert),
             })
         }
     }
 }
 
-fn change_json(c: &Comparison, title: &str) -> Value {
+fn change_json(c: &Comparison, e: &crate::tracker::Event) -> Value {
     json!({
         "class": c.class,
         "score": c.score,
-        "summary": super::summary::change_summary(c, title),
+        "summary": super::summary::change_summary(c, e.shown_title()),
         "fields": c.fields.iter().map(|f| f.field).collect::<Vec<_>>(),
         "field_classes": c.fields,
         "diff": {
-            "title": c.title.as_ref().map(|d| json!({ "text": d.render_text(render::DIFF_CONTEXT), "chunks": d.chunks })),
-            "body": c.body.as_ref().map(|d| json!({ "text": d.render_text(render::DIFF_CONTEXT), "chunks": d.chunks })),
+            "title": e.shown_title_diff().map(|d| json!({ "text": d.render_text(render::DIFF_CONTEXT), "chunks": d.chunks })),
+            "body": e.shown_body_diff().map(|d| json!({ "text": d.render_text(render::DIFF_CONTEXT), "chunks": d.chunks })),
         },
         "added_sentences": c.sentences.added,
         "removed_sentences": c.sentences.removed,

@@ -23,9 +23,10 @@ use std::collections::{HashMap, HashSet};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ChangeClass, Entry, Field, Snapshot, UnixMs};
+use crate::model::{ChangeClass, Display, Entry, Field, Snapshot, UnixMs};
 use crate::records::{EarlierValues, Merge, StoryRecord, VersionRecord};
 use alias::{Prepared, Side};
+use diff::TextDiff;
 use materiality::Comparison;
 
 /// Entries of one document tracked at most (the first ones, which feeds put
@@ -103,9 +104,56 @@ pub struct Event {
     pub snapshot: Snapshot,
     /// What changed, for `Updated` and `Oscillating`.
     pub comparison: Option<Comparison>,
+    /// The version's text as published, where its typography differs
+    /// from the comparison form.
+    #[serde(default, skip_serializing_if = "Display::is_empty")]
+    pub display: Display,
+    /// The comparison's diffs computed again on the publisher's text, for
+    /// alerts to show; `None` when the texts had no typography to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_diff: Option<DisplayDiff>,
+}
+
+/// Diffs of the publisher's text (see [`Event::display_diff`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DisplayDiff {
+    pub title: Option<TextDiff>,
+    pub body: Option<TextDiff>,
 }
 
 impl Event {
+    /// The headline to show: the publisher's.
+    pub fn shown_title(&self) -> &str {
+        self.display.title(&self.title)
+    }
+
+    /// The body to show: the publisher's.
+    pub fn shown_body(&self) -> &str {
+        self.display.body(self.snapshot.body())
+    }
+
+    /// The headline's diff on the publisher's text, else the comparison's.
+    pub fn shown_title_diff(&self) -> Option<&TextDiff> {
+        let c = self.comparison.as_ref()?.title.as_ref()?;
+        Some(
+            self.display_diff
+                .as_ref()
+                .and_then(|d| d.title.as_ref())
+                .unwrap_or(c),
+        )
+    }
+
+    /// The body's diff on the publisher's text, else the comparison's.
+    pub fn shown_body_diff(&self) -> Option<&TextDiff> {
+        let c = self.comparison.as_ref()?.body.as_ref()?;
+        Some(
+            self.display_diff
+                .as_ref()
+                .and_then(|d| d.body.as_ref())
+                .unwrap_or(c),
+        )
+    }
+
     pub fn class(&self) -> Option<ChangeClass> {
         self.comparison.as_ref().map(|c| c.class)
     }
@@ -364,6 +412,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         story.raw_fp = raw_fp;
         story.last_seen = self.now;
         let new = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
+        let old_display = std::mem::replace(&mut story.display, normalize::display(entry, &new));
         let Some(cmp) = materiality::compare(&story.latest, &new) else {
             self.changes.stats.noise += 1;
             return true;
@@ -410,7 +459,9 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             story.flipflops += 1;
             if story.flipflops >= FLIPFLOPS_TO_REPORT && !story.oscillation_reported {
                 story.oscillation_reported = true;
+                let shown = display_diff(&old, &old_display, story, &cmp);
                 self.emit(EventKind::Oscillating, story, Some(old), Some(cmp));
+                self.set_display_diff(shown);
             }
             return true;
         }
@@ -426,7 +477,9 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         remember_time(&mut story.edits, self.now);
         story.developing = is_developing(story, self.now);
         self.changes.stats.updated += 1;
+        let shown = display_diff(&old, &old_display, story, &cmp);
         self.emit(EventKind::Updated, story, Some(old), Some(cmp));
+        self.set_display_diff(shown);
         true
     }
 
@@ -460,9 +513,18 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 }),
                 snapshot: story.latest.clone(),
                 comparison,
+                display: story.display.clone(),
+                display_diff: None,
             },
             old,
         });
+    }
+
+    /// Sets the display diff of the event just emitted.
+    fn set_display_diff(&mut self, diff: Option<DisplayDiff>) {
+        if let Some(last) = self.changes.events.last_mut() {
+            last.event.display_diff = diff;
+        }
     }
 
     /// Entries no key knows: an edited story under a new guid/slug that
@@ -599,7 +661,9 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             merges: Vec::new(),
             earlier: EarlierValues::default(),
             last_message: None,
+            display: Default::default(),
         };
+        story.display = normalize::display(entry, &story.latest);
         story.developing = is_developing(&story, self.now);
         self.add_keys(&mut story, keys);
         self.changes.versions.push(VersionRecord {
@@ -698,6 +762,57 @@ fn remember_time(list: &mut Vec<UnixMs>, t: UnixMs) {
     if list.len() > 16 {
         list.remove(0);
     }
+}
+
+/// The comparison's diffs again on the publisher's text, when either
+/// version kept typography of its own (curly quotes, dashes, `…`).
+fn display_diff(
+    old: &Snapshot,
+    old_display: &Display,
+    story: &StoryRecord,
+    cmp: &Comparison,
+) -> Option<DisplayDiff> {
+    let new_display = &story.display;
+    if old_display.is_empty() && new_display.is_empty() {
+        return None;
+    }
+    let new = &story.latest;
+    Some(DisplayDiff {
+        title: cmp.title.as_ref().map(|_| {
+            typography_unmarked(diff::diff_text(
+                old_display.title(&old.title),
+                new_display.title(&new.title),
+            ))
+        }),
+        body: cmp.body.as_ref().map(|_| {
+            typography_unmarked(diff::diff_text(
+                old_display.body(old.body()),
+                new_display.body(new.body()),
+            ))
+        }),
+    })
+}
+
+/// A replacement that only changes typography (`"` → `“`, `...` → `…`) is
+/// no edit to a reader: shown as the new text, unmarked.
+fn typography_unmarked(d: TextDiff) -> TextDiff {
+    use crate::text::normalize::normalize_text;
+    let mut chunks: Vec<diff::Chunk> = Vec::with_capacity(d.chunks.len());
+    for c in d.chunks {
+        let c = match c {
+            diff::Chunk::Replaced { old, new } if normalize_text(&old) == normalize_text(&new) => {
+                diff::Chunk::Same { text: new }
+            }
+            other => other,
+        };
+        match (chunks.last_mut(), c) {
+            (Some(diff::Chunk::Same { text }), diff::Chunk::Same { text: more }) => {
+                text.push_str(&more)
+            }
+            (_, c) => chunks.push(c),
+        }
+    }
+    TextDiff { chunks }
 }
 
 #[cfg(test)]

@@ -90,6 +90,31 @@ pub fn clean(html: &str, ignore: &[Regex]) -> String {
     }
 }
 
+/// The publisher's text of `entry` where it differs from `snap` (its
+/// comparison form) only in what [`normalize_text_cow`] changes:
+/// typography, invisible characters, spacing. Where the comparison form
+/// also lost page furniture or an `ignore` pattern, showing the raw text
+/// would bring those back, so the comparison form is shown instead.
+pub fn display(
+    entry: &crate::model::Entry,
+    snap: &crate::model::Snapshot,
+) -> crate::model::Display {
+    let shown = |html: &str, normal: &str| -> Option<String> {
+        let text = html_to_text_cow(html);
+        let text = collapse_whitespace(text.trim());
+        (text != normal && normalize_text_cow(&text) == normal).then_some(text)
+    };
+    let body_html = if snap.content.len() >= snap.summary.len() {
+        &entry.content
+    } else {
+        &entry.summary
+    };
+    crate::model::Display {
+        title: shown(&entry.title, &snap.title),
+        body: shown(body_html, snap.body()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -612,3 +612,121 @@ html_template = '<h2>{{ alert.story.title }}</h2><script>alert(1)</script><p>{{ 
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ok"), "{out}");
 }
+
+/// Alerts show the publisher's typography (em dash, curly quotes, `…`)
+/// in the subject, both mail parts, webhook `text` and chat presets, and
+/// the diff is drawn on that text; the comparison still ignores it, so a
+/// version that only changes typography alerts nobody.
+#[tokio::test]
+async fn alerts_show_the_publisher_s_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&dir.path().join("mail"), &Options::default(), None);
+    let feeds = FeedServer::start().await;
+    let api = ApiReceiver::start().await;
+    let notifiers = format!(
+        r#"[[watch]]
+name = "cafe"
+any = ["café"]
+
+[[notifier]]
+name = "mail"
+type = "email"
+smtp = "smtp+plain://127.0.0.1:{port}"
+from = "storywatch <alerts@example.com>"
+to = ["reader@example.org"]
+
+[[notifier]]
+name = "tg"
+type = "webhook"
+preset = "telegram"
+url = "{base}"
+token_file = "{tg}"
+chat_id = "1"
+
+[[notifier]]
+name = "hook"
+type = "webhook"
+url = "{base}/hook"
+"#,
+        port = smtp.port,
+        base = api.base,
+        tg = token_file(dir.path(), "tg", "1:T"),
+    );
+    let clock = Arc::new(ManualClock::new(T0));
+    let app = Arc::new(
+        App::open(
+            nk_config(&dir.path().join("state"), &feeds.url(), &notifiers),
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    let title = "Café opens downtown — queues form";
+    let v1 = (
+        "cafe",
+        title,
+        "“It’s busy,” said the owner… About 200 people waited.",
+    );
+    let v1_straight = (
+        "cafe",
+        "Café opens downtown - queues form",
+        "\"It's busy,\" said the owner... About 200 people waited.",
+    );
+    let v2 = (
+        "cafe",
+        title,
+        "“It’s busy,” said the owner… About 300 people waited.",
+    );
+    feeds.set("application/rss+xml", rss(&[UNRELATED]));
+    daemon::once(&app).await.unwrap();
+    clock.advance(600_000);
+    feeds.set("application/rss+xml", rss(&[v1]));
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!(s.alerts, 1, "{s:?}");
+    clock.advance(600_000);
+    feeds.set("application/rss+xml", rss(&[v1_straight]));
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!(s.alerts, 0, "typography alone is no update: {s:?}");
+    clock.advance(600_000);
+    feeds.set("application/rss+xml", rss(&[v2]));
+    let s = daemon::once(&app).await.unwrap();
+    assert_eq!(s.alerts, 1, "{s:?}");
+
+    let mails = smtp.wait_for(2, WAIT).await;
+    let upd = &mails[1];
+    assert_eq!(
+        upd.subject(),
+        "Updated: Café opens downtown — queues form (a number changed: 200 → 300)"
+    );
+    let text = upd.text();
+    assert!(
+        text.contains("“It’s busy,” said the owner… About [-200-]{+300+} people waited."),
+        "{text}"
+    );
+    let html = upd.html();
+    assert!(
+        html.contains("<mark>Café</mark> opens downtown — queues form"),
+        "{html}"
+    );
+    assert!(html.contains("“It’s busy,”"), "{html}");
+    let reqs = api.requests();
+    let hook: Vec<_> = reqs.iter().filter(|r| r.uri.path() == "/hook").collect();
+    let j = hook[1].json();
+    assert_eq!(j["story"]["title"], title);
+    assert!(
+        j["text"]
+            .as_str()
+            .unwrap()
+            .contains("owner… About [-200-]{+300+}"),
+        "{j}"
+    );
+    let tg: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.uri.path().ends_with("/sendMessage"))
+        .collect();
+    let t = tg[1].json()["text"].as_str().unwrap().to_string();
+    assert!(t.contains("Café opens downtown — queues form"), "{t}");
+    assert!(
+        t.contains("“It’s busy,” said the owner… About <del>200</del><ins>300</ins>"),
+        "{t}"
+    );
+}
