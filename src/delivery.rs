@@ -37,7 +37,7 @@ use crate::config::{units::QuietHours, NotifierConfig};
 use crate::model::{Snapshot, UnixMs};
 use crate::outbox::{
     self, Alert, AlertBody, Circuit, Delivery, DeliveryState, Hold, OpsKind, OpsNotice, SendError,
-    Verdict,
+    Verdict, WatchMatch,
 };
 use crate::store::StoreError;
 use crate::tracker::diff::{Chunk, TextDiff};
@@ -631,6 +631,9 @@ pub fn cumulative(group: &[&Alert]) -> Option<Alert> {
         link: new.link.clone(),
         ..Default::default()
     };
+    // the latest alert's publisher-text diffs cover its own change only;
+    // the cumulative diff below is drawn on the comparison text
+    l.event.display_diff = None;
     if f.event.comparison.is_some() {
         l.event.comparison = materiality::compare(&old, &new_flat);
         l.event.old_title = Some(old.title).filter(|t| *t != new.title);
@@ -647,6 +650,19 @@ pub fn cumulative(group: &[&Alert]) -> Option<Alert> {
         }
     }
     l.highlights = highlights;
+    // every watch that matched any of the merged changes
+    for m in group.iter().filter_map(|a| a.story()).flat_map(|s| {
+        std::iter::once(WatchMatch {
+            watch: s.watch.clone(),
+            trigger: s.trigger,
+            highlights: Vec::new(),
+        })
+        .chain(s.also.iter().cloned())
+    }) {
+        if m.watch != l.watch && !l.also.iter().any(|a| a.watch == m.watch) {
+            l.also.push(m);
+        }
+    }
     Some(merged)
 }
 

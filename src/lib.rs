@@ -20,8 +20,8 @@
 //!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`secret`],
 //!   [`metrics`], [`memory`], [`fdlimit`] (the open-file limit);
 //! - reading input: [`config`] (schema and validation, which compiles watch
-//!   queries with [`watch::query`] and webhook templates with
-//!   [`notify::template`]), [`parse`] (bytes → our own `Entry`), [`fetch`]
+//!   queries with [`watch::query`] and webhook and email templates with
+//!   [`notify::template`]; private feeds' credentials), [`parse`] (bytes → our own `Entry`), [`fetch`]
 //!   (HTTP), [`opml`], [`scheduler`] (when each feed is due, and the
 //!   daemon's timetable), [`logging`];
 //! - [`tracker`]: identity, the comparison form of text, diff,
@@ -30,8 +30,8 @@
 //! - [`watch`]: the query model, the compiled index, the matcher;
 //! - [`outbox`]: alerts and deliveries as data; [`store`]: the only module
 //!   that knows sled;
-//! - [`notify`] (stdout, webhook, email, rendering) and [`gates`]
-//!   (politeness limits);
+//! - [`notify`] (stdout, webhook, the chat presets, email, rendering and
+//!   templates) and [`gates`] (politeness limits);
 //! - [`app`]: the composition root (config, store, notifiers, gates,
 //!   metrics), [`status`], how the daemon is doing, and [`control`], the
 //!   local control socket through which commands reach the running daemon;

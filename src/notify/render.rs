@@ -97,12 +97,12 @@ fn story_text(s: &StoryAlert) -> String {
                 let _ = writeln!(out, "  text: {}", b.render_text(DIFF_CONTEXT));
             }
             for n in &c.numbers {
-                let _ = writeln!(
-                    out,
-                    "  number: {} → {}",
-                    n.old.as_deref().unwrap_or("(none)"),
-                    n.new.as_deref().unwrap_or("(none)")
-                );
+                let _ = match (&n.old, &n.new) {
+                    (Some(o), Some(n)) => writeln!(out, "  number: {o} → {n}"),
+                    (Some(o), None) => writeln!(out, "  number removed: {o}"),
+                    (None, Some(n)) => writeln!(out, "  number added: {n}"),
+                    (None, None) => Ok(()),
+                };
             }
             if e.kind == EventKind::Oscillating {
                 let _ = writeln!(out, "  this story keeps returning to earlier versions ({} times): likely an A/B headline test; further flips are not alerted", e.flipflops);
