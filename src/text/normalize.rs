@@ -120,6 +120,15 @@ fn push_normalized(out: &mut Collapser, c: char) {
     }
 }
 
+/// `text` without invisible characters (zero-width, bidi controls, soft
+/// hyphens) and control characters other than line breaks and tabs, its
+/// typography kept: the publisher's text as it is safe to show.
+pub fn strip_invisible(text: &str) -> String {
+    text.chars()
+        .filter(|&c| !is_invisible(c) && (!c.is_control() || c == '\n' || c == '\t'))
+        .collect()
+}
+
 /// Characters with no visible form that CMSs and copy-paste sprinkle into
 /// text: they would make identical-looking text compare different.
 fn is_invisible(c: char) -> bool {

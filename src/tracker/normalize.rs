@@ -100,7 +100,7 @@ pub fn display(
     snap: &crate::model::Snapshot,
 ) -> crate::model::Display {
     let shown = |html: &str, normal: &str| -> Option<String> {
-        let text = html_to_text_cow(html);
+        let text = crate::text::normalize::strip_invisible(&html_to_text_cow(html));
         let text = collapse_whitespace(text.trim());
         (text != normal && normalize_text_cow(&text) == normal).then_some(text)
     };
