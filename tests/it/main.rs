@@ -18,6 +18,7 @@ mod config_gen;
 mod corpus_parse;
 mod crash;
 mod delivery;
+mod detection;
 mod disk;
 mod feeds_cli;
 mod fetch;
