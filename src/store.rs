@@ -815,11 +815,13 @@ impl Store {
     }
 
     /// At start-up: a delivery still "in flight" was interrupted by a crash;
-    /// make it due again. Returns how many.
+    /// make it due again. Returns how many. An in-flight delivery is open,
+    /// so the due index finds it: the cost follows the open outbox, not the
+    /// delivered history (every `storywatch once` starts with this).
     pub fn requeue_in_flight(&self, now: UnixMs) -> Result<usize, StoreError> {
         let stuck: Vec<Delivery> = self
-            .deliveries()
-            .filter_map(Result::ok)
+            .open_deliveries(usize::MAX)?
+            .into_iter()
             .filter(|d| d.state == DeliveryState::InFlight)
             .collect();
         for d in &stuck {
