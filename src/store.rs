@@ -293,25 +293,60 @@ fn story_value(
     Ok((layout::encode(s, base, &versions), old_changed))
 }
 
+/// sled's settings. [`Store::open`] uses [`Tuning::new`]; the other
+/// values exist so that `benches/store_tuning.rs` can measure them (see
+/// BENCHMARKS.md, "Store tuning", for what each choice cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// sled's page cache (`[daemon] cache_size`).
+    pub cache_bytes: u64,
+    /// How often sled's own thread makes the log durable (`None`: only our
+    /// explicit flushes).
+    pub flush_every_ms: Option<u64>,
+    /// sled's `Mode::HighThroughput` instead of `LowSpace`.
+    pub high_throughput: bool,
+}
+
+impl Tuning {
+    pub fn new(cache_bytes: u64) -> Tuning {
+        Tuning {
+            cache_bytes,
+            flush_every_ms: Some(200),
+            high_throughput: false,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let store = Store::open_trees(dir, cache_bytes)?;
+        Store::open_tuned(dir, Tuning::new(cache_bytes))
+    }
+
+    /// [`Store::open`] with other sled settings.
+    pub fn open_tuned(dir: &Path, tuning: Tuning) -> Result<Store, StoreError> {
+        let store = Store::open_trees(dir, tuning)?;
         store.check_schema()?;
         store.build_recency_index()?;
         Ok(store)
     }
 
     /// Opens the database's trees, without looking at its schema.
-    fn open_trees(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    fn open_trees(dir: &Path, tuning: Tuning) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
+        let mode = if tuning.high_throughput {
+            sled::Mode::HighThroughput
+        } else {
+            sled::Mode::LowSpace
+        };
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(200))
+            .cache_capacity(tuning.cache_bytes)
+            .flush_every_ms(tuning.flush_every_ms)
+            .mode(mode)
             .open()
             .map_err(|source| {
                 // sled reports a held lock as a plain I/O error (kind

@@ -297,7 +297,7 @@ mod tests {
             db.flush().unwrap();
         }
         {
-            let store = Store::open_trees(dir.path(), 1 << 20).unwrap();
+            let store = Store::open_trees(dir.path(), super::super::Tuning::new(1 << 20)).unwrap();
             assert_eq!(move_stories(&store, 11).unwrap(), 11);
             // half moved: every record reads, whichever its layout
             for (s, _) in &stories {
