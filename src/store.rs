@@ -12,7 +12,8 @@
 //! - `recent`: (u64::MAX − last change) ‖ story id → (), stories newest
 //!   first, for `/api/stories` (a write finds the key to replace in the
 //!   header of the story's old value);
-//! - `keys`: feed ‖ 0 ‖ identity key → story id;
+//! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
+//!   identity key such as `g:<guid>` or `l:<link>`) → story id;
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
@@ -28,7 +29,8 @@
 //!   `storywatch once` does not hammer a receiver that is down).
 //!
 //! Schema 1 databases (a `versions` and a `recent_of` tree, the newest text
-//! stored twice) are migrated in place when opened (see [`migrate`]).
+//! stored twice, identity keys spelled out in a `keys` tree) are migrated in
+//! place when opened (see [`migrate`]).
 //!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
@@ -194,6 +196,23 @@ fn recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
     k.extend_from_slice(&(u64::MAX - last_changed.max(0) as u64).to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
+}
+
+/// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
+/// `feed`: 4 bytes of the feed's fingerprint (a feed's keys are
+/// neighbours) and 12 of a SHA-256 of both. Guids and links are long URLs,
+/// two per story; spelled out with the feed name they were a tenth of the
+/// database.
+fn identity_key(feed: &str, key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&crate::fingerprint::of_bytes(feed.as_bytes()).to_be_bytes()[..4]);
+    let mut h = Sha256::new();
+    h.update(feed.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    out[4..].copy_from_slice(&h.finalize()[..12]);
+    out
 }
 
 fn ident_key(feed: &str, key: &str) -> Vec<u8> {
@@ -369,7 +388,7 @@ impl Store {
         let store = Store {
             feeds: tree("feeds")?,
             stories: tree("stories")?,
-            keys: tree("keys")?,
+            keys: tree("idents")?,
             alerts,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
@@ -569,19 +588,19 @@ impl Store {
         if let Some(s) = self.story(needle)? {
             return Ok(Some(s));
         }
-        let canonical = crate::tracker::identity::canonical_link(needle);
-        for kv in self.keys.iter() {
-            let (k, id) = kv?;
-            let Some(pos) = k.iter().position(|b| *b == 0) else {
-                continue;
-            };
-            let key = String::from_utf8_lossy(&k[pos + 1..]);
-            let hit = key.strip_prefix("g:") == Some(needle)
-                || canonical
-                    .as_deref()
-                    .is_some_and(|c| key.strip_prefix("l:") == Some(c));
-            if hit {
-                return self.story(&String::from_utf8_lossy(&id));
+        // identity keys are hashed with their feed: try each feed (every
+        // story's feed has a state, written with the story)
+        let mut keys = vec![format!("g:{needle}")];
+        if let Some(c) = crate::tracker::identity::canonical_link(needle) {
+            keys.push(format!("l:{c}"));
+        }
+        for kv in self.feeds.iter() {
+            let (feed, _) = kv?;
+            let feed = String::from_utf8_lossy(&feed);
+            for key in &keys {
+                if let Some(id) = self.keys.get(identity_key(&feed, key))? {
+                    return self.story(&String::from_utf8_lossy(&id));
+                }
             }
         }
         Ok(None)
@@ -675,7 +694,7 @@ impl Store {
                         }
                     }
                     for (key, id) in &changes.keys {
-                        keys_t.insert(ident_key(feed, key), id.as_bytes())?;
+                        keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                     }
                     for (id, bytes, ds) in &alert_rows {
                         alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
@@ -1094,7 +1113,7 @@ impl Store {
             .collect();
         for s in old {
             for key in &s.keys {
-                self.keys.remove(ident_key(&s.feed, key))?;
+                self.keys.remove(identity_key(&s.feed, key))?;
             }
             if let Some(v) = self.stories.remove(s.id.as_bytes())? {
                 let changed =
@@ -1145,7 +1164,7 @@ impl StoryLookup for Store {
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .keys
-            .get(ident_key(feed, key))?
+            .get(identity_key(feed, key))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
@@ -1202,6 +1221,20 @@ fn instance_id(meta: &Tree) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens `dir` again after a `Store` on it was dropped: sled's I/O
+    /// threads may hold its file lock a moment longer.
+    pub(super) fn reopen(dir: &Path) -> Store {
+        for _ in 0..200 {
+            match Store::open(dir, 1 << 20) {
+                Err(StoreError::Locked { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other.unwrap(),
+            }
+        }
+        panic!("{} stayed locked", dir.display())
+    }
 
     #[test]
     fn second_open_is_refused_with_a_clear_message() {
@@ -1362,7 +1395,7 @@ mod tests {
             assert!(store.drop_alert(3).unwrap());
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.next_alert_id().unwrap(), 4, "no jump, no reuse");
         drop(store);
         // a database from before the counter: ids resume after the last key
@@ -1376,7 +1409,7 @@ mod tests {
             store.meta.remove(ALERT_SEQ).unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(old.path(), 1 << 20).unwrap();
+        let store = reopen(old.path());
         assert_eq!(store.next_alert_id().unwrap(), 2_000_002);
         assert!(
             store.alert(2_000_001).unwrap().is_some(),
@@ -1391,6 +1424,6 @@ mod tests {
             .unwrap()
             .instance()
             .to_string();
-        assert_eq!(Store::open(dir.path(), 1 << 20).unwrap().instance(), id);
+        assert_eq!(reopen(dir.path()).instance(), id);
     }
 }

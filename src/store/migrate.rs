@@ -3,14 +3,17 @@
 //!
 //! Schema 1 → 2: each story's record and its rows of the `versions` tree
 //! become one value (see [`super::layout`]); `recent_of` is dropped (a
-//! story value's header now holds its last change).
+//! story value's header now holds its last change); the identity keys of
+//! `keys` (feed ‖ 0 ‖ key, spelled out) move to `idents`, hashed.
 //!
 //! Crash safety: first, in one atomic batch, `meta` is marked schema 2 and
 //! "migrating"; from then on an older storywatch refuses the database
 //! ("written by a newer storywatch … upgrade") instead of misreading it.
 //! Each story then moves in its own transaction (new value written, its old
 //! version rows removed), so a kill leaves every story either wholly old or
-//! wholly new, and both read. The next start sees the mark and goes on
+//! wholly new, and both read. Identity keys are copied (copying one again
+//! is harmless) and the `keys` tree is dropped at the end. The next start
+//! sees the mark and goes on
 //! where the last one stopped; the old trees are dropped and the mark
 //! removed only when every story has moved.
 
@@ -66,6 +69,7 @@ pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
     let started = Instant::now();
     tracing::info!(path = %store.path.display(), "migrating the database to schema 2 (one value per story); an interrupted migration goes on at the next start");
     let moved = move_stories(store, usize::MAX)?;
+    copy_keys(store)?;
     finish(store)?;
     tracing::info!(
         stories = moved,
@@ -117,8 +121,25 @@ fn move_stories(store: &Store, limit: usize) -> Result<usize, StoreError> {
     Ok(moved)
 }
 
+/// Copies the identity keys of `keys` (feed ‖ 0 ‖ key → story id) into
+/// `idents`, hashed.
+fn copy_keys(store: &Store) -> Result<(), StoreError> {
+    let keys = store.db.open_tree("keys")?;
+    for kv in keys.iter() {
+        let (k, id) = kv?;
+        let Some(pos) = k.iter().position(|b| *b == 0) else {
+            continue;
+        };
+        let feed = String::from_utf8_lossy(&k[..pos]);
+        let key = String::from_utf8_lossy(&k[pos + 1..]);
+        store.keys.insert(super::identity_key(&feed, &key), id)?;
+    }
+    Ok(())
+}
+
 /// Drops the schema-1 trees and the mark, once every story has moved.
 fn finish(store: &Store) -> Result<(), StoreError> {
+    store.db.drop_tree("keys")?;
     store.db.drop_tree("versions")?;
     store.db.drop_tree("recent_of")?;
     store.meta.remove(MIGRATING)?;
@@ -142,6 +163,8 @@ mod tests {
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema", &1u32.to_be_bytes()).unwrap();
         meta.insert("recency_index", &[1]).unwrap();
+        let state = serde_json::to_vec(&FeedState::new("http://127.0.0.1/f.xml")).unwrap();
+        db.open_tree("feeds").unwrap().insert("f", state).unwrap();
         let t = |n: &str| db.open_tree(n).unwrap();
         let (st, vt, recent, recent_of, keys) = (
             t("stories"),
@@ -176,6 +199,17 @@ mod tests {
             }
         }
         db.flush().unwrap();
+    }
+
+    /// sled's I/O threads may hold the file lock a moment after a drop.
+    fn wait_unlocked(dir: &std::path::Path) {
+        for _ in 0..200 {
+            if !Store::is_locked(dir) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{} stayed locked", dir.display());
     }
 
     fn snapshot(title: &str, rev: u32) -> Snapshot {
@@ -217,7 +251,7 @@ mod tests {
                     revision: revs,
                     last_changed: (revs * 100) as UnixMs + i as UnixMs,
                     latest,
-                    keys: vec![format!("g:{id}")],
+                    keys: vec![format!("g:guid-{id}")],
                     ..serde_json::from_str(r#"{"id":"","feed":"","first_seen":1,"last_seen":2,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
                 };
                 (record, versions)
@@ -230,6 +264,8 @@ mod tests {
             assert_eq!(store.story(&s.id).unwrap().as_ref(), Some(s));
             assert_eq!(&store.versions(&s.id).unwrap(), versions, "{}", s.id);
             assert_eq!(store.find_story(&s.id).unwrap().as_ref(), Some(s));
+            let guid = s.keys[0].trim_start_matches("g:");
+            assert_eq!(store.find_story(guid).unwrap().as_ref(), Some(s), "by guid");
         }
         let mut by_recency: Vec<&StoryRecord> = stories.iter().map(|(s, _)| s).collect();
         by_recency.sort_by_key(|s| (std::cmp::Reverse(s.last_changed), s.id.clone()));
@@ -246,11 +282,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stories = v1_stories(40);
         write_v1(dir.path(), &stories);
+        wait_unlocked(dir.path());
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_same_content(&store, &stories);
         let names: Vec<Vec<u8>> = store.db.tree_names().iter().map(|n| n.to_vec()).collect();
         assert!(!names.contains(&b"versions".to_vec()), "old trees dropped");
         assert!(!names.contains(&b"recent_of".to_vec()));
+        assert!(!names.contains(&b"keys".to_vec()));
+        // identity keys moved: the tracker finds each story by its guid
+        use crate::tracker::StoryLookup;
+        for (s, _) in &stories {
+            assert_eq!(
+                store.story_for_key("f", &s.keys[0]).unwrap().as_deref(),
+                Some(s.id.as_str())
+            );
+        }
         assert_eq!(
             store.meta.get("schema").unwrap().unwrap().as_ref(),
             2u32.to_be_bytes()
@@ -286,6 +332,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stories = v1_stories(30);
         write_v1(dir.path(), &stories);
+        wait_unlocked(dir.path());
         {
             // what a kill part-way leaves: the mark set, some stories moved
             let db = sled::open(dir.path().join("db")).unwrap();
@@ -296,6 +343,7 @@ mod tests {
             meta.apply_batch(mark).unwrap();
             db.flush().unwrap();
         }
+        wait_unlocked(dir.path());
         {
             let store = Store::open_trees(dir.path(), super::super::Tuning::new(1 << 20)).unwrap();
             assert_eq!(move_stories(&store, 11).unwrap(), 11);
@@ -305,12 +353,12 @@ mod tests {
             }
             store.db.flush().unwrap();
         }
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let store = super::super::tests::reopen(dir.path());
         assert!(store.meta.get(MIGRATING).unwrap().is_none());
         assert_same_content(&store, &stories);
         drop(store);
         // and opening again is a no-op
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let store = super::super::tests::reopen(dir.path());
         assert_same_content(&store, &stories);
     }
 }
