@@ -161,6 +161,22 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
         summary.dead += report.dead;
     }
     summary.undelivered = app.store.open_outbox()?.total() as usize;
+    // `once` from a timer gets no daemon to apply [retention]: it does, at
+    // most once per PRUNE_EVERY
+    let every = PRUNE_EVERY.as_millis() as UnixMs;
+    if app
+        .store
+        .pruned_at()?
+        .is_none_or(|t| app.now() - t >= every)
+    {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || retention_pass(&app))
+            .await
+            .map_err(|source| StoreError::Task {
+                what: "retention",
+                source,
+            })?;
+    }
     app.store.flush().await?;
     crate::memory::release_free_heap();
     Ok(summary)
@@ -543,23 +559,29 @@ fn report_status(app: &Arc<App>, health: &Arc<Health>, polling: usize) {
 
 fn prune(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        let shared = app.shared();
-        let now = app.now();
-        let r = &shared.config.retention;
-        match app.store.prune(
-            now - r.max_age.as_millis() as UnixMs,
-            now - r.keep_alerts.as_millis() as UnixMs,
-        ) {
-            Ok((0, 0)) => {}
-            Ok((stories, alerts)) => tracing::info!(
-                stories,
-                alerts,
-                "retention: forgot old stories and closed alerts"
-            ),
-            Err(e) => tracing::warn!("retention pass failed: {e}"),
-        }
-    })
+    tokio::task::spawn_blocking(move || retention_pass(&app))
+}
+
+/// Forgets what `[retention]` no longer keeps, and notes when.
+fn retention_pass(app: &App) {
+    let shared = app.shared();
+    let now = app.now();
+    let r = &shared.config.retention;
+    match app.store.prune(
+        now - r.max_age.as_millis() as UnixMs,
+        now - r.keep_alerts.as_millis() as UnixMs,
+    ) {
+        Ok((0, 0)) => {}
+        Ok((stories, alerts)) => tracing::info!(
+            stories,
+            alerts,
+            "retention: forgot old stories and closed alerts"
+        ),
+        Err(e) => tracing::warn!("retention pass failed: {e}"),
+    }
+    if let Err(e) = app.store.set_pruned_at(now) {
+        tracing::warn!("retention pass not recorded: {e}");
+    }
 }
 
 #[cfg(test)]
@@ -601,6 +623,43 @@ mod tests {
             interleave_hosts(&config),
             ["a1", "b1", "c1", "a2", "b2", "a3"]
         );
+    }
+
+    #[tokio::test]
+    async fn once_applies_retention_at_most_once_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let day: UnixMs = 24 * 3600 * 1000;
+        let clock = Arc::new(ManualClock::new(200 * day));
+        let app = Arc::new(App::open(config(dir.path(), &["a"], 1), clock.clone()).unwrap());
+        let old_story = |id: &str| {
+            let mut changes = crate::tracker::PollChanges::default();
+            let record: crate::records::StoryRecord = serde_json::from_str(&format!(
+                r#"{{"id":"{id}","feed":"a","first_seen":0,"last_seen":{},"last_changed":0,"revision":1,"latest":{{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null}},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}}"#,
+                day
+            ))
+            .unwrap();
+            changes.stories.insert(id.to_string(), record);
+            app.store
+                .commit_poll("a", &Default::default(), &changes, &[], 10)
+                .unwrap();
+        };
+        old_story("s1");
+        once(&app).await.unwrap();
+        assert!(
+            app.store.story("s1").unwrap().is_none(),
+            "older than max_age"
+        );
+        assert_eq!(app.store.pruned_at().unwrap(), Some(200 * day));
+        old_story("s2");
+        clock.advance(60_000);
+        once(&app).await.unwrap();
+        assert!(
+            app.store.story("s2").unwrap().is_some(),
+            "pruned a minute ago"
+        );
+        clock.advance(PRUNE_EVERY.as_millis() as UnixMs);
+        once(&app).await.unwrap();
+        assert!(app.store.story("s2").unwrap().is_none(), "an hour later");
     }
 
     #[tokio::test]

@@ -1097,6 +1097,18 @@ impl Store {
 
     // ---- retention ----
 
+    /// When the last retention pass ran (`storywatch once` runs one when
+    /// the daemon would have).
+    pub fn pruned_at(&self) -> Result<Option<UnixMs>, StoreError> {
+        Ok(self.meta.get(PRUNED_AT)?.map(|v| be_u64(&v) as UnixMs))
+    }
+
+    pub fn set_pruned_at(&self, at: UnixMs) -> Result<(), StoreError> {
+        self.meta
+            .insert(PRUNED_AT, &(at.max(0) as u64).to_be_bytes())?;
+        Ok(())
+    }
+
     /// Forgets stories not seen since `story_cutoff` (with their versions and
     /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
     /// alerts) removed.
@@ -1106,11 +1118,21 @@ impl Store {
         alert_cutoff: UnixMs,
     ) -> Result<(usize, usize), StoreError> {
         let mut stories = 0;
-        let old: Vec<StoryRecord> = self
-            .stories()
-            .filter_map(Result::ok)
-            .filter(|s| s.last_seen < story_cutoff)
-            .collect();
+        // the header says when a story was last seen: only the stories to
+        // drop are decoded (for their identity keys)
+        let mut old: Vec<StoryRecord> = Vec::new();
+        for kv in self.stories.iter() {
+            let (_, v) = kv?;
+            let seen = match layout::StoryValue::parse(&v) {
+                Ok(Some(value)) => value.last_seen,
+                _ => continue,
+            };
+            if seen < story_cutoff {
+                if let Ok(s) = decode_story(&v) {
+                    old.push(s);
+                }
+            }
+        }
         for s in old {
             for key in &s.keys {
                 self.keys.remove(identity_key(&s.feed, key))?;
@@ -1181,6 +1203,9 @@ impl Store {
 
 /// `meta` key set once the `recent` index covers every story.
 const RECENCY_BUILT: &str = "recency_index";
+
+/// `meta` key of the time of the last retention pass (big-endian u64).
+const PRUNED_AT: &str = "pruned_at";
 
 /// `meta` key of the highest alert id ever committed (big-endian u64).
 const ALERT_SEQ: &str = "alert_seq";

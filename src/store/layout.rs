@@ -6,12 +6,13 @@
 //! two copies of its text. Now one value holds all of it:
 //!
 //! ```text
-//! 2 ‖ last_changed (u64 BE) ‖ base (u64 BE) ‖ record length (u32 BE)
+//! 2 ‖ last_changed ‖ last_seen ‖ base (u64 BE each) ‖ record length (u32 BE)
 //!   ‖ lz4(JSON StoryRecord) ‖ lz4(JSON [StoredVersion, oldest first])
 //! ```
 //!
 //! - `last_changed` is readable without decoding, so a write finds the
-//!   story's old `recent` key (what `recent_of` was for);
+//!   story's old `recent` key (what `recent_of` was for); so is
+//!   `last_seen`, so the retention pass decodes only the stories it drops;
 //! - the versions part is apart from the record, so the tracker reads a
 //!   story without decompressing its history, and a write that leaves the
 //!   history alone copies its bytes as they are;
@@ -31,7 +32,7 @@ use crate::records::{StoryRecord, VersionRecord};
 /// (lz4) or `{` (JSON).
 pub const FORMAT: u8 = 2;
 
-const HEADER: usize = 1 + 8 + 8 + 4;
+const HEADER: usize = 1 + 8 + 8 + 8 + 4;
 
 /// One version in a story's chain: its text is a delta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,7 @@ struct StoredVersion {
 #[derive(Debug, Clone, Copy)]
 pub struct StoryValue<'a> {
     pub last_changed: UnixMs,
+    pub last_seen: UnixMs,
     /// Fingerprint of the `latest` the version chain is relative to.
     pub base: u64,
     record: &'a [u8],
@@ -83,14 +85,15 @@ impl<'a> StoryValue<'a> {
         let short = || corrupt("story", "value shorter than its header");
         let head = bytes.get(..HEADER).ok_or_else(short)?;
         let u64_at = |i: usize| u64::from_be_bytes(head[i..i + 8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_be_bytes(head[17..21].try_into().unwrap_or([0; 4])) as usize;
+        let len = u32::from_be_bytes(head[25..29].try_into().unwrap_or([0; 4])) as usize;
         let rest = &bytes[HEADER..];
         if rest.len() < len {
             return Err(short());
         }
         Ok(Some(StoryValue {
             last_changed: u64_at(1) as UnixMs,
-            base: u64_at(9),
+            last_seen: u64_at(9) as UnixMs,
+            base: u64_at(17),
             record: &rest[..len],
             versions: &rest[len..],
         }))
@@ -176,6 +179,7 @@ pub fn encode(record: &StoryRecord, base: u64, versions: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + packed.len() + versions.len());
     out.push(FORMAT);
     out.extend_from_slice(&(record.last_changed.max(0) as u64).to_be_bytes());
+    out.extend_from_slice(&(record.last_seen.max(0) as u64).to_be_bytes());
     out.extend_from_slice(&base.to_be_bytes());
     out.extend_from_slice(&(packed.len() as u32).to_be_bytes());
     out.extend_from_slice(&packed);
@@ -242,6 +246,7 @@ mod tests {
         let value = encode(&record, base_of(&latest), &chain);
         let parsed = StoryValue::parse(&value).unwrap().unwrap();
         assert_eq!(parsed.last_changed, 77);
+        assert_eq!(parsed.last_seen, 2);
         assert_eq!(parsed.base, base_of(&latest));
         assert_eq!(parsed.record().unwrap(), record);
         assert_eq!(parsed.versions("s1", &latest).unwrap(), versions);
