@@ -1362,30 +1362,14 @@ mod tests {
 
     #[test]
     fn story_records_compress_and_old_json_records_still_read() {
-        let story = StoryRecord {
-            id: "s".into(),
-            feed: "f".into(),
-            first_seen: 1,
-            last_seen: 2,
-            last_changed: 2,
-            revision: 1,
-            latest: crate::model::Snapshot {
+        let story = layout::tests::story(
+            crate::model::Snapshot {
                 title: "Title".into(),
                 summary: "word ".repeat(200),
                 ..Default::default()
             },
-            raw_fp: 7,
-            seen_fps: vec![7],
-            flipflops: 0,
-            oscillation_reported: false,
-            edits: vec![],
-            developing: false,
-            removed_at: None,
-            keys: vec!["g:s".into()],
-            followers: vec![],
-            merges: vec![],
-            earlier: Default::default(),
-        };
+            1,
+        );
         let packed = layout::encode(&story, 0, &[]);
         assert!(packed.len() < encode(&story).len() / 2);
         assert_eq!(decode_story(&packed).unwrap(), story);

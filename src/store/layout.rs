@@ -188,7 +188,7 @@ pub fn encode(record: &StoryRecord, base: u64, versions: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub(crate) fn story(latest: Snapshot, revision: u32) -> StoryRecord {
