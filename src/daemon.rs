@@ -162,13 +162,17 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
     }
     summary.undelivered = app.store.open_outbox()?.total() as usize;
     // `once` from a timer gets no daemon to apply [retention]: it does, at
-    // most once per PRUNE_EVERY
+    // most once per PRUNE_EVERY, counted from the first run (a first run
+    // has nothing old to forget, and the pass reads every story header)
     let every = PRUNE_EVERY.as_millis() as UnixMs;
-    if app
-        .store
-        .pruned_at()?
-        .is_none_or(|t| app.now() - t >= every)
-    {
+    let last = match app.store.pruned_at()? {
+        Some(t) => t,
+        None => {
+            app.store.set_pruned_at(app.now())?;
+            app.now()
+        }
+    };
+    if app.now() - last >= every {
         let app = app.clone();
         tokio::task::spawn_blocking(move || retention_pass(&app))
             .await
@@ -645,21 +649,28 @@ mod tests {
         };
         old_story("s1");
         once(&app).await.unwrap();
-        assert!(
-            app.store.story("s1").unwrap().is_none(),
-            "older than max_age"
+        assert_eq!(
+            app.store.pruned_at().unwrap(),
+            Some(200 * day),
+            "counted from here"
         );
-        assert_eq!(app.store.pruned_at().unwrap(), Some(200 * day));
-        old_story("s2");
+        assert!(
+            app.store.story("s1").unwrap().is_some(),
+            "the first run reads nothing"
+        );
         clock.advance(60_000);
         once(&app).await.unwrap();
-        assert!(
-            app.store.story("s2").unwrap().is_some(),
-            "pruned a minute ago"
-        );
+        assert!(app.store.story("s1").unwrap().is_some(), "a minute later");
         clock.advance(PRUNE_EVERY.as_millis() as UnixMs);
         once(&app).await.unwrap();
-        assert!(app.store.story("s2").unwrap().is_none(), "an hour later");
+        assert!(
+            app.store.story("s1").unwrap().is_none(),
+            "an hour later: older than max_age"
+        );
+        assert_eq!(
+            app.store.pruned_at().unwrap(),
+            Some(200 * day + 60_000 + PRUNE_EVERY.as_millis() as UnixMs)
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,10 @@
 //! - each version is a [`SnapshotDelta`] against the version after it, the
 //!   newest against the record's `latest`; `base` is the fingerprint of the
 //!   `latest` the chain was written against, so a write that changed only
-//!   `latest`'s metadata (no new version) knows to re-base the chain.
+//!   `latest`'s metadata (no new version) knows to re-base the chain;
+//! - both parts are compressed against [`DICTIONARY`]: a story's JSON is
+//!   mostly the same field names as every other story's, which lz4 cannot
+//!   find within one small value.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +36,20 @@ use crate::records::{StoryRecord, VersionRecord};
 pub const FORMAT: u8 = 2;
 
 const HEADER: usize = 1 + 8 + 8 + 8 + 4;
+
+/// What lz4 may refer back to before each story value: the shape of a
+/// story record and of a version chain. Stored values depend on it: never
+/// change it (a new dictionary needs a new [`FORMAT`]).
+const DICTIONARY: &[u8] = br#"[{"r":1,"at":1700000000000,"class":"minor","score":0.0,"flipflop":true,"reverted":["title"],"d":{"t":{"p":0,"s":0,"m":""},"s":{"p":0,"s":0,"m":""},"c":{"p":0,"s":0,"m":""},"l":"https://","a":[],"k":[],"e":[],"pu":[],"up":[]}}]{"id":"","feed":"","first_seen":1700000000000,"last_seen":1700000000000,"last_changed":1700000000000,"revision":1,"latest":{"title":"","summary":"","content":"","link":"https://www.","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":["g:https://www.","l:https://www."],"followers":["#;
+
+fn pack(json: &[u8]) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size_with_dict(json, DICTIONARY)
+}
+
+fn unpack(what: &str, packed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    lz4_flex::block::decompress_size_prepended_with_dict(packed, DICTIONARY)
+        .map_err(|e| corrupt(what, e))
+}
 
 /// One version in a story's chain: its text is a delta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,8 +117,7 @@ impl<'a> StoryValue<'a> {
     }
 
     pub fn record(&self) -> Result<StoryRecord, StoreError> {
-        let raw =
-            lz4_flex::decompress_size_prepended(self.record).map_err(|e| corrupt("story", e))?;
+        let raw = unpack("story", self.record)?;
         serde_json::from_slice(&raw).map_err(|e| corrupt("story", e))
     }
 
@@ -115,8 +131,7 @@ impl<'a> StoryValue<'a> {
         if self.versions.is_empty() {
             return Ok(Vec::new());
         }
-        let raw = lz4_flex::decompress_size_prepended(self.versions)
-            .map_err(|e| corrupt("versions", e))?;
+        let raw = unpack("versions", self.versions)?;
         let chain: Vec<StoredVersion> =
             serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))?;
         let mut out = Vec::with_capacity(chain.len());
@@ -168,14 +183,14 @@ pub fn encode_versions(versions: &[VersionRecord], latest: &Snapshot) -> Vec<u8>
         next = &v.snapshot;
     }
     chain.reverse();
-    lz4_flex::compress_prepend_size(&serde_json::to_vec(&chain).unwrap_or_default())
+    pack(&serde_json::to_vec(&chain).unwrap_or_default())
 }
 
 /// A whole story value: the record and an already encoded chain (from
 /// [`encode_versions`] against `base`).
 pub fn encode(record: &StoryRecord, base: u64, versions: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(record).unwrap_or_default();
-    let packed = lz4_flex::compress_prepend_size(&json);
+    let packed = pack(&json);
     let mut out = Vec::with_capacity(HEADER + packed.len() + versions.len());
     out.push(FORMAT);
     out.extend_from_slice(&(record.last_changed.max(0) as u64).to_be_bytes());
