@@ -105,6 +105,27 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
     app.store.requeue_in_flight(app.now())?;
     // the config may have changed since a delivery was held back
     app.store.release_holds(app.now())?;
+    // `once` from a timer gets no daemon to apply [retention]: it does
+    // (first, so that what is retried or sent in this run is kept), at
+    // most once per PRUNE_EVERY, counted from the first run (a first run
+    // has nothing old to forget, and the pass reads every story header)
+    let every = PRUNE_EVERY.as_millis() as UnixMs;
+    let last = match app.store.pruned_at()? {
+        Some(t) => t,
+        None => {
+            app.store.set_pruned_at(app.now())?;
+            app.now()
+        }
+    };
+    if app.now() - last >= every {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || retention_pass(&app))
+            .await
+            .map_err(|source| StoreError::Task {
+                what: "retention",
+                source,
+            })?;
+    }
     let shared = app.shared();
     let mut summary = OnceSummary::default();
     let mut feeds = interleave_hosts(&shared.config);
@@ -161,26 +182,6 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
         summary.dead += report.dead;
     }
     summary.undelivered = app.store.open_outbox()?.total() as usize;
-    // `once` from a timer gets no daemon to apply [retention]: it does, at
-    // most once per PRUNE_EVERY, counted from the first run (a first run
-    // has nothing old to forget, and the pass reads every story header)
-    let every = PRUNE_EVERY.as_millis() as UnixMs;
-    let last = match app.store.pruned_at()? {
-        Some(t) => t,
-        None => {
-            app.store.set_pruned_at(app.now())?;
-            app.now()
-        }
-    };
-    if app.now() - last >= every {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || retention_pass(&app))
-            .await
-            .map_err(|source| StoreError::Task {
-                what: "retention",
-                source,
-            })?;
-    }
     app.store.flush().await?;
     crate::memory::release_free_heap();
     Ok(summary)
