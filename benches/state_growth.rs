@@ -13,34 +13,20 @@
 //! `STATE_GROWTH_STORIES=10000 STATE_GROWTH_VERSIONS=50` for fewer stories
 //! with more versions each (does the size level off under retention?).
 
+#[path = "common/measure.rs"]
+mod measure;
 #[path = "common/records.rs"]
 mod records;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use measure::du;
 use records::{feed_state, one_version, story_id, Lcg};
 use storywatch::cli::replay::{replay, ReplayOptions};
 use storywatch::config::Config;
 use storywatch::store::Store;
 use storywatch::tracker::PollChanges;
-
-fn du(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let Ok(rd) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    for e in rd.flatten() {
-        let Ok(m) = e.metadata() else { continue };
-        if m.is_dir() {
-            total += du(&e.path());
-        } else {
-            total += m.blocks() * 512;
-        }
-    }
-    total
-}
 
 fn mb(b: u64) -> String {
     format!("{:.1} MB", b as f64 / 1e6)

@@ -105,6 +105,27 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
     app.store.requeue_in_flight(app.now())?;
     // the config may have changed since a delivery was held back
     app.store.release_holds(app.now())?;
+    // `once` from a timer gets no daemon to apply [retention]: it does
+    // (first, so that what is retried or sent in this run is kept), at
+    // most once per PRUNE_EVERY, counted from the first run (a first run
+    // has nothing old to forget, and the pass reads every story header)
+    let every = PRUNE_EVERY.as_millis() as UnixMs;
+    let last = match app.store.pruned_at()? {
+        Some(t) => t,
+        None => {
+            app.store.set_pruned_at(app.now())?;
+            app.now()
+        }
+    };
+    if app.now() - last >= every {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || retention_pass(&app))
+            .await
+            .map_err(|source| StoreError::Task {
+                what: "retention",
+                source,
+            })?;
+    }
     let shared = app.shared();
     let mut summary = OnceSummary::default();
     let mut feeds = interleave_hosts(&shared.config);
@@ -543,23 +564,29 @@ fn report_status(app: &Arc<App>, health: &Arc<Health>, polling: usize) {
 
 fn prune(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        let shared = app.shared();
-        let now = app.now();
-        let r = &shared.config.retention;
-        match app.store.prune(
-            now - r.max_age.as_millis() as UnixMs,
-            now - r.keep_alerts.as_millis() as UnixMs,
-        ) {
-            Ok((0, 0)) => {}
-            Ok((stories, alerts)) => tracing::info!(
-                stories,
-                alerts,
-                "retention: forgot old stories and closed alerts"
-            ),
-            Err(e) => tracing::warn!("retention pass failed: {e}"),
-        }
-    })
+    tokio::task::spawn_blocking(move || retention_pass(&app))
+}
+
+/// Forgets what `[retention]` no longer keeps, and notes when.
+fn retention_pass(app: &App) {
+    let shared = app.shared();
+    let now = app.now();
+    let r = &shared.config.retention;
+    match app.store.prune(
+        now - r.max_age.as_millis() as UnixMs,
+        now - r.keep_alerts.as_millis() as UnixMs,
+    ) {
+        Ok((0, 0)) => {}
+        Ok((stories, alerts)) => tracing::info!(
+            stories,
+            alerts,
+            "retention: forgot old stories and closed alerts"
+        ),
+        Err(e) => tracing::warn!("retention pass failed: {e}"),
+    }
+    if let Err(e) = app.store.set_pruned_at(now) {
+        tracing::warn!("retention pass not recorded: {e}");
+    }
 }
 
 #[cfg(test)]
@@ -600,6 +627,50 @@ mod tests {
         assert_eq!(
             interleave_hosts(&config),
             ["a1", "b1", "c1", "a2", "b2", "a3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn once_applies_retention_at_most_once_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let day: UnixMs = 24 * 3600 * 1000;
+        let clock = Arc::new(ManualClock::new(200 * day));
+        let app = Arc::new(App::open(config(dir.path(), &["a"], 1), clock.clone()).unwrap());
+        let old_story = |id: &str| {
+            let mut changes = crate::tracker::PollChanges::default();
+            let record: crate::records::StoryRecord = serde_json::from_str(&format!(
+                r#"{{"id":"{id}","feed":"a","first_seen":0,"last_seen":{},"last_changed":0,"revision":1,"latest":{{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null}},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}}"#,
+                day
+            ))
+            .unwrap();
+            changes.stories.insert(id.to_string(), record);
+            app.store
+                .commit_poll("a", &Default::default(), &changes, &[], 10)
+                .unwrap();
+        };
+        old_story("s1");
+        once(&app).await.unwrap();
+        assert_eq!(
+            app.store.pruned_at().unwrap(),
+            Some(200 * day),
+            "counted from here"
+        );
+        assert!(
+            app.store.story("s1").unwrap().is_some(),
+            "the first run reads nothing"
+        );
+        clock.advance(60_000);
+        once(&app).await.unwrap();
+        assert!(app.store.story("s1").unwrap().is_some(), "a minute later");
+        clock.advance(PRUNE_EVERY.as_millis() as UnixMs);
+        once(&app).await.unwrap();
+        assert!(
+            app.store.story("s1").unwrap().is_none(),
+            "an hour later: older than max_age"
+        );
+        assert_eq!(
+            app.store.pruned_at().unwrap(),
+            Some(200 * day + 60_000 + PRUNE_EVERY.as_millis() as UnixMs)
         );
     }
 

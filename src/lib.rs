@@ -29,7 +29,9 @@
 //!   `StoryLookup` trait;
 //! - [`watch`]: the query model, the compiled index, the matcher;
 //! - [`outbox`]: alerts and deliveries as data; [`store`]: the only module
-//!   that knows sled;
+//!   that knows sled (`store/layout.rs`: one value per story with its
+//!   history; `store/delta.rs`: versions as differences; `store/migrate.rs`:
+//!   older databases brought up to date in place);
 //! - [`notify`] (stdout, webhook, the chat presets, email, rendering and
 //!   templates) and [`gates`] (politeness limits);
 //! - [`app`]: the composition root (config, store, notifiers, gates,

@@ -1,17 +1,19 @@
 //! The only file that knows sled.
 //!
-//! Trees (all values are JSON except versions, which are lz4-compressed JSON):
+//! Trees (values are JSON unless said otherwise):
 //! - `meta`: schema version, this database's random instance id, the
 //!   highest alert id used, and whether the recency index is built;
 //! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
 //! - `present`: feed name → the story ids of its last parsed poll (written
 //!   only when a body was parsed, so a 304 neither reads nor writes it);
-//! - `stories`: story id → [`StoryRecord`];
+//! - `stories`: story id → the story and its whole history in one value
+//!   (see [`layout`]: the record, lz4-compressed, then the versions, each
+//!   a delta against the next, the newest against the record's text);
 //! - `recent`: (u64::MAX − last change) ‖ story id → (), stories newest
-//!   first, for `/api/stories`; `recent_of`: story id → its key's time, so
-//!   a write finds the key to replace without decoding the old story;
-//! - `versions`: story id ‖ revision (big-endian) → [`VersionRecord`];
-//! - `keys`: feed ‖ 0 ‖ identity key → story id;
+//!   first, for `/api/stories` (a write finds the key to replace in the
+//!   header of the story's old value);
+//! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
+//!   identity key such as `g:<guid>` or `l:<link>`) → story id;
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
@@ -26,10 +28,18 @@
 //!   delivery loop's memory of failures, so a restart or the next
 //!   `storywatch once` does not hammer a receiver that is down).
 //!
+//! Schema 1 databases (a `versions` and a `recent_of` tree, the newest text
+//! stored twice, identity keys spelled out in a `keys` tree) are migrated in
+//! place when opened (see [`migrate`]).
+//!
 //! One poll's story writes, versions and alerts go in one transaction: an
 //! alert exists if and only if the version that caused it does.
 
-use std::collections::BTreeMap;
+mod delta;
+mod layout;
+mod migrate;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
@@ -44,8 +54,9 @@ use crate::outbox::{Alert, Circuit, Delivery, DeliveryState};
 use crate::records::{ArticleRecord, FeedState, StoryRecord, VersionRecord};
 use crate::tracker::{PollChanges, StoryLookup};
 
-/// Bumped when the stored layout changes incompatibly.
-const SCHEMA_VERSION: u32 = 1;
+/// Bumped when the stored layout changes incompatibly (2: one value per
+/// story with its history as deltas, see [`layout`]).
+const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,7 +147,6 @@ pub struct Store {
     meta: Tree,
     feeds: Tree,
     stories: Tree,
-    versions: Tree,
     keys: Tree,
     alerts: Tree,
     deliveries: Tree,
@@ -145,7 +155,6 @@ pub struct Store {
     articles: Tree,
     present: Tree,
     recent: Tree,
-    recent_of: Tree,
     circuits: Tree,
     /// Muted stories: story id → until (big-endian ms; empty = for ever).
     muted: Tree,
@@ -175,52 +184,12 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
-/// Marks an lz4-compressed story record. Story records are a large part
-/// of the database (each carries the story's latest text), so they are
-/// compressed like versions; JSON never starts with a NUL byte, so records
-/// written uncompressed by earlier versions still read.
-const COMPRESSED: u8 = 0;
-
-fn encode_story(s: &StoryRecord) -> Vec<u8> {
-    let json = encode(s);
-    let mut out = Vec::with_capacity(json.len() / 2 + 8);
-    out.push(COMPRESSED);
-    out.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
-    out
-}
-
+/// Decodes a story record, whatever the schema that wrote it.
 fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
-    match bytes.split_first() {
-        Some((&COMPRESSED, packed)) => {
-            let raw =
-                lz4_flex::decompress_size_prepended(packed).map_err(|e| StoreError::Corrupt {
-                    what: "story".into(),
-                    source: e.into(),
-                })?;
-            decode("story", &raw)
-        }
-        _ => decode("story", bytes),
+    match layout::StoryValue::parse(bytes)? {
+        Some(value) => value.record(),
+        None => migrate::decode_v1_story(bytes),
     }
-}
-
-fn encode_version(v: &VersionRecord) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(&encode(v))
-}
-
-fn decode_version(bytes: &[u8]) -> Result<VersionRecord, StoreError> {
-    let raw = lz4_flex::decompress_size_prepended(bytes).map_err(|e| StoreError::Corrupt {
-        what: "version".into(),
-        source: e.into(),
-    })?;
-    decode("version", &raw)
-}
-
-fn version_key(story: &str, revision: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(story.len() + 5);
-    k.extend_from_slice(story.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&revision.to_be_bytes());
-    k
 }
 
 /// The `recent` key of a story: newest first, then by id.
@@ -231,24 +200,21 @@ fn recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
     k
 }
 
-/// Inside a transaction writing a story: moves its `recent` key to its
-/// (new) last change.
-fn tx_index_recency(
-    recent: &TransactionalTree,
-    recent_of: &TransactionalTree,
-    id: &str,
-    last_changed: UnixMs,
-) -> TxResult<()> {
-    let old = recent_of.get(id.as_bytes())?.map(|v| be_u64(&v) as UnixMs);
-    if old == Some(last_changed) {
-        return Ok(());
-    }
-    if let Some(old) = old {
-        recent.remove(recency_key(old, id))?;
-    }
-    recent.insert(recency_key(last_changed, id), &[])?;
-    recent_of.insert(id.as_bytes(), &(last_changed.max(0) as u64).to_be_bytes())?;
-    Ok(())
+/// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
+/// `feed`: 4 bytes of the feed's fingerprint (a feed's keys are
+/// neighbours) and 12 of a SHA-256 of both. Guids and links are long URLs,
+/// two per story; spelled out with the feed name they were a tenth of the
+/// database.
+fn identity_key(feed: &str, key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&crate::fingerprint::of_bytes(feed.as_bytes()).to_be_bytes()[..4]);
+    let mut h = Sha256::new();
+    h.update(feed.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    out[4..].copy_from_slice(&h.finalize()[..12]);
+    out
 }
 
 fn ident_key(feed: &str, key: &str) -> Vec<u8> {
@@ -312,17 +278,96 @@ fn tx_put_delivery(
     Ok(())
 }
 
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// The new value of story `s` given its stored one (`old`) and the versions
+/// this poll adds, with at most `max_versions` kept (the first always is);
+/// and the last change recorded in the old value (its `recent` key).
+///
+/// The old history is copied as it is when nothing touches it; it is
+/// decoded and written again when versions are added or pruned, or when
+/// `latest`, which the newest version is relative to, changed.
+fn story_value(
+    old: Option<&[u8]>,
+    s: &StoryRecord,
+    added: &[&VersionRecord],
+    max_versions: u32,
+) -> Result<(Vec<u8>, Option<UnixMs>), StoreError> {
+    let base = layout::base_of(&s.latest);
+    let old = old.map(layout::StoryValue::parse).transpose()?.flatten();
+    let old_changed = old.map(|o| o.last_changed);
+    if let Some(o) = old.filter(|o| added.is_empty() && (o.base == base || o.versions.is_empty())) {
+        return Ok((layout::encode(s, base, o.versions), old_changed));
+    }
+    let mut chain = match old {
+        Some(o) if !o.versions.is_empty() => o.versions(&s.id, &o.record()?.latest)?,
+        _ => Vec::new(),
+    };
+    chain.extend(added.iter().map(|v| (*v).clone()));
+    let keep = max_versions as usize;
+    if keep >= 2 && chain.len() > keep {
+        chain.drain(1..chain.len() + 1 - keep);
+    }
+    let versions = layout::encode_versions(&chain, &s.latest);
+    Ok((layout::encode(s, base, &versions), old_changed))
+}
+
+/// sled's settings. [`Store::open`] uses [`Tuning::new`]; the other
+/// values exist so that `benches/store_tuning.rs` can measure them (see
+/// BENCHMARKS.md, "Store tuning", for what each choice cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// sled's page cache (`[daemon] cache_size`).
+    pub cache_bytes: u64,
+    /// How often sled's own thread makes the log durable (`None`: only our
+    /// explicit flushes).
+    pub flush_every_ms: Option<u64>,
+    /// sled's `Mode::HighThroughput` instead of `LowSpace`.
+    pub high_throughput: bool,
+}
+
+impl Tuning {
+    pub fn new(cache_bytes: u64) -> Tuning {
+        Tuning {
+            cache_bytes,
+            flush_every_ms: Some(200),
+            high_throughput: false,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::open_tuned(dir, Tuning::new(cache_bytes))
+    }
+
+    /// [`Store::open`] with other sled settings.
+    pub fn open_tuned(dir: &Path, tuning: Tuning) -> Result<Store, StoreError> {
+        let store = Store::open_trees(dir, tuning)?;
+        store.check_schema()?;
+        store.build_recency_index()?;
+        Ok(store)
+    }
+
+    /// Opens the database's trees, without looking at its schema.
+    fn open_trees(dir: &Path, tuning: Tuning) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
+        let mode = if tuning.high_throughput {
+            sled::Mode::HighThroughput
+        } else {
+            sled::Mode::LowSpace
+        };
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(200))
+            .cache_capacity(tuning.cache_bytes)
+            .flush_every_ms(tuning.flush_every_ms)
+            .mode(mode)
             .open()
             .map_err(|source| {
                 // sled reports a held lock as a plain I/O error (kind
@@ -345,8 +390,7 @@ impl Store {
         let store = Store {
             feeds: tree("feeds")?,
             stories: tree("stories")?,
-            versions: tree("versions")?,
-            keys: tree("keys")?,
+            keys: tree("idents")?,
             alerts,
             deliveries: tree("deliveries")?,
             due: tree("due")?,
@@ -354,7 +398,6 @@ impl Store {
             articles: tree("articles")?,
             present: tree("present")?,
             recent: tree("recent")?,
-            recent_of: tree("recent_of")?,
             circuits: tree("circuits")?,
             muted: tree("muted")?,
             instance: instance_id(&meta)?,
@@ -366,8 +409,6 @@ impl Store {
             flush_requests: Arc::default(),
             flushed_upto: Arc::default(),
         };
-        store.check_schema()?;
-        store.build_recency_index()?;
         Ok(store)
     }
 
@@ -381,29 +422,28 @@ impl Store {
         }
     }
 
+    /// Refuses a database from a newer storywatch, and brings one from an
+    /// older schema up to date (see [`migrate`]).
     fn check_schema(&self) -> Result<(), StoreError> {
-        match self.meta.get("schema")? {
+        let found = match self.meta.get("schema")? {
             None => {
                 self.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
-                Ok(())
+                return Ok(());
             }
-            Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(u32::MAX);
-                if found > SCHEMA_VERSION {
-                    Err(StoreError::TooNew {
-                        path: self.path.clone(),
-                        found,
-                        known: SCHEMA_VERSION,
-                    })
-                } else {
-                    Ok(())
-                }
-            }
+            Some(v) => v
+                .as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX),
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
         }
+        migrate::upgrade(self, found)
     }
 
     /// A random id chosen when the database was created; part of every
@@ -522,13 +562,17 @@ impl Store {
 
     // ---- stories ----
 
+    /// Every stored version of `story`, oldest first.
     pub fn versions(&self, story: &str) -> Result<Vec<VersionRecord>, StoreError> {
-        let mut p = story.as_bytes().to_vec();
-        p.push(0);
-        self.versions
-            .scan_prefix(p)
-            .map(|kv| decode_version(&kv?.1))
-            .collect()
+        let Some(bytes) = self.stories.get(story)? else {
+            return Ok(Vec::new());
+        };
+        match layout::StoryValue::parse(&bytes)? {
+            Some(value) if !value.versions.is_empty() => {
+                value.versions(story, &value.record()?.latest)
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
@@ -547,19 +591,19 @@ impl Store {
         if let Some(s) = self.story(needle)? {
             return Ok(Some(s));
         }
-        let canonical = crate::tracker::identity::canonical_link(needle);
-        for kv in self.keys.iter() {
-            let (k, id) = kv?;
-            let Some(pos) = k.iter().position(|b| *b == 0) else {
-                continue;
-            };
-            let key = String::from_utf8_lossy(&k[pos + 1..]);
-            let hit = key.strip_prefix("g:") == Some(needle)
-                || canonical
-                    .as_deref()
-                    .is_some_and(|c| key.strip_prefix("l:") == Some(c));
-            if hit {
-                return self.story(&String::from_utf8_lossy(&id));
+        // identity keys are hashed with their feed: try each feed (every
+        // story's feed has a state, written with the story)
+        let mut keys = vec![format!("g:{needle}")];
+        if let Some(c) = crate::tracker::identity::canonical_link(needle) {
+            keys.push(format!("l:{c}"));
+        }
+        for kv in self.feeds.iter() {
+            let (feed, _) = kv?;
+            let feed = String::from_utf8_lossy(&feed);
+            for key in &keys {
+                if let Some(id) = self.keys.get(identity_key(&feed, key))? {
+                    return self.story(&String::from_utf8_lossy(&id));
+                }
             }
         }
         Ok(None)
@@ -592,26 +636,16 @@ impl Store {
             return self.put_feed_state(feed, state);
         }
         let present = parsed.then(|| encode(&changes.present));
-        let stories: Vec<(Vec<u8>, Vec<u8>)> = changes
-            .stories
-            .values()
-            .map(|s| (s.id.as_bytes().to_vec(), encode_story(s)))
-            .collect();
-        let recency: Vec<(&str, UnixMs)> = changes
-            .stories
-            .values()
-            .map(|s| (s.id.as_str(), s.last_changed))
-            .collect();
-        // (key, value, key of a version to prune)
-        type VersionRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
-        let versions: Vec<VersionRow> = changes
-            .versions
-            .iter()
-            .map(|v| {
-                let prune = (max_versions >= 2 && v.revision > max_versions)
-                    .then(|| version_key(&v.story, v.revision - max_versions + 1));
-                (version_key(&v.story, v.revision), encode_version(v), prune)
-            })
+        let mut new_versions: HashMap<&str, Vec<&VersionRecord>> = HashMap::new();
+        for v in &changes.versions {
+            new_versions.entry(v.story.as_str()).or_default().push(v);
+        }
+        // versions of a story whose record this poll did not change are
+        // written against its stored record (the tracker never does this)
+        let orphans: Vec<&str> = new_versions
+            .keys()
+            .copied()
+            .filter(|id| !changes.stories.contains_key(*id))
             .collect();
         let state_bytes = encode(state);
         let _shared = self.transaction_gate();
@@ -626,10 +660,10 @@ impl Store {
                 (a.id, encode(a), ds)
             })
             .collect();
+        let no_versions = Vec::new();
         (
             &self.feeds,
             &self.stories,
-            &self.versions,
             &self.keys,
             &self.alerts,
             &self.deliveries,
@@ -637,39 +671,33 @@ impl Store {
             &self.present,
             &self.meta,
             &self.recent,
-            &self.recent_of,
         )
             .transaction(
-                |(
-                    feeds,
-                    stories_t,
-                    versions_t,
-                    keys_t,
-                    alerts_t,
-                    deliveries,
-                    due,
-                    present_t,
-                    meta,
-                    recent,
-                    recent_of,
-                )| {
+                |(feeds, stories_t, keys_t, alerts_t, deliveries, due, present_t, meta, recent)| {
                     if let Some(p) = &present {
                         present_t.insert(feed.as_bytes(), p.as_slice())?;
                     }
-                    for (k, v) in &stories {
-                        stories_t.insert(k.as_slice(), v.as_slice())?;
+                    let mut orphan_records = Vec::new();
+                    for id in &orphans {
+                        if let Some(old) = stories_t.get(id.as_bytes())? {
+                            orphan_records.push(decode_story(&old).map_err(abort)?);
+                        }
                     }
-                    for (id, last_changed) in &recency {
-                        tx_index_recency(recent, recent_of, id, *last_changed)?;
-                    }
-                    for (k, v, prune) in &versions {
-                        versions_t.insert(k.as_slice(), v.as_slice())?;
-                        if let Some(p) = prune {
-                            versions_t.remove(p.as_slice())?;
+                    for s in changes.stories.values().chain(&orphan_records) {
+                        let added = new_versions.get(s.id.as_str()).unwrap_or(&no_versions);
+                        let old = stories_t.get(s.id.as_bytes())?;
+                        let (value, old_changed) =
+                            story_value(old.as_deref(), s, added, max_versions).map_err(abort)?;
+                        stories_t.insert(s.id.as_bytes(), value)?;
+                        if old_changed != Some(s.last_changed) {
+                            if let Some(t) = old_changed {
+                                recent.remove(recency_key(t, &s.id))?;
+                            }
+                            recent.insert(recency_key(s.last_changed, &s.id), &[])?;
                         }
                     }
                     for (key, id) in &changes.keys {
-                        keys_t.insert(ident_key(feed, key), id.as_bytes())?;
+                        keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                     }
                     for (id, bytes, ds) in &alert_rows {
                         alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
@@ -844,11 +872,13 @@ impl Store {
     }
 
     /// At start-up: a delivery still "in flight" was interrupted by a crash;
-    /// make it due again. Returns how many.
+    /// make it due again. Returns how many. An in-flight delivery is open,
+    /// so the due index finds it: the cost follows the open outbox, not the
+    /// delivered history (every `storywatch once` starts with this).
     pub fn requeue_in_flight(&self, now: UnixMs) -> Result<usize, StoreError> {
         let stuck: Vec<Delivery> = self
-            .deliveries()
-            .filter_map(Result::ok)
+            .open_deliveries(usize::MAX)?
+            .into_iter()
             .filter(|d| d.state == DeliveryState::InFlight)
             .collect();
         for d in &stuck {
@@ -1009,10 +1039,6 @@ impl Store {
             let s = story?;
             self.recent
                 .insert(recency_key(s.last_changed, &s.id), &[])?;
-            self.recent_of.insert(
-                s.id.as_bytes(),
-                &(s.last_changed.max(0) as u64).to_be_bytes(),
-            )?;
         }
         self.meta.insert(RECENCY_BUILT, &[1])?;
         Ok(())
@@ -1074,6 +1100,18 @@ impl Store {
 
     // ---- retention ----
 
+    /// When the last retention pass ran (`storywatch once` runs one when
+    /// the daemon would have).
+    pub fn pruned_at(&self) -> Result<Option<UnixMs>, StoreError> {
+        Ok(self.meta.get(PRUNED_AT)?.map(|v| be_u64(&v) as UnixMs))
+    }
+
+    pub fn set_pruned_at(&self, at: UnixMs) -> Result<(), StoreError> {
+        self.meta
+            .insert(PRUNED_AT, &(at.max(0) as u64).to_be_bytes())?;
+        Ok(())
+    }
+
     /// Forgets stories not seen since `story_cutoff` (with their versions and
     /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
     /// alerts) removed.
@@ -1083,24 +1121,29 @@ impl Store {
         alert_cutoff: UnixMs,
     ) -> Result<(usize, usize), StoreError> {
         let mut stories = 0;
-        let old: Vec<StoryRecord> = self
-            .stories()
-            .filter_map(Result::ok)
-            .filter(|s| s.last_seen < story_cutoff)
-            .collect();
+        // the header says when a story was last seen: only the stories to
+        // drop are decoded (for their identity keys)
+        let mut old: Vec<StoryRecord> = Vec::new();
+        for kv in self.stories.iter() {
+            let (_, v) = kv?;
+            let seen = match layout::StoryValue::parse(&v) {
+                Ok(Some(value)) => value.last_seen,
+                _ => continue,
+            };
+            if seen < story_cutoff {
+                if let Ok(s) = decode_story(&v) {
+                    old.push(s);
+                }
+            }
+        }
         for s in old {
-            let mut p = s.id.as_bytes().to_vec();
-            p.push(0);
-            for kv in self.versions.scan_prefix(&p) {
-                self.versions.remove(kv?.0)?;
-            }
             for key in &s.keys {
-                self.keys.remove(ident_key(&s.feed, key))?;
+                self.keys.remove(identity_key(&s.feed, key))?;
             }
-            self.stories.remove(s.id.as_bytes())?;
-            if let Some(t) = self.recent_of.remove(s.id.as_bytes())? {
-                self.recent
-                    .remove(recency_key(be_u64(&t) as UnixMs, &s.id))?;
+            if let Some(v) = self.stories.remove(s.id.as_bytes())? {
+                let changed =
+                    layout::StoryValue::parse(&v)?.map_or(s.last_changed, |v| v.last_changed);
+                self.recent.remove(recency_key(changed, &s.id))?;
             }
             stories += 1;
         }
@@ -1146,7 +1189,7 @@ impl StoryLookup for Store {
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .keys
-            .get(ident_key(feed, key))?
+            .get(identity_key(feed, key))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
@@ -1213,6 +1256,9 @@ impl Store {
 /// `meta` key set once the `recent` index covers every story.
 const RECENCY_BUILT: &str = "recency_index";
 
+/// `meta` key of the time of the last retention pass (big-endian u64).
+const PRUNED_AT: &str = "pruned_at";
+
 /// `meta` key of the highest alert id ever committed (big-endian u64).
 const ALERT_SEQ: &str = "alert_seq";
 
@@ -1252,6 +1298,20 @@ fn instance_id(meta: &Tree) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens `dir` again after a `Store` on it was dropped: sled's I/O
+    /// threads may hold its file lock a moment longer.
+    pub(super) fn reopen(dir: &Path) -> Store {
+        for _ in 0..200 {
+            match Store::open(dir, 1 << 20) {
+                Err(StoreError::Locked { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other.unwrap(),
+            }
+        }
+        panic!("{} stayed locked", dir.display())
+    }
 
     #[test]
     fn second_open_is_refused_with_a_clear_message() {
@@ -1321,7 +1381,7 @@ mod tests {
             for (id, t) in [("a", 30), ("b", 10), ("c", 20), ("d", 20)] {
                 store
                     .stories
-                    .insert(id, encode_story(&story(id, t)))
+                    .insert(id, layout::encode(&story(id, t), 0, &[]))
                     .unwrap();
             }
             store.meta.remove(RECENCY_BUILT).unwrap();
@@ -1354,37 +1414,19 @@ mod tests {
 
     #[test]
     fn story_records_compress_and_old_json_records_still_read() {
-        let story = StoryRecord {
-            id: "s".into(),
-            feed: "f".into(),
-            first_seen: 1,
-            last_seen: 2,
-            last_changed: 2,
-            revision: 1,
-            latest: crate::model::Snapshot {
+        let story = layout::tests::story(
+            crate::model::Snapshot {
                 title: "Title".into(),
                 summary: "word ".repeat(200),
                 ..Default::default()
             },
-            raw_fp: 7,
-            seen_fps: vec![7],
-            flipflops: 0,
-            oscillation_reported: false,
-            edits: vec![],
-            developing: false,
-            removed_at: None,
-            keys: vec!["g:s".into()],
-            followers: vec![],
-            merges: vec![],
-            earlier: Default::default(),
-            last_message: None,
-            display: Default::default(),
-        };
-        let packed = encode_story(&story);
+            1,
+        );
+        let packed = layout::encode(&story, 0, &[]);
         assert!(packed.len() < encode(&story).len() / 2);
         assert_eq!(decode_story(&packed).unwrap(), story);
         assert_eq!(decode_story(&encode(&story)).unwrap(), story, "legacy JSON");
-        assert!(decode_story(&[COMPRESSED, 1, 2]).is_err());
+        assert!(decode_story(&[0, 1, 2]).is_err(), "damaged schema-1 record");
     }
 
     #[test]
@@ -1414,7 +1456,7 @@ mod tests {
             assert!(store.drop_alert(3).unwrap());
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.next_alert_id().unwrap(), 4, "no jump, no reuse");
         drop(store);
         // a database from before the counter: ids resume after the last key
@@ -1428,7 +1470,7 @@ mod tests {
             store.meta.remove(ALERT_SEQ).unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(old.path(), 1 << 20).unwrap();
+        let store = reopen(old.path());
         assert_eq!(store.next_alert_id().unwrap(), 2_000_002);
         assert!(
             store.alert(2_000_001).unwrap().is_some(),
@@ -1443,6 +1485,6 @@ mod tests {
             .unwrap()
             .instance()
             .to_string();
-        assert_eq!(Store::open(dir.path(), 1 << 20).unwrap().instance(), id);
+        assert_eq!(reopen(dir.path()).instance(), id);
     }
 }

@@ -325,6 +325,17 @@ class Storywatch(Tool):
         return du_bytes(os.path.join(self.dir, "state"))
 
 
+class StorywatchBefore(Storywatch):
+    """Another storywatch build (--baseline) on the same feeds, in its own
+    state directory: before → after of a change in one run."""
+
+    name = "storywatch-before"
+    rcpt = "storywatch-before@bench.invalid"
+
+    def argv(self):
+        return [self.args.baseline, "once", "--config", self.config]
+
+
 class Rss2email(Tool):
     name = "rss2email"
     rcpt = "r2e@bench.invalid"
@@ -423,7 +434,7 @@ class Newsboat(Tool):
             con.close()
 
 
-TOOL_CLASSES = {c.name: c for c in (Storywatch, Rss2email, Feed2exec, Newsboat)}
+TOOL_CLASSES = {c.name: c for c in (Storywatch, StorywatchBefore, Rss2email, Feed2exec, Newsboat)}
 
 
 # ---------------------------------------------------------------------------
@@ -666,6 +677,7 @@ def main():
     p.add_argument("--gzip", action="store_true", help="serve gzip to clients that accept it")
     p.add_argument("--workdir", default=os.path.join(REPO, "target", "peers-bench"), help="state of the tools (default target/peers-bench)")
     p.add_argument("--storywatch", help="storywatch binary (default: target/release/storywatch, built if missing)")
+    p.add_argument("--baseline", metavar="BINARY", help="also run this storywatch build (tool storywatch-before), e.g. the last release, for before → after")
     p.add_argument("--sw-concurrency", type=int, default=64, help="storywatch concurrency and per_host_concurrency (default 64)")
     p.add_argument("--newsboat-threads", type=int, default=32, help="newsboat reload-threads (default 32)")
     p.add_argument("--no-install", action="store_true", help="never apt-get missing peers")
@@ -678,7 +690,11 @@ def main():
     if args.real and not os.path.isdir(args.real):
         p.error("--real: %s is not a directory (set STORYWATCH_CORPUS or give DIR)" % args.real)
     ns = [int(x.replace("_", "")) for x in args.n.split(",") if x.strip()]
-    ensure_installed(args.tools, not args.no_install)
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            p.error("--baseline: %s is not an executable storywatch binary" % args.baseline)
+        args.tools.insert(0, "storywatch-before")
+    ensure_installed([t for t in args.tools if t != "storywatch-before"], not args.no_install)
     if "storywatch" in args.tools:
         args.storywatch = storywatch_binary(args.storywatch)
     cmd = "python3 benches/peers/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -1,0 +1,289 @@
+//! How one story is laid out in its single `stories` value (schema 2).
+//!
+//! Schema 1 kept a story in three trees: its record in `stories` (with the
+//! latest text), every version in `versions` (the newest one repeating that
+//! text), and its recency in `recent_of`. A new story cost four keys and
+//! two copies of its text. Now one value holds all of it:
+//!
+//! ```text
+//! 2 ‖ last_changed ‖ last_seen ‖ base (u64 BE each) ‖ record length (u32 BE)
+//!   ‖ lz4(JSON StoryRecord) ‖ lz4(JSON [StoredVersion, oldest first])
+//! ```
+//!
+//! - `last_changed` is readable without decoding, so a write finds the
+//!   story's old `recent` key (what `recent_of` was for); so is
+//!   `last_seen`, so the retention pass decodes only the stories it drops;
+//! - the versions part is apart from the record, so the tracker reads a
+//!   story without decompressing its history, and a write that leaves the
+//!   history alone copies its bytes as they are;
+//! - each version is a [`SnapshotDelta`] against the version after it, the
+//!   newest against the record's `latest`; `base` is the fingerprint of the
+//!   `latest` the chain was written against, so a write that changed only
+//!   `latest`'s metadata (no new version) knows to re-base the chain;
+//! - both parts are compressed against [`DICTIONARY`]: a story's JSON is
+//!   mostly the same field names as every other story's, which lz4 cannot
+//!   find within one small value.
+
+use serde::{Deserialize, Serialize};
+
+use super::delta::SnapshotDelta;
+use super::StoreError;
+use crate::model::{ChangeClass, Field, Snapshot, UnixMs};
+use crate::records::{StoryRecord, VersionRecord};
+
+/// First byte of a schema-2 story value. Schema 1 values start with 0
+/// (lz4) or `{` (JSON).
+pub const FORMAT: u8 = 2;
+
+const HEADER: usize = 1 + 8 + 8 + 8 + 4;
+
+/// What lz4 may refer back to before each story value: the shape of a
+/// story record and of a version chain. Stored values depend on it: never
+/// change it (a new dictionary needs a new [`FORMAT`]).
+const DICTIONARY: &[u8] = br#"[{"r":1,"at":1700000000000,"class":"minor","score":0.0,"flipflop":true,"reverted":["title"],"d":{"t":{"p":0,"s":0,"m":""},"s":{"p":0,"s":0,"m":""},"c":{"p":0,"s":0,"m":""},"l":"https://","a":[],"k":[],"e":[],"pu":[],"up":[]}}]{"id":"","feed":"","first_seen":1700000000000,"last_seen":1700000000000,"last_changed":1700000000000,"revision":1,"latest":{"title":"","summary":"","content":"","link":"https://www.","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":["g:https://www.","l:https://www."],"followers":["#;
+
+fn pack(json: &[u8]) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size_with_dict(json, DICTIONARY)
+}
+
+fn unpack(what: &str, packed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    lz4_flex::block::decompress_size_prepended_with_dict(packed, DICTIONARY)
+        .map_err(|e| corrupt(what, e))
+}
+
+/// One version in a story's chain: its text is a delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredVersion {
+    #[serde(rename = "r")]
+    revision: u32,
+    at: UnixMs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    class: Option<ChangeClass>,
+    #[serde(default)]
+    score: f32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    flipflop: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reverted: Vec<Field>,
+    #[serde(rename = "d")]
+    delta: SnapshotDelta,
+}
+
+/// A schema-2 story value, split but not decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct StoryValue<'a> {
+    pub last_changed: UnixMs,
+    pub last_seen: UnixMs,
+    /// Fingerprint of the `latest` the version chain is relative to.
+    pub base: u64,
+    record: &'a [u8],
+    /// The compressed version chain (empty: no versions).
+    pub versions: &'a [u8],
+}
+
+fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        source: e.into(),
+    }
+}
+
+/// The fingerprint a chain records for the `latest` it is relative to.
+pub fn base_of(latest: &Snapshot) -> u64 {
+    crate::fingerprint::of_bytes(&serde_json::to_vec(latest).unwrap_or_default())
+}
+
+impl<'a> StoryValue<'a> {
+    /// Splits a stored value; `None` for a schema-1 value.
+    pub fn parse(bytes: &'a [u8]) -> Result<Option<StoryValue<'a>>, StoreError> {
+        if bytes.first() != Some(&FORMAT) {
+            return Ok(None);
+        }
+        let short = || corrupt("story", "value shorter than its header");
+        let head = bytes.get(..HEADER).ok_or_else(short)?;
+        let u64_at = |i: usize| u64::from_be_bytes(head[i..i + 8].try_into().unwrap_or([0; 8]));
+        let len = u32::from_be_bytes(head[25..29].try_into().unwrap_or([0; 4])) as usize;
+        let rest = &bytes[HEADER..];
+        if rest.len() < len {
+            return Err(short());
+        }
+        Ok(Some(StoryValue {
+            last_changed: u64_at(1) as UnixMs,
+            last_seen: u64_at(9) as UnixMs,
+            base: u64_at(17),
+            record: &rest[..len],
+            versions: &rest[len..],
+        }))
+    }
+
+    pub fn record(&self) -> Result<StoryRecord, StoreError> {
+        let raw = unpack("story", self.record)?;
+        serde_json::from_slice(&raw).map_err(|e| corrupt("story", e))
+    }
+
+    /// Every version, oldest first, rebuilt from `latest` (the record's
+    /// `latest` the chain was written against).
+    pub fn versions(
+        &self,
+        story: &str,
+        latest: &Snapshot,
+    ) -> Result<Vec<VersionRecord>, StoreError> {
+        if self.versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw = unpack("versions", self.versions)?;
+        let chain: Vec<StoredVersion> =
+            serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))?;
+        let mut out = Vec::with_capacity(chain.len());
+        let mut next = latest.clone();
+        for v in chain.into_iter().rev() {
+            let snapshot = v.delta.apply(&next).ok_or_else(|| {
+                corrupt(
+                    "versions",
+                    format!(
+                        "revision {} of story {story} does not fit its successor",
+                        v.revision
+                    ),
+                )
+            })?;
+            next = snapshot.clone();
+            out.push(VersionRecord {
+                story: story.to_string(),
+                revision: v.revision,
+                at: v.at,
+                snapshot,
+                class: v.class,
+                score: v.score,
+                flipflop: v.flipflop,
+                reverted: v.reverted,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// The compressed chain of `versions` (oldest first), relative to `latest`.
+pub fn encode_versions(versions: &[VersionRecord], latest: &Snapshot) -> Vec<u8> {
+    if versions.is_empty() {
+        return Vec::new();
+    }
+    let mut chain = Vec::with_capacity(versions.len());
+    let mut next = latest;
+    for v in versions.iter().rev() {
+        chain.push(StoredVersion {
+            revision: v.revision,
+            at: v.at,
+            class: v.class,
+            score: v.score,
+            flipflop: v.flipflop,
+            reverted: v.reverted.clone(),
+            delta: SnapshotDelta::between(&v.snapshot, next),
+        });
+        next = &v.snapshot;
+    }
+    chain.reverse();
+    pack(&serde_json::to_vec(&chain).unwrap_or_default())
+}
+
+/// A whole story value: the record and an already encoded chain (from
+/// [`encode_versions`] against `base`).
+pub fn encode(record: &StoryRecord, base: u64, versions: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(record).unwrap_or_default();
+    let packed = pack(&json);
+    let mut out = Vec::with_capacity(HEADER + packed.len() + versions.len());
+    out.push(FORMAT);
+    out.extend_from_slice(&(record.last_changed.max(0) as u64).to_be_bytes());
+    out.extend_from_slice(&(record.last_seen.max(0) as u64).to_be_bytes());
+    out.extend_from_slice(&base.to_be_bytes());
+    out.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+    out.extend_from_slice(&packed);
+    out.extend_from_slice(versions);
+    out
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(crate) fn story(latest: Snapshot, revision: u32) -> StoryRecord {
+        StoryRecord {
+            id: "s1".into(),
+            feed: "f".into(),
+            first_seen: 1,
+            last_seen: 2,
+            last_changed: 77,
+            revision,
+            latest,
+            raw_fp: 7,
+            seen_fps: vec![7],
+            flipflops: 0,
+            oscillation_reported: false,
+            edits: vec![],
+            developing: false,
+            removed_at: None,
+            keys: vec!["g:s1".into()],
+            followers: vec![],
+            merges: vec![],
+            earlier: Default::default(),
+            last_message: None,
+            display: Default::default(),
+        }
+    }
+
+    fn version(revision: u32, title: &str, body: &str) -> VersionRecord {
+        VersionRecord {
+            story: "s1".into(),
+            revision,
+            at: revision as UnixMs * 10,
+            snapshot: Snapshot {
+                title: title.into(),
+                summary: body.into(),
+                ..Default::default()
+            },
+            class: (revision > 1).then_some(ChangeClass::Major),
+            score: 0.5,
+            flipflop: revision == 3,
+            reverted: vec![],
+        }
+    }
+
+    #[test]
+    fn a_story_and_its_history_round_trip_with_the_text_kept_once() {
+        let body = "The council met on Tuesday and voted on the budget. ".repeat(20);
+        let versions = vec![
+            version(1, "Council to vote", &body),
+            version(2, "Council votes", &format!("{body} Update: passed.")),
+            version(3, "Council to vote", &body),
+        ];
+        let mut latest = versions[2].snapshot.clone();
+        latest.link = "https://example.org/x".into(); // metadata newer than the last version
+        let record = story(latest.clone(), 3);
+        let chain = encode_versions(&versions, &latest);
+        let value = encode(&record, base_of(&latest), &chain);
+        let parsed = StoryValue::parse(&value).unwrap().unwrap();
+        assert_eq!(parsed.last_changed, 77);
+        assert_eq!(parsed.last_seen, 2);
+        assert_eq!(parsed.base, base_of(&latest));
+        assert_eq!(parsed.record().unwrap(), record);
+        assert_eq!(parsed.versions("s1", &latest).unwrap(), versions);
+        // the history costs far less than a second copy of the text
+        assert!(chain.len() < body.len() / 4, "chain {} bytes", chain.len());
+    }
+
+    #[test]
+    fn schema_1_values_are_told_apart_and_damage_is_an_error() {
+        assert!(StoryValue::parse(b"{\"id\":1}").unwrap().is_none());
+        assert!(StoryValue::parse(&[0, 1, 2]).unwrap().is_none());
+        assert!(StoryValue::parse(&[FORMAT, 0, 0]).is_err());
+        let record = story(Snapshot::default(), 1);
+        let mut value = encode(&record, 0, &[]);
+        let parsed = StoryValue::parse(&value).unwrap().unwrap();
+        assert!(parsed
+            .versions("s1", &Snapshot::default())
+            .unwrap()
+            .is_empty());
+        value.truncate(HEADER + 2);
+        assert!(StoryValue::parse(&value).is_err());
+    }
+}

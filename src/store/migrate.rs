@@ -1,0 +1,364 @@
+//! Brings a database written by an older storywatch up to this schema, in
+//! place, on the first open.
+//!
+//! Schema 1 → 2: each story's record and its rows of the `versions` tree
+//! become one value (see [`super::layout`]); `recent_of` is dropped (a
+//! story value's header now holds its last change); the identity keys of
+//! `keys` (feed ‖ 0 ‖ key, spelled out) move to `idents`, hashed.
+//!
+//! Crash safety: first, in one atomic batch, `meta` is marked schema 2 and
+//! "migrating"; from then on an older storywatch refuses the database
+//! ("written by a newer storywatch … upgrade") instead of misreading it.
+//! Each story then moves in its own transaction (new value written, its old
+//! version rows removed), so a kill leaves every story either wholly old or
+//! wholly new, and both read. Identity keys are copied (copying one again
+//! is harmless) and the `keys` tree is dropped at the end. The next start
+//! sees the mark and goes on
+//! where the last one stopped; the old trees are dropped and the mark
+//! removed only when every story has moved.
+
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::{layout, Store, StoreError};
+use crate::records::{StoryRecord, VersionRecord};
+
+/// `meta` key present while a migration to schema 2 is under way.
+const MIGRATING: &str = "migrating_to_2";
+
+/// Schema 1 marked an lz4-compressed story record with a leading 0 (JSON
+/// never starts with a NUL); records without it are plain JSON.
+const V1_COMPRESSED: u8 = 0;
+
+fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        source: e.into(),
+    }
+}
+
+fn unpack<T: DeserializeOwned>(what: &str, packed: &[u8]) -> Result<T, StoreError> {
+    let raw = lz4_flex::decompress_size_prepended(packed).map_err(|e| corrupt(what, e))?;
+    serde_json::from_slice(&raw).map_err(|e| corrupt(what, e))
+}
+
+/// A story record as schema 1 stored it.
+pub(super) fn decode_v1_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
+    match bytes.split_first() {
+        Some((&V1_COMPRESSED, packed)) => unpack("story", packed),
+        _ => serde_json::from_slice(bytes).map_err(|e| corrupt("story", e)),
+    }
+}
+
+/// Migrates a database last written under schema `found`, or finishes a
+/// migration a crash interrupted.
+pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
+    if found < 2 {
+        let mut mark = sled::Batch::default();
+        mark.insert("schema", &2u32.to_be_bytes());
+        mark.insert(MIGRATING, &[1]);
+        store.meta.apply_batch(mark)?;
+        store.db.flush()?;
+    }
+    if store.meta.get(MIGRATING)?.is_none() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    tracing::info!(path = %store.path.display(), "migrating the database to schema 2 (one value per story); an interrupted migration goes on at the next start");
+    let moved = move_stories(store, usize::MAX)?;
+    copy_keys(store)?;
+    finish(store)?;
+    tracing::info!(
+        stories = moved,
+        ms = started.elapsed().as_millis() as u64,
+        "database migrated to schema 2"
+    );
+    Ok(())
+}
+
+/// Moves at most `limit` stories still in the schema-1 layout; returns how
+/// many moved.
+fn move_stories(store: &Store, limit: usize) -> Result<usize, StoreError> {
+    let versions = store.db.open_tree("versions")?;
+    let mut moved = 0;
+    for kv in store.stories.iter() {
+        let (id, bytes) = kv?;
+        if layout::StoryValue::parse(&bytes)?.is_some() {
+            continue;
+        }
+        if moved >= limit {
+            break;
+        }
+        let record = decode_v1_story(&bytes)?;
+        let mut prefix = id.to_vec();
+        prefix.push(0);
+        let mut rows = Vec::new();
+        let mut chain: Vec<VersionRecord> = Vec::new();
+        // keys end in the big-endian revision: oldest first
+        for kv in versions.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            chain.push(unpack("version", &v)?);
+            rows.push(k);
+        }
+        let base = layout::base_of(&record.latest);
+        let value = layout::encode(
+            &record,
+            base,
+            &layout::encode_versions(&chain, &record.latest),
+        );
+        (&store.stories, &versions).transaction(|(stories_t, versions_t)| {
+            stories_t.insert(&id, value.as_slice())?;
+            for k in &rows {
+                versions_t.remove(k)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+/// Copies the identity keys of `keys` (feed ‖ 0 ‖ key → story id) into
+/// `idents`, hashed.
+fn copy_keys(store: &Store) -> Result<(), StoreError> {
+    let keys = store.db.open_tree("keys")?;
+    for kv in keys.iter() {
+        let (k, id) = kv?;
+        let Some(pos) = k.iter().position(|b| *b == 0) else {
+            continue;
+        };
+        let feed = String::from_utf8_lossy(&k[..pos]);
+        let key = String::from_utf8_lossy(&k[pos + 1..]);
+        store.keys.insert(super::identity_key(&feed, &key), id)?;
+    }
+    Ok(())
+}
+
+/// Drops the schema-1 trees and the mark, once every story has moved.
+fn finish(store: &Store) -> Result<(), StoreError> {
+    store.db.drop_tree("keys")?;
+    store.db.drop_tree("versions")?;
+    store.db.drop_tree("recent_of")?;
+    store.meta.remove(MIGRATING)?;
+    store.db.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChangeClass, Snapshot, UnixMs};
+    use crate::records::FeedState;
+    use crate::tracker::PollChanges;
+
+    /// Writes stories as storywatch with schema 1 did (its `commit_poll`:
+    /// the record lz4-compressed behind a 0 byte, each version as
+    /// lz4-compressed JSON under story ‖ 0 ‖ revision, `recent` and
+    /// `recent_of`), into a bare sled database.
+    fn write_v1(dir: &std::path::Path, stories: &[(StoryRecord, Vec<VersionRecord>)]) {
+        let db = sled::open(dir.join("db")).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema", &1u32.to_be_bytes()).unwrap();
+        meta.insert("recency_index", &[1]).unwrap();
+        let state = serde_json::to_vec(&FeedState::new("http://127.0.0.1/f.xml")).unwrap();
+        db.open_tree("feeds").unwrap().insert("f", state).unwrap();
+        let t = |n: &str| db.open_tree(n).unwrap();
+        let (st, vt, recent, recent_of, keys) = (
+            t("stories"),
+            t("versions"),
+            t("recent"),
+            t("recent_of"),
+            t("keys"),
+        );
+        for (s, versions) in stories {
+            let mut value = vec![V1_COMPRESSED];
+            value.extend(lz4_flex::compress_prepend_size(
+                &serde_json::to_vec(s).unwrap(),
+            ));
+            st.insert(s.id.as_bytes(), value).unwrap();
+            for v in versions {
+                let mut k = s.id.as_bytes().to_vec();
+                k.push(0);
+                k.extend_from_slice(&v.revision.to_be_bytes());
+                let packed = lz4_flex::compress_prepend_size(&serde_json::to_vec(v).unwrap());
+                vt.insert(k, packed).unwrap();
+            }
+            let at = s.last_changed as u64;
+            recent
+                .insert(super::super::recency_key(s.last_changed, &s.id), &[])
+                .unwrap();
+            recent_of
+                .insert(s.id.as_bytes(), &at.to_be_bytes())
+                .unwrap();
+            for key in &s.keys {
+                keys.insert(super::super::ident_key(&s.feed, key), s.id.as_bytes())
+                    .unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+
+    /// sled's I/O threads may hold the file lock a moment after a drop.
+    fn wait_unlocked(dir: &std::path::Path) {
+        for _ in 0..200 {
+            if !Store::is_locked(dir) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{} stayed locked", dir.display());
+    }
+
+    fn snapshot(title: &str, rev: u32) -> Snapshot {
+        Snapshot {
+            title: title.into(),
+            summary: format!("Paragraph one stays. Revision {rev} says this. ").repeat(8),
+            link: format!("https://example.org/{title}"),
+            published: Some(1000),
+            ..Default::default()
+        }
+    }
+
+    /// Stories with 1..=4 versions, the newest record's `latest` carrying a
+    /// metadata change made after the last version (as the tracker does).
+    fn v1_stories(n: usize) -> Vec<(StoryRecord, Vec<VersionRecord>)> {
+        (0..n)
+            .map(|i| {
+                let id = format!("st{i:03}");
+                let revs = (i % 4) as u32 + 1;
+                let versions: Vec<VersionRecord> = (1..=revs)
+                    .map(|r| VersionRecord {
+                        story: id.clone(),
+                        revision: r,
+                        at: (r * 100) as UnixMs,
+                        snapshot: snapshot(&id, r),
+                        class: (r > 1).then_some(ChangeClass::Major),
+                        score: 0.25 * r as f32,
+                        flipflop: false,
+                        reverted: vec![],
+                    })
+                    .collect();
+                let mut latest = versions.last().unwrap().snapshot.clone();
+                if i % 3 == 0 {
+                    latest.updated = Some(5000);
+                }
+                let record: StoryRecord = StoryRecord {
+                    id: id.clone(),
+                    feed: "f".into(),
+                    revision: revs,
+                    last_changed: (revs * 100) as UnixMs + i as UnixMs,
+                    latest,
+                    keys: vec![format!("g:guid-{id}")],
+                    ..serde_json::from_str(r#"{"id":"","feed":"","first_seen":1,"last_seen":2,"last_changed":0,"revision":1,"latest":{"title":"","summary":"","content":"","link":"","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":0,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":[],"followers":[]}"#).unwrap()
+                };
+                (record, versions)
+            })
+            .collect()
+    }
+
+    fn assert_same_content(store: &Store, stories: &[(StoryRecord, Vec<VersionRecord>)]) {
+        for (s, versions) in stories {
+            assert_eq!(store.story(&s.id).unwrap().as_ref(), Some(s));
+            assert_eq!(&store.versions(&s.id).unwrap(), versions, "{}", s.id);
+            assert_eq!(store.find_story(&s.id).unwrap().as_ref(), Some(s));
+            let guid = s.keys[0].trim_start_matches("g:");
+            assert_eq!(store.find_story(guid).unwrap().as_ref(), Some(s), "by guid");
+        }
+        let mut by_recency: Vec<&StoryRecord> = stories.iter().map(|(s, _)| s).collect();
+        by_recency.sort_by_key(|s| (std::cmp::Reverse(s.last_changed), s.id.clone()));
+        let listed: Vec<String> = store
+            .stories_by_recency(None)
+            .map(|s| s.unwrap().id)
+            .collect();
+        let want: Vec<String> = by_recency.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(listed, want);
+    }
+
+    #[test]
+    fn a_schema_1_database_is_migrated_in_place_with_every_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let stories = v1_stories(40);
+        write_v1(dir.path(), &stories);
+        wait_unlocked(dir.path());
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_same_content(&store, &stories);
+        let names: Vec<Vec<u8>> = store.db.tree_names().iter().map(|n| n.to_vec()).collect();
+        assert!(!names.contains(&b"versions".to_vec()), "old trees dropped");
+        assert!(!names.contains(&b"recent_of".to_vec()));
+        assert!(!names.contains(&b"keys".to_vec()));
+        // identity keys moved: the tracker finds each story by its guid
+        use crate::tracker::StoryLookup;
+        for (s, _) in &stories {
+            assert_eq!(
+                store.story_for_key("f", &s.keys[0]).unwrap().as_deref(),
+                Some(s.id.as_str())
+            );
+        }
+        assert_eq!(
+            store.meta.get("schema").unwrap().unwrap().as_ref(),
+            2u32.to_be_bytes()
+        );
+        assert!(store.meta.get(MIGRATING).unwrap().is_none());
+        // the migrated story takes new versions on top of its history
+        let (mut s, mut versions) = stories[3].clone();
+        s.revision += 1;
+        s.last_changed = 10_000;
+        s.latest = snapshot(&s.id, s.revision);
+        let v = VersionRecord {
+            revision: s.revision,
+            at: 10_000,
+            snapshot: s.latest.clone(),
+            ..versions[1].clone()
+        };
+        versions.push(v.clone());
+        let mut changes = PollChanges::default();
+        changes.stories.insert(s.id.clone(), s.clone());
+        changes.versions.push(v);
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 100)
+            .unwrap();
+        assert_eq!(store.versions(&s.id).unwrap(), versions);
+        assert_eq!(
+            store.stories_by_recency(None).next().unwrap().unwrap().id,
+            s.id
+        );
+    }
+
+    #[test]
+    fn a_migration_cut_short_leaves_a_readable_database_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let stories = v1_stories(30);
+        write_v1(dir.path(), &stories);
+        wait_unlocked(dir.path());
+        {
+            // what a kill part-way leaves: the mark set, some stories moved
+            let db = sled::open(dir.path().join("db")).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            let mut mark = sled::Batch::default();
+            mark.insert("schema", &2u32.to_be_bytes());
+            mark.insert(MIGRATING, &[1]);
+            meta.apply_batch(mark).unwrap();
+            db.flush().unwrap();
+        }
+        wait_unlocked(dir.path());
+        {
+            let store = Store::open_trees(dir.path(), super::super::Tuning::new(1 << 20)).unwrap();
+            assert_eq!(move_stories(&store, 11).unwrap(), 11);
+            // half moved: every record reads, whichever its layout
+            for (s, _) in &stories {
+                assert_eq!(store.story(&s.id).unwrap().as_ref(), Some(s));
+            }
+            store.db.flush().unwrap();
+        }
+        let store = super::super::tests::reopen(dir.path());
+        assert!(store.meta.get(MIGRATING).unwrap().is_none());
+        assert_same_content(&store, &stories);
+        drop(store);
+        // and opening again is a no-op
+        let store = super::super::tests::reopen(dir.path());
+        assert_same_content(&store, &stories);
+    }
+}
