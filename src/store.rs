@@ -1158,6 +1158,57 @@ impl Store {
     }
 }
 
+/// What the dashboard and the Atom feeds read (`http::web`, `http::atom`).
+impl Store {
+    /// Alerts newest first, starting below id `before` (a page cursor).
+    pub fn alerts_newest_first(
+        &self,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<Alert, StoreError>> + '_ {
+        let end = before.unwrap_or(u64::MAX);
+        self.alerts.range(..end.to_be_bytes()).rev().map(|kv| {
+            kv.map_err(StoreError::from)
+                .and_then(|(_, v)| decode("alert", &v))
+        })
+    }
+
+    /// The newest stored version of a story (one read, not the history).
+    pub fn last_version(&self, story: &str) -> Result<Option<VersionRecord>, StoreError> {
+        let mut p = story.as_bytes().to_vec();
+        p.push(0);
+        self.versions
+            .scan_prefix(p)
+            .next_back()
+            .map(|kv| decode_version(&kv?.1))
+            .transpose()
+    }
+
+    fn muted(&self) -> Result<Tree, StoreError> {
+        Ok(self.db.open_tree("muted")?)
+    }
+
+    /// Mutes a story's alerts until `until` (forever with `None`).
+    pub fn mute_story(&self, story: &str, until: Option<UnixMs>) -> Result<(), StoreError> {
+        let value = until.map(|t| t.to_be_bytes().to_vec()).unwrap_or_default();
+        self.muted()?.insert(story.as_bytes(), value)?;
+        Ok(())
+    }
+
+    /// Unmutes a story; false when it was not muted.
+    pub fn unmute_story(&self, story: &str) -> Result<bool, StoreError> {
+        Ok(self.muted()?.remove(story.as_bytes())?.is_some())
+    }
+
+    /// Outer `None`: not muted; inner `None`: muted forever.
+    pub fn muted_until(&self, story: &str) -> Result<Option<Option<UnixMs>>, StoreError> {
+        Ok(self.muted()?.get(story.as_bytes())?.map(|v| {
+            <[u8; 8]>::try_from(v.as_ref())
+                .ok()
+                .map(UnixMs::from_be_bytes)
+        }))
+    }
+}
+
 /// `meta` key set once the `recent` index covers every story.
 const RECENCY_BUILT: &str = "recency_index";
 
