@@ -16,6 +16,7 @@ mod cli;
 mod config_gen;
 mod corpus_parse;
 mod crash;
+mod dashboard;
 mod delivery;
 mod disk;
 mod feeds_cli;

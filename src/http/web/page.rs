@@ -30,6 +30,11 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // names in links (`/?watch=…`); minijinja's own needs a feature
+        env.add_filter("urlencode", |value: String| {
+            percent_encoding::utf8_percent_encode(&value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        });
         for (name, source) in TEMPLATES {
             // the templates are ours and compiled into the binary: a
             // broken one fails `page::tests` and every page test

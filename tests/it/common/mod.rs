@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod smtp;
+pub mod webdriver;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
