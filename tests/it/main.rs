@@ -12,6 +12,7 @@
 mod common;
 
 mod api;
+mod atom_feeds;
 mod cli;
 mod config_gen;
 mod corpus_parse;
