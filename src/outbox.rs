@@ -51,6 +51,10 @@ pub struct StoryAlert {
     /// Which watch terms matched where, for bold/marked rendering.
     pub highlights: Vec<Highlight>,
     pub event: Event,
+    /// The story's page on the dashboard (`{public_url}/stories/{id}`,
+    /// "see all versions"), when `[daemon] public_url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story_page: Option<String>,
 }
 
 /// Something the operator should know about a feed or a notifier.
@@ -96,6 +100,11 @@ impl OpsKind {
             OpsKind::NotifierRecovered => "notifier_recovered",
         }
     }
+}
+
+/// The dashboard page of `story` under `public_url`.
+pub fn story_page(public_url: Option<&str>, story: &str) -> Option<String> {
+    public_url.map(|u| format!("{}/stories/{story}", u.trim_end_matches('/')))
 }
 
 impl Alert {

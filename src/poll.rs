@@ -411,6 +411,10 @@ fn story_alert(
             watch: draft.watch,
             trigger: draft.trigger,
             highlights: draft.highlights,
+            story_page: outbox::story_page(
+                app.shared().config.daemon.public_url.as_deref(),
+                &event.story,
+            ),
             event: event.clone(),
         }),
     })

@@ -58,6 +58,7 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
                 text: "Storm".into(),
             }],
             event,
+            story_page: None,
         }),
     }
 }

@@ -98,6 +98,7 @@ state_dir = "{}"
 per_host_delay = "0s"
 baseline = false
 api_token_file = "{}"
+public_url = "https://news.example.org/sw/"
 
 [[feed]]
 name = "regional"
@@ -324,6 +325,14 @@ url = "{}"
     assert!(hook.attempts() > attempts_before);
     let d = app.store.delivery("hook", alert).unwrap().unwrap();
     assert_eq!(d.state, DeliveryState::Delivered);
+    // with public_url set, alerts link to the story page
+    let sent = hook.received().last().unwrap().text();
+    let page = format!("https://news.example.org/sw/stories/{story_id}");
+    assert!(sent.contains(&format!("\"page\":\"{page}\"")), "{sent}");
+    assert!(
+        sent.contains(&format!("see all versions: {page}")),
+        "{sent}"
+    );
 
     // a form from elsewhere (no CSRF token) changes nothing
     let resp = reqwest::Client::builder()
