@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
-use super::query::Params;
+use super::query::{ParamError, Params};
 use super::Ctx;
 use crate::app::App;
 use crate::clock::rfc3339;
@@ -255,19 +255,20 @@ fn alert_entry(feed: &mut Feed, a: &Alert) {
     }
 }
 
-fn before(raw: Option<&str>, endpoint: &str) -> Result<Option<u64>, Response> {
-    let p = Params::parse(raw, endpoint, &["before"])
-        .map_err(|e| super::error(StatusCode::BAD_REQUEST, e.code, &e.message))?;
+fn before(raw: Option<&str>, endpoint: &str) -> Result<Option<u64>, ParamError> {
+    let p = Params::parse(raw, endpoint, &["before"])?;
     match p.text("before") {
         None => Ok(None),
         Some(t) => t.parse().map(Some).map_err(|_| {
-            super::error(
-                StatusCode::BAD_REQUEST,
-                "bad_parameter",
-                &format!("before={t:?}: expected the number in the feed's \"next\" link"),
-            )
+            ParamError::bad(format!(
+                "before={t:?}: expected the number in the feed's \"next\" link"
+            ))
         }),
     }
+}
+
+fn refused(e: ParamError) -> Response {
+    super::error(StatusCode::BAD_REQUEST, e.code, &e.message)
 }
 
 async fn run(f: impl FnOnce() -> Result<Response, StoreError> + Send + 'static) -> Response {
@@ -279,7 +280,7 @@ async fn run(f: impl FnOnce() -> Result<Response, StoreError> + Send + 'static) 
 async fn updates(State(ctx): State<Ctx>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
     let before = match before(raw.as_deref(), "/feeds/updates.atom") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     run(move || alerts_feed(&ctx.app, &headers, None, before)).await
 }
@@ -313,7 +314,7 @@ async fn watch(
     }
     let before = match before(raw.as_deref(), "/feeds/watch/{name}.atom") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     run(move || alerts_feed(&ctx.app, &headers, Some(&name), before)).await
 }
@@ -385,7 +386,7 @@ async fn story(
     };
     let before = match before(raw.as_deref(), "/feeds/story/{id}.atom") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     run(move || {
         let app = &ctx.app;

@@ -1,5 +1,6 @@
 //! The optional HTTP endpoint (`[daemon] listen`): health for supervisors,
-//! metrics for Prometheus, and a small read-only JSON API ([`api`]).
+//! metrics for Prometheus, a small read-only JSON API ([`api`]), the
+//! dashboard ([`web`]) and Atom feeds of alerts ([`atom`]).
 //!
 //! - `/healthz`: liveness (the process answers and its scheduler loop is not
 //!   hung); never needs a token, reveals nothing;
@@ -8,13 +9,15 @@
 //! - `/api/status`, `/api/feeds`, `/api/stories`, `/api/stories/{id}`,
 //!   `/api/outbox`: JSON (see [`api`]).
 //!
-//! Feed text is untrusted, so everything goes out as JSON (serde escapes it)
-//! or Prometheus text with escaped labels, with `nosniff` so no browser ever
-//! renders it as HTML. Handlers read sled synchronously on the blocking pool
+//! Feed text is untrusted, so everything goes out as JSON (serde escapes it),
+//! Prometheus text with escaped labels, Atom with escaped content, or
+//! dashboard HTML whose templates escape it, all with `nosniff`. Handlers read sled synchronously on the blocking pool
 //! and every listing is paginated with a bounded scan, so a scrape cannot
 //! stall the daemon or walk a huge history. When a token is configured
 //! (mandatory off loopback, see config validation), every route but
-//! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time.
+//! `/healthz` needs `Authorization: Bearer <token>` (or the cookie the
+//! dashboard's `/login` sets), compared in constant time; the stylesheet and
+//! the login form are public.
 //! Every error is JSON of one shape: `{"error": {"code", "message"}}`.
 
 mod api;
