@@ -204,7 +204,10 @@ url = "{}"
         .title;
     assert!(bakery.contains("&lt;script"), "{bakery}");
     let recent = b.texts("#recent-h ~ ol .story h3").await;
-    assert!(recent.contains(&bakery), "escaped, shown as text: {recent:?}");
+    assert!(
+        recent.contains(&bakery),
+        "escaped, shown as text: {recent:?}"
+    );
     assert!(recent.contains(&COUNCIL.1.to_string()), "{recent:?}");
     assert!(b.find_all("main script").await.is_empty());
     assert!(b
