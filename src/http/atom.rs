@@ -285,18 +285,23 @@ async fn updates(State(ctx): State<Ctx>, RawQuery(raw): RawQuery, headers: Heade
     run(move || alerts_feed(&ctx.app, &headers, None, before)).await
 }
 
+/// `NAME` of `NAME.atom`.
+fn atom_name(file: &str) -> Option<String> {
+    file.strip_suffix(".atom").map(str::to_string)
+}
+
+fn not_found(message: &str) -> Response {
+    super::error(StatusCode::NOT_FOUND, "not_found", message)
+}
+
 async fn watch(
     State(ctx): State<Ctx>,
     Path(file): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(name) = file.strip_suffix(".atom").map(str::to_string) else {
-        return super::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "watch feeds are /feeds/watch/NAME.atom",
-        );
+    let Some(name) = atom_name(&file) else {
+        return not_found("watch feeds are /feeds/watch/NAME.atom");
     };
     if ctx
         .app
@@ -377,12 +382,8 @@ async fn story(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(id) = file.strip_suffix(".atom").map(str::to_string) else {
-        return super::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "story feeds are /feeds/story/ID.atom",
-        );
+    let Some(id) = atom_name(&file) else {
+        return not_found("story feeds are /feeds/story/ID.atom");
     };
     let before = match before(raw.as_deref(), "/feeds/story/{id}.atom") {
         Ok(b) => b,

@@ -13,7 +13,6 @@ use common::{rss, FeedServer, T0};
 use storywatch::app::App;
 use storywatch::clock::ManualClock;
 use storywatch::config::Config;
-use storywatch::status::Health;
 
 const MIN: i64 = 60_000;
 
@@ -143,11 +142,7 @@ query = "wildfire"
     storywatch::poll::poll_feed(&app, "news").await.unwrap();
     clock.advance(MIN);
 
-    let listener = storywatch::http::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = storywatch::http::serve(listener, app.clone(), Arc::new(Health::default()));
+    let (base, server) = common::endpoint(&app).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // every alert, newest first, 50 a page

@@ -21,7 +21,6 @@ use storywatch::app::App;
 use storywatch::clock::ManualClock;
 use storywatch::config::Config;
 use storywatch::outbox::DeliveryState;
-use storywatch::status::Health;
 
 const MIN: i64 = 60_000;
 const TOKEN: &str = "s3cret-dashboard-token";
@@ -160,11 +159,7 @@ url = "{}"
     );
     let attempts_before = hook.attempts();
 
-    let listener = storywatch::http::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = storywatch::http::serve(listener, app.clone(), Arc::new(Health::default()));
+    let (base, server) = common::endpoint(&app).await;
 
     let b = Browser::start().await;
     // the token is needed: the browser trades it for a cookie
