@@ -1172,6 +1172,25 @@ impl Store {
         })
     }
 
+    /// Story alerts about `story` among the `scan` newest alerts, newest
+    /// first. Only the alerts whose stored bytes mention the id are decoded,
+    /// so looking through thousands costs little more than reading them.
+    pub fn alerts_about_story(&self, story: &str, scan: usize) -> Result<Vec<Alert>, StoreError> {
+        let finder = memchr::memmem::Finder::new(story.as_bytes());
+        let mut out = Vec::new();
+        for kv in self.alerts.iter().rev().take(scan) {
+            let (_, v) = kv?;
+            if finder.find(&v).is_none() {
+                continue;
+            }
+            let alert: Alert = decode("alert", &v)?;
+            if alert.story().is_some_and(|s| s.event.story == story) {
+                out.push(alert);
+            }
+        }
+        Ok(out)
+    }
+
     /// The newest stored version of a story (one read, not the history).
     pub fn last_version(&self, story: &str) -> Result<Option<VersionRecord>, StoreError> {
         let mut p = story.as_bytes().to_vec();

@@ -76,9 +76,8 @@ pub fn render_story(
         timeline.push(version_view(v, i, comparison.as_ref(), i > diff_from, now));
     }
     let mut alerts = Vec::new();
-    for a in store.alerts_newest_first(None).take(ALERT_SCAN) {
-        let a = a?;
-        let Some(sa) = a.story().filter(|sa| sa.event.story == story.id) else {
+    for a in store.alerts_about_story(&story.id, ALERT_SCAN)? {
+        let Some(sa) = a.story() else {
             continue;
         };
         let deliveries: Vec<Value> = store
