@@ -221,7 +221,6 @@ pub fn render_home(app: &App, raw: Option<&str>, now: UnixMs) -> Result<Response
         "recent": recent,
         "next": next_link,
         "first_page": first_page,
-        "total": store.story_count(),
         "filter": {
             "q": filter.q, "watch": filter.watch, "feed": filter.feed, "tag": filter.tag,
             "within": filter.within,

@@ -13,10 +13,12 @@ use super::{blocking_page, page, time};
 use crate::app::App;
 use crate::http::query::Params;
 use crate::http::Ctx;
+use crate::model::Field;
 use crate::model::{Snapshot, UnixMs};
 use crate::records::VersionRecord;
 use crate::store::StoreError;
-use crate::tracker::materiality::{self, Comparison};
+use crate::tracker::diff::{diff_text, TextDiff};
+use crate::tracker::materiality::{self, NumberChange};
 
 /// Versions (newest first) shown with their diff; older ones are listed
 /// with a compare link.
@@ -70,10 +72,8 @@ pub fn render_story(
     let diff_from = versions.len().saturating_sub(MAX_DIFFS + 1);
     let mut timeline = Vec::with_capacity(versions.len());
     for (i, v) in versions.iter().enumerate().rev() {
-        let comparison = (i > diff_from)
-            .then(|| materiality::compare(&versions[i - 1].snapshot, &v.snapshot))
-            .flatten();
-        timeline.push(version_view(v, i, comparison.as_ref(), i > diff_from, now));
+        let change = (i > diff_from).then(|| PageDiff::of(&versions[i - 1].snapshot, &v.snapshot));
+        timeline.push(version_view(v, i, change.as_ref(), now));
     }
     let mut alerts = Vec::new();
     for a in store.alerts_about_story(&story.id, ALERT_SCAN)? {
@@ -149,13 +149,51 @@ fn headline(s: &Snapshot) -> &str {
     }
 }
 
-fn version_view(
-    v: &VersionRecord,
-    index: usize,
-    c: Option<&Comparison>,
-    diffed: bool,
-    now: UnixMs,
-) -> Value {
+/// What a version's entry shows of its change: the title and body diffs
+/// and the numbers changed. The class and score were stored with the
+/// version, so the page does not re-assess materiality (which costs most
+/// of [`materiality::compare`]).
+struct PageDiff {
+    title: Option<TextDiff>,
+    body: Option<TextDiff>,
+    numbers: Vec<NumberChange>,
+    fields: Vec<&'static str>,
+}
+
+impl PageDiff {
+    fn of(old: &Snapshot, new: &Snapshot) -> PageDiff {
+        let title = (old.title != new.title).then(|| diff_text(&old.title, &new.title));
+        let body = (old.body() != new.body()).then(|| diff_text(old.body(), new.body()));
+        let mut numbers = Vec::new();
+        if let Some(d) = &title {
+            numbers.extend(materiality::number_changes(&old.title, &new.title, d));
+        }
+        if let Some(d) = &body {
+            numbers.extend(materiality::number_changes(old.body(), new.body(), d));
+        }
+        let fields = [
+            (Field::Title, old.title != new.title),
+            (Field::Summary, old.summary != new.summary),
+            (Field::Content, old.content != new.content),
+            (Field::Link, old.link != new.link),
+            (Field::Author, old.authors != new.authors),
+            (Field::Category, old.categories != new.categories),
+        ]
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(f, _)| f.as_str())
+        .collect();
+        PageDiff {
+            title,
+            body,
+            numbers,
+            fields,
+        }
+    }
+}
+
+fn version_view(v: &VersionRecord, index: usize, c: Option<&PageDiff>, now: UnixMs) -> Value {
+    let diffed = c.is_some();
     let title = c.and_then(|c| c.title.as_ref()).map(diffview::render);
     let body = c.and_then(|c| c.body.as_ref()).map(diffview::render);
     let numbers: Vec<Value> = c
@@ -164,9 +202,7 @@ fn version_view(
         .iter()
         .map(|n| json!({"old": n.old, "new": n.new}))
         .collect();
-    let fields: Vec<&str> = c
-        .map(|c| c.fields.iter().map(|f| f.field.as_str()).collect())
-        .unwrap_or_default();
+    let fields: Vec<&str> = c.map(|c| c.fields.clone()).unwrap_or_default();
     json!({
         "revision": v.revision,
         "at": time(v.at, now),
