@@ -225,14 +225,20 @@ async fn connection(
     registry.remove(id);
 }
 
+/// Largest body read: a dashboard form (a CSRF token, an API token).
+pub const MAX_FORM: u64 = 4096;
+
 /// The API reads no request bodies: one that announces a body is refused
-/// before anything reads it.
+/// before anything reads it, except a dashboard form (a POST of at most
+/// [`MAX_FORM`] bytes with a declared length).
 fn has_body(req: &Request<Incoming>) -> bool {
     let h = req.headers();
-    h.contains_key(header::TRANSFER_ENCODING)
-        || h.get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+    let length = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+    let small_form = req.method() == hyper::Method::POST && length.is_some_and(|n| n <= MAX_FORM);
+    h.contains_key(header::TRANSFER_ENCODING) || (length.is_some_and(|n| n != 0) && !small_form)
 }
 
 fn too_large() -> Response<Body> {

@@ -40,7 +40,7 @@
 //! - orchestration, each taking `&App`: [`poll`] (one feed end to end),
 //!   [`article`] (full-text pages), [`delivery`] (the outbox workers);
 //! - entry points: [`daemon`] (scheduler loop, signals, systemd), [`http`]
-//!   (the endpoint) with [`connections`] (its timeouts and connection
+//!   (the endpoint: JSON API, dashboard pages, Atom feeds) with [`connections`] (its timeouts and connection
 //!   cap), [`cli`] (one file per command, `replay`, `history`
 //!   and the `detection` report included; `main.rs` only parses arguments
 //!   and dispatches).

@@ -59,6 +59,10 @@ pub struct StoryAlert {
     /// written before threads were tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<Thread>,
+    /// The story's page on the dashboard (`{public_url}/stories/{id}`,
+    /// "see all versions"), when `[daemon] public_url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story_page: Option<String>,
 }
 
 /// One more watch that matched an event already alerted by another.
@@ -160,6 +164,11 @@ impl OpsKind {
             OpsKind::NotifierRecovered => "notifier_recovered",
         }
     }
+}
+
+/// The dashboard page of `story` under `public_url`.
+pub fn story_page(public_url: Option<&str>, story: &str) -> Option<String> {
+    public_url.map(|u| format!("{}/stories/{story}", u.trim_end_matches('/')))
 }
 
 impl Alert {

@@ -447,6 +447,10 @@ fn story_alert(
             watch: first.watch,
             trigger: first.trigger,
             highlights: first.highlights,
+            story_page: outbox::story_page(
+                app.shared().config.daemon.public_url.as_deref(),
+                &event.story,
+            ),
             event: event.clone(),
             also: also
                 .into_iter()

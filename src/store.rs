@@ -1253,6 +1253,52 @@ impl Store {
     }
 }
 
+/// What the dashboard and the Atom feeds read (`http::web`, `http::atom`).
+impl Store {
+    /// Alerts newest first, starting below id `before` (a page cursor).
+    pub fn alerts_newest_first(
+        &self,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<Alert, StoreError>> + '_ {
+        let end = before.unwrap_or(u64::MAX);
+        self.alerts.range(..end.to_be_bytes()).rev().map(|kv| {
+            kv.map_err(StoreError::from)
+                .and_then(|(_, v)| decode("alert", &v))
+        })
+    }
+
+    /// Story alerts about `story` among the `scan` newest alerts, newest
+    /// first. Only the alerts whose stored bytes mention the id are decoded,
+    /// so looking through thousands costs little more than reading them.
+    pub fn alerts_about_story(&self, story: &str, scan: usize) -> Result<Vec<Alert>, StoreError> {
+        let finder = memchr::memmem::Finder::new(story.as_bytes());
+        let mut out = Vec::new();
+        for kv in self.alerts.iter().rev().take(scan) {
+            let (_, v) = kv?;
+            if finder.find(&v).is_none() {
+                continue;
+            }
+            let alert: Alert = decode("alert", &v)?;
+            if alert.story().is_some_and(|s| s.event.story == story) {
+                out.push(alert);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest stored version of a story, without rebuilding the older
+    /// ones from their deltas.
+    pub fn last_version(&self, story: &str) -> Result<Option<VersionRecord>, StoreError> {
+        let Some(bytes) = self.stories.get(story)? else {
+            return Ok(None);
+        };
+        match layout::StoryValue::parse(&bytes)? {
+            Some(value) => value.last_version(story, &value.record()?.latest),
+            None => Ok(None),
+        }
+    }
+}
+
 /// `meta` key set once the `recent` index covers every story.
 const RECENCY_BUILT: &str = "recency_index";
 

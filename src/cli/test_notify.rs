@@ -62,6 +62,7 @@ pub fn test_alert(notifier: &str, now: UnixMs) -> Alert {
             event,
             also: Vec::new(),
             thread: None,
+            story_page: None,
         }),
     }
 }

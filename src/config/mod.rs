@@ -132,6 +132,9 @@ pub struct DaemonConfig {
     pub api_token_env: Option<String>,
     pub api_token_file: Option<PathBuf>,
     pub api_token_credential: Option<String>,
+    /// Where readers reach the dashboard (`https://news.example.org/sw`):
+    /// alerts link to `{public_url}/stories/{id}` ("see all versions").
+    pub public_url: Option<String>,
     pub log_level: String,
     pub log_format: LogFormat,
     /// How long a stop may take before in-flight work is abandoned (it stays
@@ -172,6 +175,7 @@ impl Default for DaemonConfig {
             ops_notify: Vec::new(),
             listen: None,
             api_token_env: None,
+            public_url: None,
             api_token_file: None,
             api_token_credential: None,
             log_level: "info".into(),

@@ -260,6 +260,11 @@ pub const DAEMON: Section = Section {
         key("api_token_file", PATH, "\"/etc/storywatch/api-token\""),
         key("api_token_credential", CREDENTIAL, "\"api-token\""),
         key(
+            "public_url",
+            "an http(s) URL where the dashboard is reached",
+            "\"https://news.example.org/storywatch\"",
+        ),
+        key(
             "log_level",
             "a level (error, warn, info, debug, trace, off) or directives such as \"info,storywatch=debug\"",
             "\"info\"",

@@ -232,6 +232,29 @@ fn non_loopback_listen_needs_a_token() {
 }
 
 #[test]
+fn public_url_must_be_an_http_url_without_query() {
+    let with = |url: &str| {
+        GOOD.replace(
+            "interval = \"90s\"",
+            &format!("interval = \"90s\"\npublic_url = \"{url}\""),
+        )
+    };
+    let c = load(&with("https://news.example.org/sw/")).unwrap();
+    assert_eq!(
+        c.daemon.public_url.as_deref(),
+        Some("https://news.example.org/sw/")
+    );
+    for (bad, why) in [
+        ("news.example.org", "is not a URL"),
+        ("ftp://news.example.org", "not an http or https URL"),
+        ("https://news.example.org/?a=1", "query or fragment"),
+    ] {
+        let p = problem(&with(bad));
+        assert!(p.contains(why) && p.contains("public_url"), "{bad}: {p}");
+    }
+}
+
+#[test]
 fn fast_polling_only_for_local_feeds() {
     let fast = GOOD.replace(
         "url = \"https://example.com/feed.xml\"",

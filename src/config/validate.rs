@@ -322,6 +322,14 @@ fn check_daemon(d: &DaemonConfig, at: &KeyLines, problems: &mut Problems, warnin
             );
         }
     }
+    if let Some(u) = &d.public_url {
+        if let Err(why) = public_url_problem(u) {
+            problems.at(
+                at.line_of("public_url"),
+                format!("[daemon]: public_url = {u:?} {why}; give the address readers open the dashboard at, such as \"https://news.example.org/storywatch\""),
+            );
+        }
+    }
     let mut order = Ordered {
         label: "[daemon]",
         section: &schema::DAEMON,
@@ -842,4 +850,16 @@ pub fn is_local(url: &Url) -> bool {
         }
         None => false,
     }
+}
+
+/// Why `public_url` cannot be the base of story links, if it cannot.
+fn public_url_problem(u: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(u).map_err(|_| "is not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("is not an http or https URL");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("has a query or fragment");
+    }
+    Ok(())
 }

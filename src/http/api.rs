@@ -140,11 +140,11 @@ fn snapshot_json(s: &Snapshot) -> Value {
 }
 
 /// The `next` cursor after `s`: where it sits in the recency order.
-fn cursor(s: &StoryRecord) -> String {
+pub(crate) fn cursor(s: &StoryRecord) -> String {
     format!("{}.{}", s.last_changed, s.id)
 }
 
-fn parse_cursor(text: &str) -> Result<(UnixMs, String), ParamError> {
+pub(crate) fn parse_cursor(text: &str) -> Result<(UnixMs, String), ParamError> {
     text.split_once('.')
         .and_then(|(t, id)| Some((t.parse().ok()?, id.to_string())))
         .filter(|(_, id)| !id.is_empty())
@@ -158,7 +158,7 @@ fn parse_cursor(text: &str) -> Result<(UnixMs, String), ParamError> {
 
 /// Whether the story's latest version matches the `q` query, seen as the
 /// watches see it (its feed's name and tags included).
-fn matches(set: &WatchSet, config: &Config, s: &StoryRecord) -> bool {
+pub(crate) fn matches(set: &WatchSet, config: &Config, s: &StoryRecord) -> bool {
     let tags = config.feed(&s.feed).map_or(&[][..], |f| f.tags.as_slice());
     let l = &s.latest;
     let doc = Doc {

@@ -1,5 +1,6 @@
 //! The optional HTTP endpoint (`[daemon] listen`): health for supervisors,
-//! metrics for Prometheus, and a small read-only JSON API ([`api`]).
+//! metrics for Prometheus, a small read-only JSON API ([`api`]), the
+//! dashboard ([`web`]) and Atom feeds of alerts ([`atom`]).
 //!
 //! - `/healthz`: liveness (the process answers and its scheduler loop is not
 //!   hung); never needs a token, reveals nothing;
@@ -8,17 +9,21 @@
 //! - `/api/status`, `/api/feeds`, `/api/stories`, `/api/stories/{id}`,
 //!   `/api/outbox`: JSON (see [`api`]).
 //!
-//! Feed text is untrusted, so everything goes out as JSON (serde escapes it)
-//! or Prometheus text with escaped labels, with `nosniff` so no browser ever
-//! renders it as HTML. Handlers read sled synchronously on the blocking pool
+//! Feed text is untrusted, so everything goes out as JSON (serde escapes it),
+//! Prometheus text with escaped labels, Atom with escaped content, or
+//! dashboard HTML whose templates escape it, all with `nosniff`. Handlers read sled synchronously on the blocking pool
 //! and every listing is paginated with a bounded scan, so a scrape cannot
 //! stall the daemon or walk a huge history. When a token is configured
 //! (mandatory off loopback, see config validation), every route but
-//! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time.
+//! `/healthz` needs `Authorization: Bearer <token>` (or the cookie the
+//! dashboard's `/login` sets), compared in constant time; the stylesheet and
+//! the login form are public.
 //! Every error is JSON of one shape: `{"error": {"code", "message"}}`.
 
 mod api;
+pub mod atom;
 pub mod query;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,22 +94,25 @@ fn router(ctx: Ctx) -> Router {
         .route("/api/stories", get(api::api_stories))
         .route("/api/stories/{id}", get(api::api_story))
         .route("/api/outbox", get(api::api_outbox))
+        .merge(web::routes())
+        .merge(atom::routes())
         .route_layer(middleware::from_fn_with_state(ctx.clone(), auth));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(web::public_routes())
         .merge(protected)
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such endpoint: see /api/status, /api/feeds, /api/stories, /api/outbox, /metrics, /healthz, /readyz",
+                "no such endpoint: see / (the dashboard), /feeds/updates.atom, /api/status, /api/feeds, /api/stories, /api/outbox, /metrics, /healthz, /readyz",
             )
         })
         .method_not_allowed_fallback(|| async {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "the endpoint is read-only: use GET",
+                "use GET (the dashboard's forms POST to their own pages)",
             )
         })
         .layer(middleware::from_fn(nosniff))
@@ -117,15 +125,31 @@ async fn nosniff(req: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // the Atom feeds set their own (they answer conditional GETs)
+    if !resp.headers().contains_key(header::CACHE_CONTROL) {
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     resp
 }
 
 async fn auth(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let shared = ctx.app.shared();
     match &shared.api_token {
-        Some(token) if !bearer_matches(token.expose(), req.headers()) => {
+        Some(token)
+            if !bearer_matches(token.expose(), req.headers())
+                && !cookie_matches(token.expose(), req.headers()) =>
+        {
+            if wants_page(req.uri().path()) {
+                let mut resp = web::page::render(
+                    StatusCode::UNAUTHORIZED,
+                    "message.html",
+                    json!({ "title": "Log in", "login": true }),
+                );
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return resp;
+            }
             let mut resp = error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -155,8 +179,37 @@ fn bearer_matches(expected: &str, headers: &HeaderMap) -> bool {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return false;
     }
+    tokens_match(expected, given.trim())
+}
+
+/// A browser's token, from the cookie `/login` set.
+fn cookie_matches(expected: &str, headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(|(name, _)| *name == web::COOKIE)
+        .any(|(_, value)| {
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            tokens_match(expected, &value)
+        })
+}
+
+/// A request a person makes in a browser (a page, not the API or a scrape):
+/// refused with a login form rather than JSON.
+fn wants_page(path: &str) -> bool {
+    !(path.starts_with("/api/")
+        || path.starts_with("/feeds/")
+        || matches!(path, "/metrics" | "/readyz"))
+}
+
+/// Compares two tokens in constant time: both are hashed first, so neither
+/// content nor length leaks through timing.
+pub(crate) fn tokens_match(expected: &str, given: &str) -> bool {
     let a = Sha256::digest(expected.as_bytes());
-    let b = Sha256::digest(given.trim().as_bytes());
+    let b = Sha256::digest(given.as_bytes());
     a.iter()
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))

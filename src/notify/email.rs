@@ -420,6 +420,12 @@ fn alert_html(alert: &Alert) -> String {
     } else {
         h.push_str(&format!("<h2>{title}</h2>"));
     }
+    if let Some(page) = &s.story_page {
+        h.push_str(&format!(
+            "<p><a href=\"{}\">See all versions</a></p>",
+            esc_attr(page)
+        ));
+    }
     match (&e.kind, &e.comparison) {
         (EventKind::Updated | EventKind::Oscillating, Some(c)) => {
             if let Some(t) = e.shown_title_diff() {

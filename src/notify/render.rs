@@ -84,6 +84,9 @@ fn story_text(s: &StoryAlert) -> String {
     if let Some(link) = safe_link(&e.link) {
         let _ = writeln!(out, "  link: {link}");
     }
+    if let Some(page) = &s.story_page {
+        let _ = writeln!(out, "  see all versions: {page}");
+    }
     let terms = matched_terms(s);
     if !terms.is_empty() {
         let _ = writeln!(out, "  matched: {}", terms.join(", "));

@@ -311,6 +311,7 @@ pub fn payload(alert: &Alert) -> Value {
                     "title": e.shown_title(),
                     "old_title": e.old_title,
                     "link": render::safe_link(&e.link).unwrap_or(""),
+                    "page": s.story_page,
                     "revision": e.revision,
                     "developing": e.developing,
                     "merge": e.merge,

@@ -161,6 +161,43 @@ impl<'a> StoryValue<'a> {
         out.reverse();
         Ok(out)
     }
+
+    /// The newest version alone (what a listing shows): the chain's last
+    /// entry applied to `latest`.
+    pub fn last_version(
+        &self,
+        story: &str,
+        latest: &Snapshot,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        if self.versions.is_empty() {
+            return Ok(None);
+        }
+        let raw = unpack("versions", self.versions)?;
+        let chain: Vec<StoredVersion> =
+            serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))?;
+        let Some(v) = chain.into_iter().next_back() else {
+            return Ok(None);
+        };
+        let snapshot = v.delta.apply(latest).ok_or_else(|| {
+            corrupt(
+                "versions",
+                format!(
+                    "revision {} of story {story} does not fit its record",
+                    v.revision
+                ),
+            )
+        })?;
+        Ok(Some(VersionRecord {
+            story: story.to_string(),
+            revision: v.revision,
+            at: v.at,
+            snapshot,
+            class: v.class,
+            score: v.score,
+            flipflop: v.flipflop,
+            reverted: v.reverted,
+        }))
+    }
 }
 
 /// The compressed chain of `versions` (oldest first), relative to `latest`.

@@ -673,7 +673,7 @@ fn canonical_digits(token: &str) -> String {
 /// Numbers touched by the diff, paired old → new within each change;
 /// a number that only moved (removed in one place, added in another) is
 /// not a change.
-fn number_changes(old: &str, new: &str, diff: &TextDiff) -> Vec<NumberChange> {
+pub fn number_changes(old: &str, new: &str, diff: &TextDiff) -> Vec<NumberChange> {
     let regions = change_regions(diff);
     if regions.is_empty() {
         return Vec::new();

@@ -13,10 +13,12 @@ mod common;
 
 mod alerts;
 mod api;
+mod atom_feeds;
 mod cli;
 mod config_gen;
 mod corpus_parse;
 mod crash;
+mod dashboard;
 mod delivery;
 mod detection;
 mod disk;

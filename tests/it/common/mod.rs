@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod smtp;
+pub mod webdriver;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -668,4 +669,14 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     fn make_writer(&'a self) -> Logs {
         self.clone()
     }
+}
+
+/// The real HTTP endpoint for `app` on 127.0.0.1: its base URL and task.
+pub async fn endpoint(app: &Arc<storywatch::app::App>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = storywatch::http::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let health = Arc::new(storywatch::status::Health::default());
+    (base, storywatch::http::serve(listener, app.clone(), health))
 }
