@@ -14,6 +14,9 @@ pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", config.path.display());
     let _ = writeln!(out, "state_dir: {}", config.daemon.state_dir.display());
+    if let Some(shard) = config.shard_summary() {
+        let _ = writeln!(out, "{shard}");
+    }
     let _ = writeln!(out, "feeds ({}):", config.feeds.len());
     for f in &config.feeds {
         let tags = if f.tags.is_empty() {

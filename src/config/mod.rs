@@ -34,11 +34,16 @@ use url::Url;
 
 use crate::model::ChangeClass;
 use crate::secret::SecretSource;
+use crate::shard::Shard;
 use crate::watch::query::{OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
 
 pub use notifiers::{reserved_header, RESERVED_HEADERS};
 pub use validate::{is_local, parse_http_url, UrlError};
+
+/// The environment variable that overrides `[daemon] shard` (a StatefulSet
+/// sets it from the pod's ordinal, a systemd template unit from `%i`).
+pub const SHARD_ENV: &str = "STORYWATCH_SHARD";
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/storywatch/config.toml";
@@ -65,7 +70,12 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub retention: RetentionConfig,
     pub delivery: DeliveryConfig,
+    /// The feeds this instance polls: all of them, or with `[daemon] shard`
+    /// those of its shard.
     pub feeds: Vec<FeedConfig>,
+    /// The feeds of the file that other shards poll (empty unsharded):
+    /// kept so that `export-opml` and `import-opml` see the whole list.
+    pub other_shards: Vec<FeedConfig>,
     pub watches: Vec<WatchConfig>,
     pub notifiers: Vec<NotifierConfig>,
     /// Feed name → position in `feeds`.
@@ -139,6 +149,10 @@ pub struct DaemonConfig {
     /// sled page cache; small keeps the daemon's memory small.
     #[serde(deserialize_with = "units::de::size")]
     pub cache_size: u64,
+    /// `"k/N"`: this instance polls only shard k of N (see [`crate::shard`]);
+    /// `STORYWATCH_SHARD` overrides it.
+    #[serde(deserialize_with = "units::de::opt_shard")]
+    pub shard: Option<Shard>,
     /// Where the API token comes from (`api_token_env`/`_file`/`_credential`);
     /// read only by the daemon ([`Config::resolve_secrets`]).
     #[serde(skip)]
@@ -176,6 +190,7 @@ impl Default for DaemonConfig {
             log_format: LogFormat::Auto,
             shutdown_timeout: Duration::from_secs(10),
             cache_size: 16 << 20,
+            shard: None,
             api_token: SecretSource::default(),
         }
     }
@@ -492,6 +507,25 @@ impl Config {
                 problems: problems.render(&source.file),
             })
         }
+    }
+
+    /// With `[daemon] shard`: "shard 1/3 polls 34 of the 100 feeds in
+    /// config.toml; the other shards poll the rest" (for `check` and `feeds`).
+    pub fn shard_summary(&self) -> Option<String> {
+        self.daemon.shard.map(|shard| {
+            format!(
+                "shard {shard} polls {} of the {} feeds in {}; the other shards poll the rest",
+                self.feeds.len(),
+                self.feeds.len() + self.other_shards.len(),
+                self.path.display()
+            )
+        })
+    }
+
+    /// Every feed of the file, this shard's first (all of them when the
+    /// config is not sharded).
+    pub fn all_feeds(&self) -> impl Iterator<Item = &FeedConfig> {
+        self.feeds.iter().chain(&self.other_shards)
     }
 
     /// The feed called `name`. Every poll asks, so with 10,000 feeds this

@@ -283,6 +283,11 @@ pub const DAEMON: Section = Section {
             16 * GIB,
             "the database's page cache: sled needs some, and more than the machine has is swapped",
         ),
+        key(
+            "shard",
+            "k/N: this instance's shard (from 0) and the number of shards",
+            "\"0/3\"",
+        ),
     ],
 };
 

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "records",
             "clock",
             "fingerprint",
+            "shard",
             "secret",
             "metrics",
             "memory",

@@ -30,5 +30,6 @@ mod pipeline;
 mod readme_walkthrough;
 mod scheduler;
 mod service;
+mod sharding;
 mod slowloris;
 mod watch_triggers;
