@@ -62,6 +62,15 @@ pub fn summary(config: &Config) -> String {
                 w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
                 if w.secret.is_set() { ", signed" } else { "" }
             ),
+            NotifierKind::Nats(n) => format!(
+                "nats to {} subject {}{}",
+                n.server,
+                n.subject,
+                match n.auth {
+                    crate::config::NatsAuth::None => String::new(),
+                    a => format!(", auth {}", a.as_str()),
+                }
+            ),
             NotifierKind::Email(e) => format!(
                 "email via {}:{} ({}) to {}",
                 e.host,

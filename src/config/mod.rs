@@ -340,6 +340,34 @@ pub enum NotifierType {
     Stdout,
     Webhook,
     Email,
+    Nats,
+}
+
+/// What a NATS notifier's secret (`secret_env`/`_file`/`_credential`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NatsAuth {
+    /// No secret: an open server (or one that trusts the TLS client).
+    #[default]
+    None,
+    /// A token (`authorization { token: … }` on the server).
+    Token,
+    /// An NKEY seed (`SU…`).
+    Nkey,
+    /// A `.creds` file's content: a user JWT and its NKEY seed.
+    Creds,
+}
+
+impl NatsAuth {
+    /// The name as written in config.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatsAuth::None => "none",
+            NatsAuth::Token => "token",
+            NatsAuth::Nkey => "nkey",
+            NatsAuth::Creds => "creds",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -432,6 +460,10 @@ pub struct RawNotifier {
     pub to: Option<Vec<String>>,
     pub subject_prefix: Option<String>,
     pub tls_ca_file: Option<PathBuf>,
+    // nats
+    pub server: Option<String>,
+    pub subject: Option<String>,
+    pub auth: Option<NatsAuth>,
 }
 
 #[derive(Debug, Clone)]
@@ -450,6 +482,26 @@ pub enum NotifierKind {
     Stdout,
     Webhook(WebhookConfig),
     Email(EmailConfig),
+    Nats(NatsConfig),
+}
+
+/// A NATS JetStream notifier: each alert is published with
+/// `Nats-Msg-Id` = its idempotency key and counts as delivered once the
+/// stream acknowledged it.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://host:4222` or `tls://…`, several separated by commas.
+    pub server: String,
+    /// The subject template (see `notify::subject`).
+    pub subject: String,
+    pub auth: NatsAuth,
+    /// The token, NKEY seed or creds per `auth`; resolved only by commands
+    /// that send.
+    pub secret: SecretSource,
+    /// Extra CA certificate (PEM) to trust; setting it requires TLS.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Connecting and each publish acknowledgement must finish within it.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

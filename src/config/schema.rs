@@ -419,7 +419,7 @@ pub const NOTIFIER: Section = Section {
         key("name", "a unique name", "\"mail\""),
         key(
             "type",
-            "one of \"stdout\", \"webhook\", \"email\"",
+            "one of \"stdout\", \"webhook\", \"email\", \"nats\"",
             "\"webhook\"",
         ),
         dur(
@@ -493,6 +493,21 @@ pub const NOTIFIER: Section = Section {
         key("to", "a list of email addresses", "[\"you@example.com\"]"),
         key("subject_prefix", TEXT, "\"[news] \""),
         key("tls_ca_file", PATH, "\"/etc/storywatch/relay-ca.pem\""),
+        key(
+            "server",
+            "a nats:// or tls:// URL (several separated by commas)",
+            "\"nats://nats.example.com:4222\"",
+        ),
+        key(
+            "subject",
+            "a NATS subject; {watch}, {feed}, {kind}, {trigger} are filled in",
+            "\"storywatch.alerts.{watch}\"",
+        ),
+        key(
+            "auth",
+            "one of \"none\", \"token\", \"nkey\", \"creds\"",
+            "\"creds\"",
+        ),
     ],
 };
 

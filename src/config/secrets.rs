@@ -57,6 +57,7 @@ impl Config {
             let (what, source) = match &n.kind {
                 NotifierKind::Webhook(w) => ("secret", &w.secret),
                 NotifierKind::Email(e) => ("password", &e.password),
+                NotifierKind::Nats(n) => ("secret", &n.secret),
                 NotifierKind::Stdout => continue,
             };
             if source.is_set() {

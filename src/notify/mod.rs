@@ -4,13 +4,15 @@
 //! whether it worked; retries, digests and rate limits are the delivery
 //! loop's business (`delivery.rs`), so a notifier is just "render and send".
 //!
-//! [`render`] turns alerts into text and HTML, [`webhook`] and [`email`]
-//! send them, and [`template`] compiles user webhook templates (a leaf the
+//! [`render`] turns alerts into text and HTML, [`webhook`], [`email`] and
+//! [`nats`] (JetStream, subjects from [`subject`]) send them, and [`template`] compiles user webhook templates (a leaf the
 //! config check uses too, so config does not depend on the notifiers).
 
 pub mod email;
+pub mod nats;
 pub mod render;
 mod smtp;
+pub mod subject;
 pub mod template;
 pub mod webhook;
 
@@ -27,6 +29,7 @@ pub enum Notifier {
     Stdout,
     Webhook(Box<webhook::WebhookNotifier>),
     Email(Box<email::EmailNotifier>),
+    Nats(Box<nats::NatsNotifier>),
 }
 
 /// A notifier that cannot be built from its config.
@@ -68,6 +71,7 @@ impl Notifier {
             NotifierKind::Stdout => None,
             NotifierKind::Webhook(w) => w.secret.resolve("secret")?,
             NotifierKind::Email(e) => e.password.resolve("password")?,
+            NotifierKind::Nats(n) => n.secret.resolve("secret")?,
         };
         Notifier::with_secret(config, user_agent, secret)
     }
@@ -83,6 +87,7 @@ impl Notifier {
             NotifierKind::Stdout => None,
             NotifierKind::Webhook(w) => Some((&w.secret, "secret")),
             NotifierKind::Email(e) => Some((&e.password, "password")),
+            NotifierKind::Nats(n) => Some((&n.secret, "secret")),
         };
         let secret = match (needs, secret) {
             (Some((source, what)), None) if source.is_set() => source.resolve(what)?,
@@ -100,6 +105,9 @@ impl Notifier {
                 e.clone(),
                 secret,
             )?)),
+            NotifierKind::Nats(n) => {
+                Notifier::Nats(Box::new(nats::NatsNotifier::new(n.clone(), secret)?))
+            }
         })
     }
 
@@ -109,6 +117,7 @@ impl Notifier {
             Notifier::Stdout => print_alerts(alerts),
             Notifier::Webhook(w) => w.send(alerts).await,
             Notifier::Email(e) => e.send(alerts).await,
+            Notifier::Nats(n) => n.send(alerts).await,
         }
     }
 }

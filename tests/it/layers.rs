@@ -44,6 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "fetch",
             "watch::query",
             "notify::template",
+            "notify::subject",
             "opml",
             "scheduler",
             "logging",

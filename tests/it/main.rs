@@ -25,6 +25,7 @@ mod full_text;
 mod hostile;
 mod layers;
 mod notify_email;
+mod notify_nats;
 mod notify_webhook;
 mod pipeline;
 mod readme_walkthrough;
