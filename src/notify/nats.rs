@@ -53,7 +53,7 @@ impl NatsNotifier {
         subject::render(&self.config.subject, |name| match (&alert.body, name) {
             (AlertBody::Story(s), "watch") => Some(s.watch.clone()),
             (AlertBody::Story(s), "feed") => Some(s.event.feed.clone()),
-            (AlertBody::Story(s), "kind") => serde_json::to_value(&s.event.kind)
+            (AlertBody::Story(s), "kind") => serde_json::to_value(s.event.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from)),
             (AlertBody::Story(s), "trigger") => Some(s.trigger.as_str().to_string()),
