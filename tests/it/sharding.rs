@@ -161,23 +161,16 @@ async fn three_shards_poll_every_feed_once_and_a_fourth_moves_a_quarter() {
     // reshard to four: the environment overrides [daemon] shard; shard 3
     // is new (an empty database)
     let mark = log.lock().unwrap().len();
-    let mut runs = Vec::new();
-    for k in 0..4 {
-        let path = if k < 3 {
-            configs[k].clone()
-        } else {
-            let path = dir.path().join("shard3.toml");
-            write(
-                &path,
-                &config(&dir.path().join("state3"), addr, None, "shard-3"),
-            );
-            path
-        };
-        // the User-Agent still names the shard: rewrite nothing else
-        runs.push(
-            async move { once(&path, vec![("STORYWATCH_SHARD".into(), format!("{k}/4"))]).await },
-        );
-    }
+    let shard3 = dir.path().join("shard3.toml");
+    write(
+        &shard3,
+        &config(&dir.path().join("state3"), addr, None, "shard-3"),
+    );
+    let runs = configs
+        .iter()
+        .chain([&shard3])
+        .enumerate()
+        .map(|(k, path)| once(path, vec![("STORYWATCH_SHARD".into(), format!("{k}/4"))]));
     for (k, (code, _, err)) in futures_util::future::join_all(runs)
         .await
         .into_iter()
