@@ -5,6 +5,9 @@
 //! least once, and duplicates (same Idempotency-Key / Message-ID) are
 //! counted and reported.
 //!
+//! The stream, the daemon and its start are shared with `crash_nats.rs`,
+//! the same suite with a NATS JetStream notifier.
+//!
 //! `#[ignore]`d because it takes a while; `.ci/run` runs it with
 //! `cargo test --test it crash:: -- --ignored` (50 kills). `CRASH_KILLS=500` for a
 //! longer run.
@@ -25,24 +28,24 @@ use common::WebhookReceiver;
 use rand::Rng;
 
 /// One story event every this long.
-const EVENT_EVERY: Duration = Duration::from_millis(120);
+pub(crate) const EVENT_EVERY: Duration = Duration::from_millis(120);
 /// Stories shown in the feed at once (newest first).
 const WINDOW: usize = 40;
 
 /// The feed as a function of time: event k publishes story k/3 (k % 3 == 0)
 /// or edits it (k % 3 == 1, 2), so every story gets a new and two updates.
-struct Stream {
-    start: Instant,
-    events: usize,
+pub(crate) struct Stream {
+    pub(crate) start: Instant,
+    pub(crate) events: usize,
 }
 
 impl Stream {
-    fn published(&self) -> usize {
+    pub(crate) fn published(&self) -> usize {
         ((self.start.elapsed().as_millis() / EVENT_EVERY.as_millis()) as usize + 1).min(self.events)
     }
 
     /// story id → version (1..=3) after `n` events.
-    fn versions(n: usize) -> BTreeMap<usize, usize> {
+    pub(crate) fn versions(n: usize) -> BTreeMap<usize, usize> {
         let mut v = BTreeMap::new();
         for k in 0..n {
             *v.entry(k / 3).or_insert(0) += 1;
@@ -64,7 +67,7 @@ impl Stream {
     }
 }
 
-async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
+pub(crate) async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
     let body = s.lock().unwrap().rss();
     (
         StatusCode::OK,
@@ -74,7 +77,7 @@ async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
 }
 
 /// The daemon child process; killed when dropped.
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -83,7 +86,7 @@ impl Drop for Daemon {
     }
 }
 
-fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
+pub(crate) fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -327,7 +330,7 @@ to = ["reader@example.com"]
 }
 
 /// SIGTERM via the `kill` command (no libc dependency in tests).
-fn unsafe_sigterm(child: &Child) {
+pub(crate) fn unsafe_sigterm(child: &Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
