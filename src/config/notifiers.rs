@@ -218,13 +218,7 @@ fn nats(n: &RawNotifier, report: &mut Report) -> Option<NatsConfig> {
             format!("subject: {e}; e.g. subject = \"storywatch.alerts.{{watch}}\""),
         );
     }
-    let secret = secret(
-        "secret",
-        &n.secret_env,
-        &n.secret_file,
-        &n.secret_credential,
-        report,
-    );
+    let secret = secret_keys(n, report);
     let auth = n.auth.unwrap_or(if secret.is_set() {
         NatsAuth::Token
     } else {
@@ -298,6 +292,18 @@ fn secret(
     source
 }
 
+/// `secret_env`/`_file`/`_credential`: a webhook's signing key, a NATS
+/// notifier's token, NKEY seed or creds.
+fn secret_keys(n: &RawNotifier, report: &mut Report) -> SecretSource {
+    secret(
+        "secret",
+        &n.secret_env,
+        &n.secret_file,
+        &n.secret_credential,
+        report,
+    )
+}
+
 fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
     if n.url.is_none() && !report.at.written("url") {
         report.bad(
@@ -305,13 +311,7 @@ fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
             "a webhook needs url = \"https://hooks.example.com/…\"",
         );
     }
-    let secret = secret(
-        "secret",
-        &n.secret_env,
-        &n.secret_file,
-        &n.secret_credential,
-        report,
-    );
+    let secret = secret_keys(n, report);
     if let Some(t) = &n.template {
         if let Err(e) = crate::notify::template::compile(t) {
             report.bad("template", format!("template does not compile: {e}"));

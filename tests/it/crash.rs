@@ -117,44 +117,15 @@ async fn survives_random_sigkills_without_losing_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start().await;
     let smtp = SmtpServer::start(&dir.path().join("mail"), &Options::default(), None);
-    // long enough for the kills, plus time to settle
-    let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
-    let stream = Arc::new(Mutex::new(Stream {
-        start: Instant::now(),
-        events,
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let feed_addr = listener.local_addr().unwrap();
-    let router = axum::Router::new()
-        .route("/feed", get(feed))
-        .with_state(stream.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
+    let (stream, events, feed_addr) = serve_stream(kills).await;
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-baseline = false
-shutdown_timeout = "5s"
-log_format = "text"
-
-[delivery]
-retry_initial = "1s"
-retry_max = "2s"
-
-[[feed]]
-name = "stream"
-url = "http://{feed_addr}/feed"
-interval = "1s"
-
-[[watch]]
-name = "storm"
-query = 'storm'
-
+        config_text(
+            &dir.path().join("state"),
+            feed_addr,
+            &format!(
+                r#"
 [[notifier]]
 name = "hook"
 type = "webhook"
@@ -167,28 +138,15 @@ smtp = "smtp+plain://127.0.0.1:{}"
 from = "storywatch <sw@example.com>"
 to = ["reader@example.com"]
 "#,
-            dir.path().join("state").display(),
-            hook.url(),
-            smtp.port
+                hook.url(),
+                smtp.port
+            ),
         ),
     )
     .unwrap();
     let log = dir.path().join("daemon.log");
-
-    let mut rng = rand::rng();
     let started = Instant::now();
-    for i in 0..kills {
-        let mut d = start(&config, &log);
-        let alive = Duration::from_millis(rng.random_range(80..1200));
-        std::thread::sleep(alive);
-        if let Ok(Some(status)) = d.0.try_wait() {
-            panic!(
-                "storywatch exited by itself ({status}) after kill {i}: the database may be unopenable.\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        drop(d); // SIGKILL
-    }
+    kill_repeatedly(&config, &log, kills);
 
     // let it run undisturbed until the stream is over and everything is delivered
     let final_versions = Stream::versions(events);
@@ -287,16 +245,8 @@ to = ["reader@example.com"]
             .collect();
         eprintln!("duplicate mail {id} x{n} at {times:?}");
     }
-    let mail_missing: Vec<(usize, usize, Option<usize>)> = final_versions
-        .iter()
-        .filter(|(s, v)| mailed.get(s) != Some(v))
-        .map(|(s, v)| (*s, *v, mailed.get(s).copied()))
-        .collect();
-    let missing: Vec<(usize, usize, Option<usize>)> = final_versions
-        .iter()
-        .filter(|(s, v)| seen.get(s) != Some(v))
-        .map(|(s, v)| (*s, *v, seen.get(s).copied()))
-        .collect();
+    let mail_missing = missing_versions(&final_versions, &mailed);
+    let missing = missing_versions(&final_versions, &seen);
     eprintln!(
         "crash harness: {kills} SIGKILLs in {:.1}s, {events} story events ({} stories); webhook: {} alerts received, {} distinct, {duplicates} duplicates, {} stories missing their latest version; email: {} mails, {} distinct, {mail_duplicates} duplicates, {} missing",
         started.elapsed().as_secs_f64(),
@@ -327,6 +277,89 @@ to = ["reader@example.com"]
         duplicates <= kills,
         "{duplicates} duplicates for {kills} kills"
     );
+}
+
+/// The stream's feed on a local server, with enough events for `kills`
+/// kills plus time to settle: (the stream, its event count, the address).
+pub(crate) async fn serve_stream(
+    kills: usize,
+) -> (Arc<Mutex<Stream>>, usize, std::net::SocketAddr) {
+    let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
+    let stream = Arc::new(Mutex::new(Stream {
+        start: Instant::now(),
+        events,
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed_addr = listener.local_addr().unwrap();
+    let router = axum::Router::new()
+        .route("/feed", get(feed))
+        .with_state(stream.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (stream, events, feed_addr)
+}
+
+/// The daemon's config: the stream polled every second, a "storm" watch,
+/// fast retries, and `notifiers` (TOML tables).
+pub(crate) fn config_text(
+    state: &std::path::Path,
+    feed_addr: std::net::SocketAddr,
+    notifiers: &str,
+) -> String {
+    format!(
+        r#"
+[daemon]
+state_dir = "{}"
+per_host_delay = "0s"
+baseline = false
+shutdown_timeout = "5s"
+log_format = "text"
+
+[delivery]
+retry_initial = "1s"
+retry_max = "2s"
+
+[[feed]]
+name = "stream"
+url = "http://{feed_addr}/feed"
+interval = "1s"
+
+[[watch]]
+name = "storm"
+query = 'storm'
+{notifiers}"#,
+        state.display()
+    )
+}
+
+/// Starts the daemon and SIGKILLs it after a random 80–1200 ms, `kills`
+/// times; fails if it ever exits by itself.
+pub(crate) fn kill_repeatedly(config: &std::path::Path, log: &std::path::Path, kills: usize) {
+    let mut rng = rand::rng();
+    for i in 0..kills {
+        let mut d = start(config, log);
+        let alive = Duration::from_millis(rng.random_range(80..1200));
+        std::thread::sleep(alive);
+        if let Ok(Some(status)) = d.0.try_wait() {
+            panic!(
+                "storywatch exited by itself ({status}) after kill {i}: the database may be unopenable.\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        drop(d); // SIGKILL
+    }
+}
+
+/// The stories whose latest version was not seen: (story, expected
+/// version, the last version seen).
+pub(crate) fn missing_versions(
+    expected: &BTreeMap<usize, usize>,
+    seen: &HashMap<usize, usize>,
+) -> Vec<(usize, usize, Option<usize>)> {
+    expected
+        .iter()
+        .filter(|(s, v)| seen.get(s) != Some(v))
+        .map(|(s, v)| (*s, *v, seen.get(s).copied()))
+        .collect()
 }
 
 /// SIGTERM via the `kill` command (no libc dependency in tests).

@@ -12,14 +12,12 @@
 //! `CRASH_KILLS=N` for another number).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::routing::get;
-use rand::Rng;
-
 use crate::common::nats::NatsServer;
-use crate::crash::{feed, start, unsafe_sigterm, Stream, EVENT_EVERY};
+use crate::crash::{
+    config_text, kill_repeatedly, missing_versions, serve_stream, start, unsafe_sigterm, Stream,
+};
 
 const STREAM: &str = "ALERTS";
 
@@ -55,70 +53,13 @@ async fn sigkills_lose_no_alert_and_the_stream_holds_none_twice() {
     let nats = NatsServer::start(dir.path());
     nats.create_stream(STREAM, "storywatch.alerts.>", Duration::from_secs(3600))
         .await;
-    let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
-    let stream = Arc::new(Mutex::new(Stream {
-        start: Instant::now(),
-        events,
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let feed_addr = listener.local_addr().unwrap();
-    let router = axum::Router::new()
-        .route("/feed", get(feed))
-        .with_state(stream.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
+    let (stream, events, feed_addr) = serve_stream(kills).await;
     let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-baseline = false
-shutdown_timeout = "5s"
-log_format = "text"
-
-[delivery]
-retry_initial = "1s"
-retry_max = "2s"
-
-[[feed]]
-name = "stream"
-url = "http://{feed_addr}/feed"
-interval = "1s"
-
-[[watch]]
-name = "storm"
-query = 'storm'
-
-[[notifier]]
-name = "nats"
-type = "nats"
-server = "{}"
-subject = "storywatch.alerts.{{watch}}"
-timeout = "2s"
-"#,
-            dir.path().join("state").display(),
-            nats.url()
-        ),
-    )
-    .unwrap();
+    let text = config_text(&dir.path().join("state"), feed_addr, &nats.notifier_table());
+    std::fs::write(&config, text).unwrap();
     let log = dir.path().join("daemon.log");
-
-    let mut rng = rand::rng();
     let started = Instant::now();
-    for i in 0..kills {
-        let mut d = start(&config, &log);
-        std::thread::sleep(Duration::from_millis(rng.random_range(80..1200)));
-        if let Ok(Some(status)) = d.0.try_wait() {
-            panic!(
-                "storywatch exited by itself ({status}) after kill {i}.\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        drop(d); // SIGKILL
-    }
+    kill_repeatedly(&config, &log, kills);
 
     let final_versions: BTreeMap<usize, usize> = Stream::versions(events);
     let mut d = start(&config, &log);
@@ -144,13 +85,7 @@ timeout = "2s"
     }
     let duplicates: usize = per_id.values().map(|n| n - 1).sum();
     let seen = latest(&messages);
-    let missing: Vec<(usize, usize, Option<usize>)> = final_versions
-        .iter()
-        .filter(|(s, v)| seen.get(s) != Some(v))
-        .map(|(s, v)| (*s, *v, seen.get(s).copied()))
-        .collect();
-    // re-sends the duplicate window dropped: publishes the log shows
-    // failing or cut off are not counted; the stream is what matters
+    let missing = missing_versions(&final_versions, &seen);
     eprintln!(
         "crash harness (NATS): {kills} SIGKILLs in {:.1}s, {events} story events ({} stories); stream: {} messages, {} distinct Nats-Msg-Id, {duplicates} duplicates, {} stories missing their latest version",
         started.elapsed().as_secs_f64(),

@@ -5,55 +5,34 @@
 //! subject no stream captures keeps the alert pending with what to do.
 //! The crash suite with a NATS notifier is `crash_nats.rs`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::common::daemon::{config_text, quick_feed_name, storywatch, write, Daemon, Feed};
+use crate::common::daemon::{storm_config, storywatch, write, Daemon};
 use crate::common::nats::NatsServer;
 use crate::common::{rss, FeedServer};
 
 const STREAM: &str = "ALERTS";
 
-/// One feed with a storm story (alerted from the first poll), a "storms"
-/// watch and a NATS notifier to `server` (with `extra` keys).
-fn config(state: &Path, feeds: &FeedServer, server: &str, extra: &str) -> String {
-    let name = quick_feed_name("news");
-    config_text(
-        state,
-        &[Feed {
-            name: &name,
-            url: feeds.url(),
-        }],
-        "baseline = false",
-        &format!(
-            r#"
-[delivery]
-retry_initial = "1s"
-retry_max = "1s"
-
-[[watch]]
-name = "storms"
-any = ["storm"]
-
-[[notifier]]
-name = "stream"
-type = "nats"
-server = "{server}"
-subject = "storywatch.alerts.{{watch}}"
-timeout = "2s"
-{extra}
-"#
-        ),
-    )
-}
-
-async fn storm_feed() -> FeedServer {
+/// A NATS server with a stream capturing `captures`, a feed with a storm
+/// story (alerted from the first poll), and a config with a "storms" watch
+/// and a NATS notifier publishing to `storywatch.alerts.{watch}`.
+async fn setup(dir: &Path, captures: &str) -> (NatsServer, FeedServer, PathBuf) {
+    let nats = NatsServer::start(dir);
+    nats.create_stream(STREAM, captures, Duration::from_secs(3600))
+        .await;
     let feeds = FeedServer::start().await;
     feeds.set(
         "application/rss+xml",
         rss(&[("s1", "Storm hits the coast", "A storm made landfall.")]),
     );
-    feeds
+    let path = dir.join("config.toml");
+    let tables = format!(
+        "\n[delivery]\nretry_initial = \"1s\"\nretry_max = \"1s\"\n{}",
+        nats.notifier_table()
+    );
+    write(&path, &storm_config(&dir.join("state"), &feeds, &tables));
+    (nats, feeds, path)
 }
 
 async fn once(config: &Path) -> (i32, String, String) {
@@ -66,15 +45,7 @@ async fn once(config: &Path) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_lands_in_the_stream_once_with_its_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
-    let nats = NatsServer::start(dir.path());
-    nats.create_stream(STREAM, "storywatch.alerts.>", Duration::from_secs(3600))
-        .await;
-    let feeds = storm_feed().await;
-    let path = dir.path().join("config.toml");
-    write(
-        &path,
-        &config(&dir.path().join("state"), &feeds, &nats.url(), ""),
-    );
+    let (nats, _feeds, path) = setup(dir.path(), "storywatch.alerts.>").await;
 
     let (code, out, err) = once(&path).await;
     assert_eq!(code, 0, "{out}\n{err}");
@@ -113,16 +84,8 @@ async fn an_alert_lands_in_the_stream_once_with_its_idempotency_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_waits_while_the_server_is_down_and_arrives_once_it_is_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nats = NatsServer::start(dir.path());
-    nats.create_stream(STREAM, "storywatch.alerts.>", Duration::from_secs(3600))
-        .await;
+    let (mut nats, _feeds, path) = setup(dir.path(), "storywatch.alerts.>").await;
     nats.stop(); // the stream is kept in its store
-    let feeds = storm_feed().await;
-    let path = dir.path().join("config.toml");
-    write(
-        &path,
-        &config(&dir.path().join("state"), &feeds, &nats.url(), ""),
-    );
 
     let daemon = Daemon::start(&path, &[]);
     daemon
@@ -157,15 +120,7 @@ async fn an_alert_waits_while_the_server_is_down_and_arrives_once_it_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subject_no_stream_captures_keeps_the_alert_pending_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let nats = NatsServer::start(dir.path());
-    nats.create_stream(STREAM, "other.>", Duration::from_secs(60))
-        .await;
-    let feeds = storm_feed().await;
-    let path = dir.path().join("config.toml");
-    write(
-        &path,
-        &config(&dir.path().join("state"), &feeds, &nats.url(), ""),
-    );
+    let (nats, _feeds, path) = setup(dir.path(), "other.>").await;
     let (_, _, once_err) = once(&path).await;
     assert!(nats.messages(STREAM).await.is_empty());
     assert!(

@@ -37,6 +37,22 @@ impl NatsServer {
         format!("nats://{}", self.addr)
     }
 
+    /// A `[[notifier]]` table named "stream" publishing to this server on
+    /// `storywatch.alerts.{watch}`, with a 2 s timeout.
+    pub fn notifier_table(&self) -> String {
+        format!(
+            r#"
+[[notifier]]
+name = "stream"
+type = "nats"
+server = "{}"
+subject = "storywatch.alerts.{{watch}}"
+timeout = "2s"
+"#,
+            self.url()
+        )
+    }
+
     /// Starts it (again) on its port and waits until it accepts connections.
     pub fn restart(&mut self) {
         self.stop();
