@@ -544,10 +544,7 @@ impl Config {
 
     /// Validates config text; `path` is only used in messages.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let source = document::Source {
-            file: path.display().to_string(),
-            text,
-        };
+        let source = document::Source::new(path.display().to_string(), text);
         let mut problems = document::Problems::default();
         let mut warnings = document::Problems::default();
         let mut config = validate::config(&source, path, &mut problems, &mut warnings);
