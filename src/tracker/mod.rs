@@ -14,6 +14,7 @@
 
 pub mod alias;
 pub mod diff;
+mod furniture;
 pub mod identity;
 pub mod materiality;
 pub mod normalize;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ChangeClass, Entry, Field, Snapshot, UnixMs};
 use crate::records::{EarlierValues, Merge, StoryRecord, VersionRecord};
 use alias::{Prepared, Side};
+use furniture::Furniture;
 use materiality::Comparison;
 
 /// Entries of one document tracked at most (the first ones, which feeds put
@@ -224,16 +226,18 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
     previous: &[String],
     now: UnixMs,
 ) -> Result<PollChanges, L::Error> {
+    let entries = &entries[..entries.len().min(MAX_ENTRIES_PER_POLL)];
     let mut run = Run {
         lookup,
         rules,
+        entries,
+        furniture: None,
         now,
         changes: PollChanges::default(),
         loaded: HashMap::new(),
         present: HashSet::new(),
         merging: None,
     };
-    let entries = &entries[..entries.len().min(MAX_ENTRIES_PER_POLL)];
     run.changes.stats.entries = entries.len() as u32;
     let mut unplaced = Vec::new();
     for entry in entries {
@@ -261,6 +265,10 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
 struct Run<'a, L: ?Sized> {
     lookup: &'a L,
     rules: &'a FeedRules<'a>,
+    /// The poll's entries, for recognising page furniture.
+    entries: &'a [Entry],
+    /// Built on the first body change of the poll that needs it.
+    furniture: Option<Furniture>,
     now: UnixMs,
     changes: PollChanges,
     /// Stories read during this poll (so each is read once).
@@ -368,6 +376,12 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             self.changes.stats.noise += 1;
             return true;
         };
+        if self.only_furniture_moved(&cmp, &story.latest, &new) {
+            // kept as the publisher sent it, but nothing to tell anyone
+            self.changes.stats.noise += 1;
+            story.latest = new;
+            return true;
+        }
         // Dates, links, bylines, categories, images: stored, but a reader
         // sees the same story, so it is not a revision and not an event.
         if !cmp
@@ -428,6 +442,22 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         self.changes.stats.updated += 1;
         self.emit(EventKind::Updated, story, Some(old), Some(cmp));
         true
+    }
+
+    /// The body changed, the headline did not, and every sentence added or
+    /// lost is page furniture (see [`furniture`]).
+    fn only_furniture_moved(&mut self, cmp: &Comparison, old: &Snapshot, new: &Snapshot) -> bool {
+        let changed = |field| cmp.fields.iter().any(|f| f.field == field);
+        if changed(Field::Title) || !(changed(Field::Summary) || changed(Field::Content)) {
+            return false;
+        }
+        let (entries, ignore) = (self.entries, self.rules.ignore);
+        let furniture = self.furniture.get_or_insert_with(|| {
+            let snapshots: Vec<Snapshot> = entries.iter().map(|e| snapshot(e, ignore)).collect();
+            Furniture::new(snapshots.iter())
+        });
+        (!changed(Field::Summary) || furniture.explains(&old.summary, &new.summary, new))
+            && (!changed(Field::Content) || furniture.explains(&old.content, &new.content, new))
     }
 
     fn emit(

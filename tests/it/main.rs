@@ -19,6 +19,7 @@ mod crash;
 mod crash_nats;
 mod delivery;
 mod deploy;
+mod detection;
 mod disk;
 mod feeds_cli;
 mod fetch;
