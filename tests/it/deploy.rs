@@ -23,12 +23,20 @@ fn manifests() -> Vec<PathBuf> {
     files
 }
 
+/// `kubernetes-validate --strict FILES` (or `python3 -m kubernetes_validate`
+/// where pip put no script on PATH): None when it is not installed.
 fn validate(files: &[PathBuf]) -> Option<(bool, String)> {
-    let out = Command::new("kubernetes-validate")
-        .arg("--strict")
-        .args(files)
-        .output()
-        .ok()?;
+    let run = |program: &str, pre: &[&str]| {
+        Command::new(program)
+            .args(pre)
+            .arg("--strict")
+            .args(files)
+            .output()
+            .ok()
+            .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("No module named"))
+    };
+    let out = run("kubernetes-validate", &[])
+        .or_else(|| run("python3", &["-m", "kubernetes_validate"]))?;
     Some((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
