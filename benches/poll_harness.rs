@@ -14,6 +14,11 @@
 //! 2. and 3. 10 % of feeds changed (one new item, one edited item, one
 //!    dropped), the rest 304: the steady state.
 //!
+//! Like real hosts, a few feeds are slow and a few fail: feed `i` with
+//! `i % 1000 < 2` (0.2 %) answers after `HARNESS_SLOW_MS` (default 1000 ms),
+//! and `i % 100 == 7` (1 %) answers 503 every time. Failing feeds back off
+//! after their first failure, so later cycles poll fewer of them.
+//!
 //! Per cycle: wall time and CPU (getrusage, user + system) of the worker;
 //! the changed-poll cost is derived from cycles 2–3 minus the 304 cost of
 //! cycle 1. Peak RSS is the worker's VmHWM; the sled size is measured after
@@ -263,11 +268,31 @@ fn feed_body(i: u64, v: u64) -> String {
     s
 }
 
+/// Feeds that answer 503 every time (1 %).
+fn failing(i: u64) -> bool {
+    i % 100 == 7
+}
+
+/// Feeds on a slow host (0.2 %): their answer takes `HARNESS_SLOW_MS`.
+fn slow(i: u64) -> bool {
+    i % 1000 < 2
+}
+
 async fn feed_handler(
     State(site): State<Arc<Site>>,
     AxPath(i): AxPath<u64>,
     headers: HeaderMap,
 ) -> Response {
+    if slow(i) {
+        let ms = std::env::var("HARNESS_SLOW_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if failing(i) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "harness: failing host").into_response();
+    }
     let v = version(i, site.cycle.load(Ordering::SeqCst));
     let etag = format!("\"{v}\"");
     if headers
@@ -293,8 +318,9 @@ async fn set_cycle(State(site): State<Arc<Site>>, AxPath(c): AxPath<u64>) -> Sta
 }
 
 fn serve() {
+    // two threads: at 300,000 feeds one thread of server is the bottleneck
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
@@ -395,6 +421,9 @@ fn worker(n: u64, port: &str) {
         );
         let mut per_304 = 0.0;
         let mut mixed = Vec::new();
+        let mut mixed_wall = Vec::new();
+        let mut mixed_polled = Vec::new();
+        let failing_feeds = (0..n).filter(|i| failing(*i)).count();
         for cycle in 0..4u64 {
             // profiling: run the worker under `valgrind --tool=callgrind
             // --instr-atstart=no` with HARNESS_CALLGRIND=1 (cycles 1-3) or
@@ -418,22 +447,27 @@ fn worker(n: u64, port: &str) {
             let (cpu0, t0) = (cpu_seconds(), Instant::now());
             let s = storywatch::daemon::once(&app).await.expect("cycle");
             let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
-            assert_eq!(s.failed, 0, "no poll may fail in the harness");
+            assert!(
+                s.failed <= failing_feeds,
+                "only the failing hosts may fail: {} of {failing_feeds}",
+                s.failed
+            );
             let label = match cycle {
                 0 => "0 baseline (all new)",
                 1 => "1 unchanged (all 304)",
                 _ => "2/3 steady (10% changed, 90% 304)",
             };
             println!(
-                "{label:<34} {wall:>8.2} {cpu:>8.2} {:>10} {:>14.3}   (VmRSS {:.0} MiB, VmHWM {:.0} MiB)",
+                "{label:<34} {wall:>8.2} {cpu:>8.2} {:>10} {:>14.3}   ({} failed; VmRSS {:.0} MiB, VmHWM {:.0} MiB)",
                 s.polled,
                 cpu * 1000.0 / s.polled as f64,
+                s.failed,
                 vm_rss_mib(),
                 vm_hwm_mib()
             );
             match cycle {
                 1 => {
-                    per_304 = cpu / n as f64;
+                    per_304 = cpu / s.polled.max(1) as f64;
                     // `once` returned freed heap to the OS: this is what
                     // N idle feeds keep resident
                     println!(
@@ -442,13 +476,19 @@ fn worker(n: u64, port: &str) {
                         vm_rss_mib() * (1u64 << 20) as f64 / n as f64
                     );
                 }
-                2 | 3 => mixed.push(cpu),
+                2 | 3 => {
+                    mixed_polled.push(s.polled as f64);
+                    mixed.push(cpu);
+                    mixed_wall.push(wall);
+                }
                 _ => {}
             }
         }
-        let changed = n as f64 / 10.0;
+        // the changed feeds that do not fail
+        let changed = (0..n).filter(|i| !failing(*i)).count() as f64 / 10.0;
+        let polled = mixed_polled.iter().sum::<f64>() / mixed_polled.len() as f64;
         let avg_mixed = mixed.iter().sum::<f64>() / mixed.len() as f64;
-        let per_changed = (avg_mixed - per_304 * (n as f64 - changed)) / changed;
+        let per_changed = (avg_mixed - per_304 * (polled - changed)) / changed;
         app.store.flush().await.expect("flush");
         println!(
             "304 poll:     {:.3} ms CPU per poll ({:.2} s per 1,000)",
@@ -461,6 +501,15 @@ fn worker(n: u64, port: &str) {
             per_changed * 1e3
         );
         println!("peak RSS (VmHWM): {:.1} MiB", vm_hwm_mib());
+        // the shortest interval this machine holds for N feeds: a steady
+        // cycle must fit in it with the 2 cores at most half busy (room
+        // for bursts, deliveries, the dashboard), and its wall time too
+        let avg_wall = mixed_wall.iter().sum::<f64>() / mixed_wall.len() as f64;
+        let cores = std::thread::available_parallelism().map_or(2, |c| c.get()) as f64;
+        println!(
+            "steady cycle: {avg_mixed:.2} s CPU, {avg_wall:.2} s wall; shortest interval at {cores} cores and 50 % CPU: {:.0} s",
+            (avg_mixed / (cores * 0.5)).max(avg_wall)
+        );
         println!(
             "sled size on disk: {:.1} MiB",
             app.store.size_on_disk() as f64 / (1 << 20) as f64

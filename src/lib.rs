@@ -17,7 +17,8 @@
 //!   classes), [`records`] (what the store keeps per feed, article page,
 //!   story and story version), [`text`] (HTML → text, entities,
 //!   normalisation, tokens, sentences, folding: the text utilities every
-//!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`secret`],
+//!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`shard`] (which feeds a shard
+//!   owns), [`secret`],
 //!   [`metrics`], [`memory`], [`fdlimit`] (the open-file limit);
 //! - reading input: [`config`] (schema and validation, which compiles watch
 //!   queries with [`watch::query`] and webhook and email templates with
@@ -75,6 +76,7 @@ pub mod poll;
 pub mod records;
 pub mod scheduler;
 pub mod secret;
+pub mod shard;
 pub mod status;
 pub mod store;
 pub mod text;

@@ -333,6 +333,9 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             let config = load(&args.config)?;
             let rows = locate::run(&config, cli::feeds::Feeds {})?;
             let now = chrono::Utc::now().timestamp_millis();
+            if let Some(shard) = config.shard_summary() {
+                emit(&format!("{shard}:\n"))?;
+            }
             emit(&cli::feeds::report(&rows, now))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -118,7 +118,7 @@ pub fn render(config: &Config, title: &str) -> String {
         html_escape::encode_text(title),
         chrono::Utc::now().to_rfc2822()
     ));
-    for f in &config.feeds {
+    for f in config.all_feeds() {
         let category = f
             .tags
             .first()
@@ -150,8 +150,8 @@ pub struct ImportReport {
 /// already configured, or that appear twice, or whose URL is not http(s),
 /// are skipped with a reason. Names come from titles, made unique.
 pub fn append_feeds(config_text: &str, config: &Config, feeds: &[OpmlFeed]) -> ImportReport {
-    let mut names: HashSet<String> = config.feeds.iter().map(|f| f.name.clone()).collect();
-    let mut urls: HashSet<String> = config.feeds.iter().map(|f| url_key(&f.url)).collect();
+    let mut names: HashSet<String> = config.all_feeds().map(|f| f.name.clone()).collect();
+    let mut urls: HashSet<String> = config.all_feeds().map(|f| url_key(&f.url)).collect();
     let mut report = ImportReport {
         text: config_text.to_string(),
         ..Default::default()

@@ -14,6 +14,9 @@ pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", config.path.display());
     let _ = writeln!(out, "state_dir: {}", config.daemon.state_dir.display());
+    if let Some(shard) = config.shard_summary() {
+        let _ = writeln!(out, "{shard}");
+    }
     let _ = writeln!(out, "feeds ({}):", config.feeds.len());
     for f in &config.feeds {
         let tags = if f.tags.is_empty() {
@@ -58,6 +61,15 @@ pub fn summary(config: &Config) -> String {
                 w.url.host_str().unwrap_or(""),
                 w.url.port().map(|p| format!(":{p}")).unwrap_or_default(),
                 if w.secret.is_set() { ", signed" } else { "" }
+            ),
+            NotifierKind::Nats(n) => format!(
+                "nats to {} subject {}{}",
+                n.server,
+                n.subject,
+                match n.auth {
+                    crate::config::NatsAuth::None => String::new(),
+                    a => format!(", auth {}", a.as_str()),
+                }
             ),
             NotifierKind::Email(e) => format!(
                 "email via {}:{} ({}) to {}",

@@ -136,6 +136,7 @@ fn describe(n: &NotifierConfig) -> String {
             format!("webhook to {}", crate::notify::webhook::redacted(&w.url))
         }
         NotifierKind::Email(e) => format!("email via {}:{}", e.host, e.port),
+        NotifierKind::Nats(n) => format!("NATS {} subject {}", n.server, n.subject),
     }
 }
 

@@ -26,13 +26,25 @@ use super::units;
 pub(crate) struct Source<'a> {
     pub file: String,
     pub text: &'a str,
+    /// The offset of every newline, so that finding a key's line is a
+    /// binary search: counting newlines from the start for every key made
+    /// loading 300,000 feeds take minutes (quadratic in the file's size).
+    newlines: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub fn new(file: String, text: &'a str) -> Source<'a> {
+        Source {
+            file,
+            text,
+            newlines: memchr::memchr_iter(b'\n', text.as_bytes()).collect(),
+        }
+    }
+
     /// The 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        memchr::memchr_iter(b'\n', &self.text.as_bytes()[..end]).count() + 1
+        self.newlines.partition_point(|nl| *nl < end) + 1
     }
 
     /// The value as written (one line, shortened), for quoting it back.
@@ -407,5 +419,21 @@ fn within_limit(key: &Key, v: &Spanned<DeValue>) -> Result<(), String> {
                 None => Err(outside()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    #[test]
+    fn lines_of_offsets() {
+        let s = Source::new("c.toml".into(), "a = 1\nb = 2\n\nc = 3");
+        assert_eq!(s.line(0), 1);
+        assert_eq!(s.line(5), 1); // the newline ends line 1
+        assert_eq!(s.line(6), 2);
+        assert_eq!(s.line(12), 3);
+        assert_eq!(s.line(13), 4);
+        assert_eq!(s.line(1000), 4);
     }
 }

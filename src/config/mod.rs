@@ -35,12 +35,17 @@ use url::Url;
 
 use crate::model::ChangeClass;
 use crate::secret::SecretSource;
+use crate::shard::Shard;
 use crate::watch::query::{OnRevert, Query, Trigger};
 use units::{QuietHours, Rate};
 
 pub use feed_access::{AuthKind, FeedAuth};
 pub use notifiers::{reserved_header, RESERVED_HEADERS};
 pub use validate::{is_local, parse_http_url, UrlError};
+
+/// The environment variable that overrides `[daemon] shard` (a StatefulSet
+/// sets it from the pod's ordinal, a systemd template unit from `%i`).
+pub const SHARD_ENV: &str = "STORYWATCH_SHARD";
 
 /// Where `storywatch` looks when neither `--config` nor `STORYWATCH_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/storywatch/config.toml";
@@ -67,7 +72,12 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub retention: RetentionConfig,
     pub delivery: DeliveryConfig,
+    /// The feeds this instance polls: all of them, or with `[daemon] shard`
+    /// those of its shard.
     pub feeds: Vec<FeedConfig>,
+    /// The feeds of the file that other shards poll (empty unsharded):
+    /// kept so that `export-opml` and `import-opml` see the whole list.
+    pub other_shards: Vec<FeedConfig>,
     pub watches: Vec<WatchConfig>,
     pub notifiers: Vec<NotifierConfig>,
     /// Feed name → position in `feeds`.
@@ -144,6 +154,10 @@ pub struct DaemonConfig {
     /// sled page cache; small keeps the daemon's memory small.
     #[serde(deserialize_with = "units::de::size")]
     pub cache_size: u64,
+    /// `"k/N"`: this instance polls only shard k of N (see [`crate::shard`]);
+    /// `STORYWATCH_SHARD` overrides it.
+    #[serde(deserialize_with = "units::de::opt_shard")]
+    pub shard: Option<Shard>,
     /// Where the API token comes from (`api_token_env`/`_file`/`_credential`);
     /// read only by the daemon ([`Config::resolve_secrets`]).
     #[serde(skip)]
@@ -182,6 +196,7 @@ impl Default for DaemonConfig {
             log_format: LogFormat::Auto,
             shutdown_timeout: Duration::from_secs(10),
             cache_size: 16 << 20,
+            shard: None,
             api_token: SecretSource::default(),
         }
     }
@@ -335,6 +350,34 @@ pub enum NotifierType {
     Stdout,
     Webhook,
     Email,
+    Nats,
+}
+
+/// What a NATS notifier's secret (`secret_env`/`_file`/`_credential`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NatsAuth {
+    /// No secret: an open server (or one that trusts the TLS client).
+    #[default]
+    None,
+    /// A token (`authorization { token: … }` on the server).
+    Token,
+    /// An NKEY seed (`SU…`).
+    Nkey,
+    /// A `.creds` file's content: a user JWT and its NKEY seed.
+    Creds,
+}
+
+impl NatsAuth {
+    /// The name as written in config.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatsAuth::None => "none",
+            NatsAuth::Token => "token",
+            NatsAuth::Nkey => "nkey",
+            NatsAuth::Creds => "creds",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -474,6 +517,10 @@ pub struct RawNotifier {
     pub subject_template: Option<String>,
     pub text_template: Option<String>,
     pub html_template: Option<String>,
+    // nats
+    pub server: Option<String>,
+    pub subject: Option<String>,
+    pub auth: Option<NatsAuth>,
 }
 
 #[derive(Debug, Clone)]
@@ -492,6 +539,26 @@ pub enum NotifierKind {
     Stdout,
     Webhook(WebhookConfig),
     Email(EmailConfig),
+    Nats(NatsConfig),
+}
+
+/// A NATS JetStream notifier: each alert is published with
+/// `Nats-Msg-Id` = its idempotency key and counts as delivered once the
+/// stream acknowledged it.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://host:4222` or `tls://…`, several separated by commas.
+    pub server: String,
+    /// The subject template (see `notify::subject`).
+    pub subject: String,
+    pub auth: NatsAuth,
+    /// The token, NKEY seed or creds per `auth`; resolved only by commands
+    /// that send.
+    pub secret: SecretSource,
+    /// Extra CA certificate (PEM) to trust; setting it requires TLS.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Connecting and each publish acknowledgement must finish within it.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -564,10 +631,7 @@ impl Config {
 
     /// Validates config text; `path` is only used in messages.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let source = document::Source {
-            file: path.display().to_string(),
-            text,
-        };
+        let source = document::Source::new(path.display().to_string(), text);
         let mut problems = document::Problems::default();
         let mut warnings = document::Problems::default();
         let mut config = validate::config(&source, path, &mut problems, &mut warnings);
@@ -579,6 +643,25 @@ impl Config {
                 problems: problems.render(&source.file),
             })
         }
+    }
+
+    /// With `[daemon] shard`: "shard 1/3 polls 34 of the 100 feeds in
+    /// config.toml; the other shards poll the rest" (for `check` and `feeds`).
+    pub fn shard_summary(&self) -> Option<String> {
+        self.daemon.shard.map(|shard| {
+            format!(
+                "shard {shard} polls {} of the {} feeds in {}; the other shards poll the rest",
+                self.feeds.len(),
+                self.feeds.len() + self.other_shards.len(),
+                self.path.display()
+            )
+        })
+    }
+
+    /// Every feed of the file, this shard's first (all of them when the
+    /// config is not sharded).
+    pub fn all_feeds(&self) -> impl Iterator<Item = &FeedConfig> {
+        self.feeds.iter().chain(&self.other_shards)
     }
 
     /// The feed called `name`. Every poll asks, so with 10,000 feeds this

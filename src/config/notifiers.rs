@@ -1,5 +1,5 @@
 //! `[[notifier]]` tables: from the flat table a user writes to a typed
-//! stdout, webhook or email notifier, with every problem at the line of
+//! stdout, webhook, email or NATS notifier, with every problem at the line of
 //! the key it is about: keys of another type, missing addresses, headers
 //! that would break the protocol, an SMTP URL with a password in it.
 
@@ -10,8 +10,8 @@ use url::Url;
 use super::document::{KeyLines, Problems, Read};
 use super::schema;
 use super::{
-    EmailConfig, NotifierConfig, NotifierKind, NotifierType, RawNotifier, SmtpSecurity, UrlError,
-    WebhookConfig, WebhookPreset,
+    EmailConfig, NatsAuth, NatsConfig, NotifierConfig, NotifierKind, NotifierType, RawNotifier,
+    SmtpSecurity, UrlError, WebhookConfig, WebhookPreset,
 };
 use crate::secret::SecretSource;
 
@@ -95,7 +95,10 @@ pub(super) fn notifier(
     let kind = match n.kind {
         None if r.at.written("type") => None,
         None => {
-            report.bad("name", "needs type = \"stdout\", \"webhook\" or \"email\"");
+            report.bad(
+                "name",
+                "needs type = \"stdout\", \"webhook\", \"email\" or \"nats\"",
+            );
             None
         }
         Some(t) => kind(t, &n, &mut report),
@@ -149,6 +152,16 @@ fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
         ("text_template", n.text_template.is_some()),
         ("html_template", n.html_template.is_some()),
     ];
+    let nats = [
+        ("server", n.server.is_some()),
+        ("subject", n.subject.is_some()),
+        ("auth", n.auth.is_some()),
+    ];
+    // a NATS notifier shares the secret, timeout and CA keys
+    let shared_with_nats = |k: &&str| {
+        t == NotifierType::Nats
+            && (k.starts_with("secret_") || *k == "timeout" || *k == "tls_ca_file")
+    };
     let mut foreign = Vec::new();
     if t != NotifierType::Webhook {
         foreign.extend(webhook.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
@@ -156,6 +169,10 @@ fn foreign_keys(n: &RawNotifier, t: NotifierType) -> Vec<&'static str> {
     if t != NotifierType::Email {
         foreign.extend(email.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
     }
+    if t != NotifierType::Nats {
+        foreign.extend(nats.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+    }
+    foreign.retain(|k| !shared_with_nats(k));
     foreign
 }
 
@@ -164,6 +181,7 @@ fn kind(t: NotifierType, n: &RawNotifier, report: &mut Report) -> Option<Notifie
         NotifierType::Stdout => "stdout",
         NotifierType::Webhook => "webhook",
         NotifierType::Email => "email",
+        NotifierType::Nats => "nats",
     };
     for key in foreign_keys(n, t) {
         report.bad(
@@ -175,7 +193,89 @@ fn kind(t: NotifierType, n: &RawNotifier, report: &mut Report) -> Option<Notifie
         NotifierType::Stdout => Some(NotifierKind::Stdout),
         NotifierType::Webhook => webhook(n, report).map(NotifierKind::Webhook),
         NotifierType::Email => email(n, report).map(NotifierKind::Email),
+        NotifierType::Nats => nats(n, report).map(NotifierKind::Nats),
     }
+}
+
+fn nats(n: &RawNotifier, report: &mut Report) -> Option<NatsConfig> {
+    let server = match &n.server {
+        None if report.at.written("server") => None,
+        None => {
+            report.bad(
+                "name",
+                "a NATS notifier needs server = \"nats://nats.example.com:4222\"",
+            );
+            None
+        }
+        Some(text) => match check_nats_servers(text) {
+            Ok(()) => Some(text.trim().to_string()),
+            Err(e) => {
+                report.bad(
+                    "server",
+                    format!("server = {text:?}: {e}; expected nats://HOST:PORT or tls://HOST:PORT, several separated by commas, e.g. server = \"nats://nats.example.com:4222\""),
+                );
+                None
+            }
+        },
+    };
+    let subject = n
+        .subject
+        .clone()
+        .unwrap_or_else(|| "storywatch.alerts.{watch}".into());
+    if let Err(e) = crate::notify::subject::check(&subject) {
+        report.bad(
+            "subject",
+            format!("subject: {e}; e.g. subject = \"storywatch.alerts.{{watch}}\""),
+        );
+    }
+    let secret = secret_keys(n, report);
+    let auth = n.auth.unwrap_or(if secret.is_set() {
+        NatsAuth::Token
+    } else {
+        NatsAuth::None
+    });
+    match (auth, secret.is_set()) {
+        (NatsAuth::None, true) => report.bad(
+            "auth",
+            "auth = \"none\" but a secret is set: say what it is, auth = \"token\", \"nkey\" or \"creds\"",
+        ),
+        (NatsAuth::Token | NatsAuth::Nkey | NatsAuth::Creds, false) => report.bad(
+            "auth",
+            format!(
+                "auth = \"{}\" needs the secret: set secret_env, secret_file or secret_credential",
+                auth.as_str()
+            ),
+        ),
+        _ => {}
+    }
+    Some(NatsConfig {
+        server: server?,
+        subject,
+        auth,
+        secret,
+        tls_ca_file: n.tls_ca_file.clone(),
+        timeout: n.timeout.unwrap_or(Duration::from_secs(15)),
+    })
+}
+
+/// Each comma-separated server is a nats://, tls://, ws:// or wss:// URL
+/// with a host (no password: it would sit in config.toml).
+fn check_nats_servers(text: &str) -> Result<(), String> {
+    for part in text.split(',').map(str::trim) {
+        let url = Url::parse(part).map_err(|e| format!("{part:?} is not a URL ({e})"))?;
+        if !matches!(url.scheme(), "nats" | "tls") {
+            return Err(format!("{part:?}: the scheme must be nats or tls"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("{part:?} has no host"));
+        }
+        if url.password().is_some() {
+            return Err(format!(
+                "{part:?} has a password in it; put credentials in secret_env, secret_file or secret_credential with auth = \"token\", \"nkey\" or \"creds\""
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A secret's three keys as one source; two of them at once is refused.
@@ -202,6 +302,18 @@ fn secret(
     source
 }
 
+/// `secret_env`/`_file`/`_credential`: a webhook's signing key, a NATS
+/// notifier's token, NKEY seed or creds.
+fn secret_keys(n: &RawNotifier, report: &mut Report) -> SecretSource {
+    secret(
+        "secret",
+        &n.secret_env,
+        &n.secret_file,
+        &n.secret_credential,
+        report,
+    )
+}
+
 fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
     let preset = n.preset.unwrap_or_default();
     let default_url = preset.default_url().and_then(|u| Url::parse(u).ok());
@@ -221,13 +333,7 @@ fn webhook(n: &RawNotifier, report: &mut Report) -> Option<WebhookConfig> {
         report,
     );
     preset_keys(n, preset, &token, report);
-    let secret = secret(
-        "secret",
-        &n.secret_env,
-        &n.secret_file,
-        &n.secret_credential,
-        report,
-    );
+    let secret = secret_keys(n, report);
     if let Some(t) = &n.template {
         if let Err(e) = crate::notify::template::compile(t) {
             report.bad("template", format!("template does not compile: {e}"));

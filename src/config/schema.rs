@@ -288,6 +288,11 @@ pub const DAEMON: Section = Section {
             16 * GIB,
             "the database's page cache: sled needs some, and more than the machine has is swapped",
         ),
+        key(
+            "shard",
+            "k/N: this instance's shard (from 0) and the number of shards",
+            "\"0/3\"",
+        ),
     ],
 };
 
@@ -434,7 +439,7 @@ pub const NOTIFIER: Section = Section {
         key("name", "a unique name", "\"mail\""),
         key(
             "type",
-            "one of \"stdout\", \"webhook\", \"email\"",
+            "one of \"stdout\", \"webhook\", \"email\", \"nats\"",
             "\"webhook\"",
         ),
         dur(
@@ -525,6 +530,21 @@ pub const NOTIFIER: Section = Section {
             "html_template",
             "a minijinja template",
             "'<p>{{ alert.story.title }}</p>'",
+        ),
+        key(
+            "server",
+            "a nats:// or tls:// URL (several separated by commas)",
+            "\"nats://nats.example.com:4222\"",
+        ),
+        key(
+            "subject",
+            "a NATS subject; {watch}, {feed}, {kind}, {trigger} are filled in",
+            "\"storywatch.alerts.{watch}\"",
+        ),
+        key(
+            "auth",
+            "one of \"none\", \"token\", \"nkey\", \"creds\"",
+            "\"creds\"",
         ),
     ],
 };

@@ -67,6 +67,7 @@ impl Config {
             let sources = match &n.kind {
                 NotifierKind::Webhook(w) => vec![("secret", &w.secret), ("token", &w.token)],
                 NotifierKind::Email(e) => vec![("password", &e.password)],
+                NotifierKind::Nats(n) => vec![("secret", &n.secret)],
                 NotifierKind::Stdout => continue,
             };
             for (what, source) in sources.into_iter().filter(|(_, s)| s.is_set()) {

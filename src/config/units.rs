@@ -166,6 +166,15 @@ pub mod de {
         parse_listen(&s).map(Some).map_err(serde::de::Error::custom)
     }
 
+    pub fn opt_shard<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<crate::shard::Shard>, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::shard::Shard::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+
     pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         duration(d).map(Some)
     }

@@ -234,6 +234,15 @@ pub(super) fn config(
         feeds: declared(&feed_tables),
         notifiers: declared(&notifier_tables),
     };
+    if let Ok(text) = std::env::var(super::SHARD_ENV) {
+        match crate::shard::Shard::parse(&text) {
+            Ok(s) => daemon_config.shard = Some(s),
+            Err(e) => problems.file(format!(
+                "environment variable {}: {e}; it overrides [daemon] shard",
+                super::SHARD_ENV
+            )),
+        }
+    }
     check_daemon(&daemon_config, &daemon.at, problems, warnings);
     check_delivery(&delivery.value, &delivery.at, problems);
     unique_names(
@@ -270,6 +279,23 @@ pub(super) fn config(
     }
 
     let feeds: Vec<FeedConfig> = feeds.into_iter().map(|(f, _)| f).collect();
+    let (feeds, other_shards) = match daemon_config.shard {
+        Some(shard) => {
+            let (mine, others): (Vec<FeedConfig>, Vec<FeedConfig>) =
+                feeds.into_iter().partition(|f| shard.owns(&f.name));
+            if mine.is_empty() && !others.is_empty() {
+                warnings.at(
+                    daemon.at.line_of("shard"),
+                    format!(
+                        "[daemon]: shard {shard} owns none of the {} feeds, so it polls nothing: use fewer shards",
+                        others.len()
+                    ),
+                );
+            }
+            (mine, others)
+        }
+        None => (feeds, Vec::new()),
+    };
     Config {
         path: path.to_path_buf(),
         daemon: daemon_config,
@@ -281,6 +307,7 @@ pub(super) fn config(
             .map(|(i, f)| (f.name.clone(), i))
             .collect(),
         feeds,
+        other_shards,
         watches: watches.into_iter().map(|(w, _)| w).collect(),
         notifiers,
         warnings: Vec::new(),

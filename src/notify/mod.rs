@@ -6,15 +6,18 @@
 //!
 //! [`render`] turns alerts into text and HTML (with [`summary`] saying
 //! what changed in a reader's words) ([`chat_html`] into the
-//! HTML chat services accept), [`webhook`] and [`email`] send them
-//! ([`presets`] holds the request shapes of the chat services), and [`template`] compiles user webhook templates (a leaf the
+//! HTML chat services accept), [`webhook`], [`email`] and [`nats`]
+//! (JetStream, subjects from [`subject`]) send them ([`presets`] holds the
+//! request shapes of the chat services), and [`template`] compiles user webhook templates (a leaf the
 //! config check uses too, so config does not depend on the notifiers).
 
 pub mod chat_html;
 pub mod email;
+pub mod nats;
 pub mod presets;
 pub mod render;
 mod smtp;
+pub mod subject;
 pub mod summary;
 pub mod template;
 pub mod webhook;
@@ -32,6 +35,7 @@ pub enum Notifier {
     Stdout,
     Webhook(Box<webhook::WebhookNotifier>),
     Email(Box<email::EmailNotifier>),
+    Nats(Box<nats::NatsNotifier>),
 }
 
 /// A notifier that cannot be built from its config.
@@ -73,6 +77,7 @@ impl Notifier {
             NotifierKind::Stdout => None,
             NotifierKind::Webhook(w) => w.secret.resolve("secret")?,
             NotifierKind::Email(e) => e.password.resolve("password")?,
+            NotifierKind::Nats(n) => n.secret.resolve("secret")?,
         };
         Notifier::with_secret(config, user_agent, secret)
     }
@@ -88,6 +93,7 @@ impl Notifier {
             NotifierKind::Stdout => None,
             NotifierKind::Webhook(w) => Some((&w.secret, "secret")),
             NotifierKind::Email(e) => Some((&e.password, "password")),
+            NotifierKind::Nats(n) => Some((&n.secret, "secret")),
         };
         let secret = match (needs, secret) {
             (Some((source, what)), None) if source.is_set() => source.resolve(what)?,
@@ -105,6 +111,9 @@ impl Notifier {
                 e.clone(),
                 secret,
             )?)),
+            NotifierKind::Nats(n) => {
+                Notifier::Nats(Box::new(nats::NatsNotifier::new(n.clone(), secret)?))
+            }
         })
     }
 
@@ -114,6 +123,7 @@ impl Notifier {
             Notifier::Stdout => print_alerts(alerts),
             Notifier::Webhook(w) => w.send(alerts).await,
             Notifier::Email(e) => e.send(alerts).await,
+            Notifier::Nats(n) => n.send(alerts).await,
         }
     }
 }

@@ -156,6 +156,8 @@ fn oddities(key: &str) -> (&'static [&'static str], &'static [&'static str]) {
         "ops_notify" => (&["[\"hook\"]", "[]"], &["[\"nobody\"]"]),
         "notify" => (&["[\"hook\"]", "[]"], &["[\"nobody\"]"]),
         "feeds" => (&["[\"f0\"]"], &["[\"nowhere\"]"]),
+        // the one feed f0 must be this shard's, or nothing is polled
+        "shard" => (&["\"0/1\""], &["\"3/3\"", "\"one\""]),
         _ => (&[], &[]),
     }
 }
@@ -166,6 +168,7 @@ fn example(key: &Key) -> String {
     match key.name {
         "ops_notify" | "notify" => "[\"hook\"]".into(),
         "feeds" => "[\"f0\"]".into(),
+        "shard" => "\"0/1\"".into(),
         _ => key.example.to_string(),
     }
 }

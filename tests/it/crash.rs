@@ -5,6 +5,9 @@
 //! least once, and duplicates (same Idempotency-Key / Message-ID) are
 //! counted and reported.
 //!
+//! The stream, the daemon and its start are shared with `crash_nats.rs`,
+//! the same suite with a NATS JetStream notifier.
+//!
 //! `#[ignore]`d because it takes a while; `.ci/run` runs it with
 //! `cargo test --test it crash:: -- --ignored` (50 kills). `CRASH_KILLS=500` for a
 //! longer run.
@@ -25,24 +28,24 @@ use common::WebhookReceiver;
 use rand::Rng;
 
 /// One story event every this long.
-const EVENT_EVERY: Duration = Duration::from_millis(120);
+pub(crate) const EVENT_EVERY: Duration = Duration::from_millis(120);
 /// Stories shown in the feed at once (newest first).
 const WINDOW: usize = 40;
 
 /// The feed as a function of time: event k publishes story k/3 (k % 3 == 0)
 /// or edits it (k % 3 == 1, 2), so every story gets a new and two updates.
-struct Stream {
-    start: Instant,
-    events: usize,
+pub(crate) struct Stream {
+    pub(crate) start: Instant,
+    pub(crate) events: usize,
 }
 
 impl Stream {
-    fn published(&self) -> usize {
+    pub(crate) fn published(&self) -> usize {
         ((self.start.elapsed().as_millis() / EVENT_EVERY.as_millis()) as usize + 1).min(self.events)
     }
 
     /// story id → version (1..=3) after `n` events.
-    fn versions(n: usize) -> BTreeMap<usize, usize> {
+    pub(crate) fn versions(n: usize) -> BTreeMap<usize, usize> {
         let mut v = BTreeMap::new();
         for k in 0..n {
             *v.entry(k / 3).or_insert(0) += 1;
@@ -64,7 +67,7 @@ impl Stream {
     }
 }
 
-async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
+pub(crate) async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
     let body = s.lock().unwrap().rss();
     (
         StatusCode::OK,
@@ -74,7 +77,7 @@ async fn feed(State(s): State<Arc<Mutex<Stream>>>) -> impl IntoResponse {
 }
 
 /// The daemon child process; killed when dropped.
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -83,7 +86,7 @@ impl Drop for Daemon {
     }
 }
 
-fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
+pub(crate) fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -114,44 +117,15 @@ async fn survives_random_sigkills_without_losing_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start().await;
     let smtp = SmtpServer::start(&dir.path().join("mail"), &Options::default(), None);
-    // long enough for the kills, plus time to settle
-    let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
-    let stream = Arc::new(Mutex::new(Stream {
-        start: Instant::now(),
-        events,
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let feed_addr = listener.local_addr().unwrap();
-    let router = axum::Router::new()
-        .route("/feed", get(feed))
-        .with_state(stream.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
+    let (stream, events, feed_addr) = serve_stream(kills).await;
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[daemon]
-state_dir = "{}"
-per_host_delay = "0s"
-baseline = false
-shutdown_timeout = "5s"
-log_format = "text"
-
-[delivery]
-retry_initial = "1s"
-retry_max = "2s"
-
-[[feed]]
-name = "stream"
-url = "http://{feed_addr}/feed"
-interval = "1s"
-
-[[watch]]
-name = "storm"
-query = 'storm'
-
+        config_text(
+            &dir.path().join("state"),
+            feed_addr,
+            &format!(
+                r#"
 [[notifier]]
 name = "hook"
 type = "webhook"
@@ -164,28 +138,15 @@ smtp = "smtp+plain://127.0.0.1:{}"
 from = "storywatch <sw@example.com>"
 to = ["reader@example.com"]
 "#,
-            dir.path().join("state").display(),
-            hook.url(),
-            smtp.port
+                hook.url(),
+                smtp.port
+            ),
         ),
     )
     .unwrap();
     let log = dir.path().join("daemon.log");
-
-    let mut rng = rand::rng();
     let started = Instant::now();
-    for i in 0..kills {
-        let mut d = start(&config, &log);
-        let alive = Duration::from_millis(rng.random_range(80..1200));
-        std::thread::sleep(alive);
-        if let Ok(Some(status)) = d.0.try_wait() {
-            panic!(
-                "storywatch exited by itself ({status}) after kill {i}: the database may be unopenable.\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        drop(d); // SIGKILL
-    }
+    kill_repeatedly(&config, &log, kills);
 
     // let it run undisturbed until the stream is over and everything is delivered
     let final_versions = Stream::versions(events);
@@ -284,16 +245,8 @@ to = ["reader@example.com"]
             .collect();
         eprintln!("duplicate mail {id} x{n} at {times:?}");
     }
-    let mail_missing: Vec<(usize, usize, Option<usize>)> = final_versions
-        .iter()
-        .filter(|(s, v)| mailed.get(s) != Some(v))
-        .map(|(s, v)| (*s, *v, mailed.get(s).copied()))
-        .collect();
-    let missing: Vec<(usize, usize, Option<usize>)> = final_versions
-        .iter()
-        .filter(|(s, v)| seen.get(s) != Some(v))
-        .map(|(s, v)| (*s, *v, seen.get(s).copied()))
-        .collect();
+    let mail_missing = missing_versions(&final_versions, &mailed);
+    let missing = missing_versions(&final_versions, &seen);
     eprintln!(
         "crash harness: {kills} SIGKILLs in {:.1}s, {events} story events ({} stories); webhook: {} alerts received, {} distinct, {duplicates} duplicates, {} stories missing their latest version; email: {} mails, {} distinct, {mail_duplicates} duplicates, {} missing",
         started.elapsed().as_secs_f64(),
@@ -326,8 +279,91 @@ to = ["reader@example.com"]
     );
 }
 
+/// The stream's feed on a local server, with enough events for `kills`
+/// kills plus time to settle: (the stream, its event count, the address).
+pub(crate) async fn serve_stream(
+    kills: usize,
+) -> (Arc<Mutex<Stream>>, usize, std::net::SocketAddr) {
+    let events = ((kills as u64 * 700) / EVENT_EVERY.as_millis() as u64).max(60) as usize;
+    let stream = Arc::new(Mutex::new(Stream {
+        start: Instant::now(),
+        events,
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed_addr = listener.local_addr().unwrap();
+    let router = axum::Router::new()
+        .route("/feed", get(feed))
+        .with_state(stream.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (stream, events, feed_addr)
+}
+
+/// The daemon's config: the stream polled every second, a "storm" watch,
+/// fast retries, and `notifiers` (TOML tables).
+pub(crate) fn config_text(
+    state: &std::path::Path,
+    feed_addr: std::net::SocketAddr,
+    notifiers: &str,
+) -> String {
+    format!(
+        r#"
+[daemon]
+state_dir = "{}"
+per_host_delay = "0s"
+baseline = false
+shutdown_timeout = "5s"
+log_format = "text"
+
+[delivery]
+retry_initial = "1s"
+retry_max = "2s"
+
+[[feed]]
+name = "stream"
+url = "http://{feed_addr}/feed"
+interval = "1s"
+
+[[watch]]
+name = "storm"
+query = 'storm'
+{notifiers}"#,
+        state.display()
+    )
+}
+
+/// Starts the daemon and SIGKILLs it after a random 80–1200 ms, `kills`
+/// times; fails if it ever exits by itself.
+pub(crate) fn kill_repeatedly(config: &std::path::Path, log: &std::path::Path, kills: usize) {
+    let mut rng = rand::rng();
+    for i in 0..kills {
+        let mut d = start(config, log);
+        let alive = Duration::from_millis(rng.random_range(80..1200));
+        std::thread::sleep(alive);
+        if let Ok(Some(status)) = d.0.try_wait() {
+            panic!(
+                "storywatch exited by itself ({status}) after kill {i}: the database may be unopenable.\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        drop(d); // SIGKILL
+    }
+}
+
+/// The stories whose latest version was not seen: (story, expected
+/// version, the last version seen).
+pub(crate) fn missing_versions(
+    expected: &BTreeMap<usize, usize>,
+    seen: &HashMap<usize, usize>,
+) -> Vec<(usize, usize, Option<usize>)> {
+    expected
+        .iter()
+        .filter(|(s, v)| seen.get(s) != Some(v))
+        .map(|(s, v)| (*s, *v, seen.get(s).copied()))
+        .collect()
+}
+
 /// SIGTERM via the `kill` command (no libc dependency in tests).
-fn unsafe_sigterm(child: &Child) {
+pub(crate) fn unsafe_sigterm(child: &Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

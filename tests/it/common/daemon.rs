@@ -250,6 +250,24 @@ pub fn storm_hook_config(
     hook: impl std::fmt::Display,
     hook_extra: &str,
 ) -> String {
+    storm_config(
+        state,
+        feeds,
+        &format!(
+            r#"
+[[notifier]]
+name = "hook"
+type = "webhook"
+url = "http://{hook}/hook"
+{hook_extra}
+"#
+        ),
+    )
+}
+
+/// One feed that alerts from its first poll, a "storms" watch, and
+/// `tables` (notifiers, `[delivery]`) after them.
+pub fn storm_config(state: &Path, feeds: &FeedServer, tables: &str) -> String {
     let name = quick_feed_name("news");
     config_text(
         state,
@@ -263,13 +281,7 @@ pub fn storm_hook_config(
 [[watch]]
 name = "storms"
 any = ["storm"]
-
-[[notifier]]
-name = "hook"
-type = "webhook"
-url = "http://{hook}/hook"
-{hook_extra}
-"#
+{tables}"#
         ),
     )
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod nats;
 pub mod smtp;
 pub mod webdriver;
 
