@@ -128,35 +128,12 @@ impl<'a> StoryValue<'a> {
         story: &str,
         latest: &Snapshot,
     ) -> Result<Vec<VersionRecord>, StoreError> {
-        if self.versions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let raw = unpack("versions", self.versions)?;
-        let chain: Vec<StoredVersion> =
-            serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))?;
-        let mut out = Vec::with_capacity(chain.len());
-        let mut next = latest.clone();
+        let chain = self.chain()?;
+        let mut out: Vec<VersionRecord> = Vec::with_capacity(chain.len());
         for v in chain.into_iter().rev() {
-            let snapshot = v.delta.apply(&next).ok_or_else(|| {
-                corrupt(
-                    "versions",
-                    format!(
-                        "revision {} of story {story} does not fit its successor",
-                        v.revision
-                    ),
-                )
-            })?;
-            next = snapshot.clone();
-            out.push(VersionRecord {
-                story: story.to_string(),
-                revision: v.revision,
-                at: v.at,
-                snapshot,
-                class: v.class,
-                score: v.score,
-                flipflop: v.flipflop,
-                reverted: v.reverted,
-            });
+            let successor = out.last().map_or(latest, |o| &o.snapshot);
+            let version = v.rebuild(story, successor)?;
+            out.push(version);
         }
         out.reverse();
         Ok(out)
@@ -169,34 +146,44 @@ impl<'a> StoryValue<'a> {
         story: &str,
         latest: &Snapshot,
     ) -> Result<Option<VersionRecord>, StoreError> {
+        self.chain()?
+            .pop()
+            .map(|v| v.rebuild(story, latest))
+            .transpose()
+    }
+
+    /// The stored versions, oldest first, still as deltas.
+    fn chain(&self) -> Result<Vec<StoredVersion>, StoreError> {
         if self.versions.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let raw = unpack("versions", self.versions)?;
-        let chain: Vec<StoredVersion> =
-            serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))?;
-        let Some(v) = chain.into_iter().next_back() else {
-            return Ok(None);
-        };
-        let snapshot = v.delta.apply(latest).ok_or_else(|| {
+        serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))
+    }
+}
+
+impl StoredVersion {
+    /// The version this delta makes of its successor's snapshot.
+    fn rebuild(self, story: &str, successor: &Snapshot) -> Result<VersionRecord, StoreError> {
+        let snapshot = self.delta.apply(successor).ok_or_else(|| {
             corrupt(
                 "versions",
                 format!(
-                    "revision {} of story {story} does not fit its record",
-                    v.revision
+                    "revision {} of story {story} does not fit its successor",
+                    self.revision
                 ),
             )
         })?;
-        Ok(Some(VersionRecord {
+        Ok(VersionRecord {
             story: story.to_string(),
-            revision: v.revision,
-            at: v.at,
+            revision: self.revision,
+            at: self.at,
             snapshot,
-            class: v.class,
-            score: v.score,
-            flipflop: v.flipflop,
-            reverted: v.reverted,
-        }))
+            class: self.class,
+            score: self.score,
+            flipflop: self.flipflop,
+            reverted: self.reverted,
+        })
     }
 }
 

@@ -22,8 +22,10 @@ use crate::watch::index::WatchSet;
 
 /// Stories per page.
 const PAGE: usize = 50;
-/// Stories a page examines at most before it offers "older".
-const MAX_SCAN: usize = 10_000;
+/// Stories a page examines at most before it offers "older": a search
+/// that matches little then answers in tens of milliseconds (3,000 at
+/// ~11 µs each) and the reader pages on, instead of one slow page.
+const MAX_SCAN: usize = 3_000;
 /// The developing section: how many, looked for among how many recent.
 const DEVELOPING_SHOWN: usize = 10;
 const DEVELOPING_SCAN: usize = 1_000;
