@@ -80,8 +80,13 @@ fn numbers(numbers: &[NumberChange]) -> Option<String> {
         .collect();
     match numbers.len() {
         0 => None,
-        1 if shown.len() == 1 => Some(format!("a number changed: {}", shown[0])),
-        1 => Some("a number changed".into()),
+        // "a number removed: two", not "a number changed: two removed"
+        1 => match numbers.first().map(|n| (&n.old, &n.new)) {
+            Some((Some(o), None)) => Some(format!("a number removed: {o}")),
+            Some((None, Some(n))) => Some(format!("a number added: {n}")),
+            _ if shown.len() == 1 => Some(format!("a number changed: {}", shown[0])),
+            _ => Some("a number changed".into()),
+        },
         2 if shown.len() == 2 => Some(format!("2 numbers changed: {}", shown.join(", "))),
         n => Some(format!("{n} numbers changed")),
     }
@@ -164,6 +169,17 @@ mod tests {
                 "The fire forced 300,000 people to flee. Crews are on site."
             ),
             "a number changed: 200,000 → 300,000"
+        );
+    }
+
+    #[test]
+    fn a_number_that_goes_or_comes_says_so() {
+        assert_eq!(
+            summary(
+                "Crews fought the fire for two days. Roads are closed.",
+                "Crews fought the fire for days. Roads are closed."
+            ),
+            "a number removed: two, a sentence was reworded"
         );
     }
 
