@@ -3,7 +3,9 @@
 //! Given the entries of one poll and what is stored about the feed's stories,
 //! it decides which story each entry is ([`identity`]), normalises its text
 //! ([`normalize`]), compares it with the last stored version
-//! ([`materiality`], [`diff`]) and says what happened as [`Event`]s:
+//! ([`materiality`], [`diff`]; page furniture in full-text feeds is told
+//! apart from the story's own text by `furniture`) and says what happened
+//! as [`Event`]s:
 //! a new story, a material update, a story that left the feed, or a story
 //! whose headline keeps flipping between versions (an A/B test).
 //!
