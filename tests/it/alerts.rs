@@ -93,6 +93,15 @@ impl ApiReceiver {
     }
 }
 
+/// An app over the NK test config with these `[[notifier]]` tables, on a
+/// manual clock at `T0`, its state under `dir`.
+fn nk_app(dir: &Path, feeds: &FeedServer, notifiers: &str) -> (Arc<ManualClock>, Arc<App>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = nk_config(&dir.join("state"), &feeds.url(), notifiers);
+    let app = Arc::new(App::open(config, clock.clone()).unwrap());
+    (clock, app)
+}
+
 fn token_file(dir: &Path, name: &str, value: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, format!("{value}\n")).unwrap();
@@ -138,14 +147,7 @@ room = "!news:example.org"
         tg = token_file(dir.path(), "tg-token", "123456:ABC-bot"),
         mx = token_file(dir.path(), "mx-token", "syt_matrix_token"),
     );
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = Arc::new(
-        App::open(
-            nk_config(&dir.path().join("state"), &feeds.url(), &notifiers),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let (clock, app) = nk_app(dir.path(), &feeds, &notifiers);
     feeds.set("application/rss+xml", rss(&[UNRELATED]));
     daemon::once(&app).await.unwrap();
     for version in [NK_V1, NK_V2, NK_V3] {
@@ -295,14 +297,7 @@ async fn one_alert_through(extra: impl Fn(&str, &Path) -> String) -> Vec<ApiRequ
     let feeds = FeedServer::start().await;
     let api = ApiReceiver::start().await;
     let notifier = extra(&api.base, dir.path());
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = Arc::new(
-        App::open(
-            nk_config(&dir.path().join("state"), &feeds.url(), &notifier),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let (clock, app) = nk_app(dir.path(), &feeds, &notifier);
     feeds.set("application/rss+xml", rss(&[UNRELATED]));
     daemon::once(&app).await.unwrap();
     clock.advance(600_000);
@@ -550,14 +545,7 @@ html_template = '<h2>{{ alert.story.title }}</h2><script>alert(1)</script><p>{{ 
         "{TROOPS_WATCH}\n[[notifier]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp+plain://127.0.0.1:{}\"\nfrom = \"storywatch <alerts@example.com>\"\nto = [\"reader@example.org\"]\n{templates}",
         smtp.port
     );
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = Arc::new(
-        App::open(
-            nk_config(&dir.path().join("state"), &feeds.url(), &notifier),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let (clock, app) = nk_app(dir.path(), &feeds, &notifier);
     feeds.set("application/rss+xml", rss(&[UNRELATED]));
     daemon::once(&app).await.unwrap();
     clock.advance(600_000);
@@ -652,14 +640,7 @@ url = "{base}/hook"
         base = api.base,
         tg = token_file(dir.path(), "tg", "1:T"),
     );
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = Arc::new(
-        App::open(
-            nk_config(&dir.path().join("state"), &feeds.url(), &notifiers),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let (clock, app) = nk_app(dir.path(), &feeds, &notifiers);
     let title = "Café opens downtown — queues form";
     let v1 = (
         "cafe",
