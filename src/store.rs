@@ -841,11 +841,20 @@ impl Store {
             .map(|b| u64::from_be_bytes(b) as UnixMs))
     }
 
-    /// Replaces a delivery record (keeping the due index right).
+    /// Replaces a delivery record (keeping the due index right). A delivery
+    /// removed meanwhile (`outbox drop` while it was being sent) stays
+    /// removed: finishing it must not bring back a record of a dropped alert.
     pub fn update_delivery(&self, old: &Delivery, new: &Delivery) -> Result<(), StoreError> {
         let _shared = self.transaction_gate();
-        (&self.deliveries, &self.due)
-            .transaction(|(deliveries, due)| tx_put_delivery(deliveries, due, Some(old), new))?;
+        (&self.deliveries, &self.due).transaction(|(deliveries, due)| {
+            if deliveries
+                .get(delivery_key(&new.notifier, new.alert))?
+                .is_none()
+            {
+                return Ok(());
+            }
+            tx_put_delivery(deliveries, due, Some(old), new)
+        })?;
         Ok(())
     }
 
@@ -961,13 +970,25 @@ impl Store {
     }
 
     /// Removes an alert and its deliveries (`storywatch outbox drop`).
+    /// One transaction, so a delivery finishing meanwhile either lands
+    /// before it (and is removed with it) or finds its record gone.
     pub fn drop_alert(&self, id: u64) -> Result<bool, StoreError> {
-        let ds = self.deliveries_of(id)?;
-        let existed = self.alerts.remove(id.to_be_bytes())?.is_some();
-        for d in ds {
-            self.due.remove(due_key(&d))?;
-            self.deliveries.remove(delivery_key(&d.notifier, d.alert))?;
-        }
+        let _shared = self.transaction_gate();
+        let existed = (&self.alerts, &self.deliveries, &self.due).transaction(
+            |(alerts, deliveries, due)| {
+                let Some(a) = alerts.remove(&id.to_be_bytes())? else {
+                    return Ok(false);
+                };
+                let a: Alert = decode("alert", &a).map_err(abort)?;
+                for n in &a.notifiers {
+                    if let Some(d) = deliveries.remove(delivery_key(n, id))? {
+                        let d: Delivery = decode("delivery", &d).map_err(abort)?;
+                        due.remove(due_key(&d))?;
+                    }
+                }
+                Ok(true)
+            },
+        )?;
         Ok(existed)
     }
 
@@ -1409,6 +1430,37 @@ mod tests {
         assert_eq!(open.oldest_created, Some(500));
         assert_eq!(store.open_deliveries(2).unwrap().len(), 2);
         assert_eq!(parse_due_key(b"short"), None);
+    }
+
+    /// A delivery that finishes after `outbox drop` removed its alert (it
+    /// was being sent meanwhile) does not bring back a record of it.
+    #[test]
+    fn a_delivery_finishing_after_its_alert_was_dropped_stays_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let alert = Alert {
+            id: 7,
+            key: "k7".into(),
+            created: 1000,
+            notifiers: vec!["a".into()],
+            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "f".into(),
+                notifier: None,
+                kind: crate::outbox::OpsKind::Failing,
+                message: "m".into(),
+                since: 0,
+            }),
+        };
+        store.put_alerts(&[alert]).unwrap();
+        let in_flight = store.delivery("a", 7).unwrap().unwrap();
+        assert!(store.drop_alert(7).unwrap());
+        assert!(!store.drop_alert(7).unwrap(), "already gone");
+        let mut done = in_flight.clone();
+        done.state = DeliveryState::Delivered;
+        store.update_delivery(&in_flight, &done).unwrap();
+        assert_eq!(store.delivery("a", 7).unwrap(), None);
+        assert_eq!(store.deliveries().count(), 0);
+        assert_eq!(store.open_outbox().unwrap().total(), 0);
     }
 
     #[test]
