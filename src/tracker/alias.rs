@@ -80,9 +80,16 @@ pub struct Prepared {
 const MAX_BODY_WORDS: usize = 2_000;
 
 impl Prepared {
-    pub fn new(side: Side) -> Prepared {
+    /// `shared` are the ids that several articles of this poll carry
+    /// ([`ids_shared_by_several_links`]): not article ids, whatever they
+    /// look like.
+    pub fn new(side: Side, shared: &HashSet<String>) -> Prepared {
         let s = side.snapshot;
-        let link = article_url(&s.link).map(|u| LinkFacts::of(&u));
+        let link = article_url(&s.link).map(|u| {
+            let mut facts = LinkFacts::of(&u);
+            facts.id = facts.id.filter(|id| !shared.contains(id));
+            facts
+        });
         let body_words = s.body().split_whitespace().take(MAX_BODY_WORDS).count();
         let body = (body_words >= MIN_SHORT_BODY_WORDS).then(|| {
             let opening: Vec<&str> = s.body().split_whitespace().take(MAX_BODY_WORDS).collect();
@@ -104,6 +111,38 @@ impl Prepared {
             link,
         }
     }
+}
+
+/// Ids that the links of two or more different articles of one poll carry:
+/// a section number (`/news/20254/story-137-51`), a numbered edition or
+/// any other digit run or code shared by a whole site section. Such an
+/// "id" says nothing about which article a link is, so it is neither
+/// evidence for a merge nor against one. The same article under several
+/// links of one poll (an AMP variant next to the canonical URL) counts once.
+pub fn ids_shared_by_several_links<'a>(
+    links: impl IntoIterator<Item = &'a str>,
+) -> HashSet<String> {
+    let mut first_path: std::collections::HashMap<String, String> = Default::default();
+    let mut shared = HashSet::new();
+    for link in links {
+        let Some(facts) = article_url(link).map(|u| LinkFacts::of(&u)) else {
+            continue;
+        };
+        let Some(id) = facts.id else {
+            continue;
+        };
+        let key = format!("{}\0{}", facts.site, facts.path);
+        match first_path.get(&id) {
+            Some(path) if *path != key => {
+                shared.insert(id);
+            }
+            Some(_) => {}
+            None => {
+                first_path.insert(id, key);
+            }
+        }
+    }
+    shared
 }
 
 /// The evidence that `fresh` (an entry no key knows) is a new version of

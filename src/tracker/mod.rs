@@ -603,26 +603,35 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         }
         let mut matched: Vec<Option<(usize, Merge)>> = vec![None; fresh.len()];
         if !gone.is_empty() && fresh.len() * gone.len() <= MAX_ALIAS_PAIRS {
+            let shared = alias::ids_shared_by_several_links(
+                self.entries.iter().filter_map(|e| e.link.as_deref()),
+            );
             let old_sides: Vec<Prepared> = gone
                 .iter()
                 .flatten()
                 .map(|story| {
-                    Prepared::new(Side {
-                        snapshot: &story.latest,
-                        guid: story.keys.iter().find_map(|k| k.strip_prefix("g:")),
-                    })
+                    Prepared::new(
+                        Side {
+                            snapshot: &story.latest,
+                            guid: story.keys.iter().find_map(|k| k.strip_prefix("g:")),
+                        },
+                        &shared,
+                    )
                 })
                 .collect();
             let mut pairs = Vec::new();
             for (i, (_, entry, snap)) in fresh.iter().enumerate() {
-                let new_side = Prepared::new(Side {
-                    snapshot: snap,
-                    guid: entry
-                        .guid
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|g| !g.is_empty()),
-                });
+                let new_side = Prepared::new(
+                    Side {
+                        snapshot: snap,
+                        guid: entry
+                            .guid
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|g| !g.is_empty()),
+                    },
+                    &shared,
+                );
                 for (j, old_side) in old_sides.iter().enumerate() {
                     if let Some(m) = alias::evidence(old_side, &new_side) {
                         pairs.push((alias::strength(&m), i, j, m));

@@ -496,3 +496,36 @@ fn a_headline_reverted_while_the_body_keeps_its_edit_is_labelled() {
     let (ev, _) = m.poll(&[v4], T + 3 * MIN);
     assert!(ev[0].comparison.as_ref().unwrap().reverted.is_empty());
 }
+
+/// A section number every link of the feed carries (`/news/20254/…`) is
+/// not an article id: the item that takes a leaving item's place at the
+/// top is a new story, not an "Updated" edit of the one that left.
+#[test]
+fn a_number_the_whole_feed_shares_does_not_glue_stories() {
+    let mut m = Mem::default();
+    let item = |n: u32, title: &str| {
+        let link = format!("https://www.news40.example.com/news/20254/story-137-{n}");
+        entry(
+            Some(&link),
+            Some(&link),
+            title,
+            "A short summary of the story.",
+        )
+    };
+    let first = [
+        item(48, "Tsunami warning for the coast tonight"),
+        item(47, "Council votes on the housing budget"),
+        item(46, "Final whistle: the cup goes north"),
+    ];
+    m.poll(&first, T);
+    let next = [
+        item(51, "Central bank raises rates again"),
+        item(47, "Council votes on the housing budget"),
+        item(46, "Final whistle: the cup goes north"),
+    ];
+    let (ev, stats) = m.poll(&next, T + MIN);
+    assert_eq!(stats.merges, 0, "{ev:?}");
+    let kinds: Vec<_> = ev.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::New, EventKind::Removed], "{ev:?}");
+    assert_eq!(ev[0].title, "Central bank raises rates again");
+}

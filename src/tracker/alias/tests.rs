@@ -20,7 +20,14 @@ fn side(s: &Snapshot) -> Side<'_> {
 }
 
 fn merge(a: &Snapshot, b: &Snapshot) -> Option<Merge> {
-    evidence(&Prepared::new(side(a)), &Prepared::new(side(b)))
+    merge_in_poll(a, b, &HashSet::new())
+}
+
+fn merge_in_poll(a: &Snapshot, b: &Snapshot, shared: &HashSet<String>) -> Option<Merge> {
+    evidence(
+        &Prepared::new(side(a), shared),
+        &Prepared::new(side(b), shared),
+    )
 }
 
 fn id_of(link: &str) -> Option<String> {
@@ -143,6 +150,38 @@ fn compact_date_plus_code_links_of_different_stories_never_merge() {
         "{}",
         m.reason()
     );
+}
+
+/// A number in a directory that every article of a section carries
+/// (`/news/20254/story-137-51`) reads like an article id on its own; the
+/// poll shows it is not: several different articles carry it. Then it is
+/// evidence neither for a merge nor against one.
+#[test]
+fn an_id_several_articles_of_the_poll_share_is_not_an_id() {
+    let link = |n: u32| format!("https://www.news40.example.com/news/20254/story-137-{n}");
+    assert_eq!(id_of(&link(48)).as_deref(), Some("20254"));
+    let gone = snap("Tsunami warning for the coast tonight", LONG_A, &link(48));
+    let fresh = snap("Central bank raises rates again", LONG_B, &link(51));
+    let poll: Vec<String> = (49..=52).map(link).collect();
+    let shared = ids_shared_by_several_links(poll.iter().map(String::as_str));
+    assert_eq!(shared, HashSet::from(["20254".to_string()]));
+    assert_eq!(
+        merge(&gone, &fresh).map(|m| m.rule),
+        Some(MergeRule::SameArticleId),
+        "alone, the number looks like an id"
+    );
+    assert_eq!(merge_in_poll(&gone, &fresh, &shared), None);
+    // not evidence against either: the same text under a new slug merges
+    let renamed = snap(&gone.title, LONG_A, &link(53));
+    let m = merge_in_poll(&gone, &renamed, &shared).expect("slug rewrite");
+    assert_eq!(m.rule, MergeRule::SlugRewrite);
+    // one article under two links (AMP next to canonical) keeps its id
+    let amp = [
+        "https://www.bbc.co.uk/news/uk-58616135",
+        "https://www.bbc.co.uk/news/amp/uk-58616135",
+        "https://www.bbc.co.uk/news/uk-58616999",
+    ];
+    assert!(ids_shared_by_several_links(amp).is_empty());
 }
 
 #[test]
@@ -323,13 +362,17 @@ fn entries_without_guid_or_link_merge_on_a_similar_headline() {
         snapshot: s,
         guid: None,
     };
-    let m = evidence(&Prepared::new(no_guid(&old)), &Prepared::new(no_guid(&new))).unwrap();
+    let m = evidence(
+        &Prepared::new(no_guid(&old), &HashSet::new()),
+        &Prepared::new(no_guid(&new), &HashSet::new()),
+    )
+    .unwrap();
     assert_eq!(m.rule, MergeRule::SimilarText);
     let unrelated = snap("Local bakery wins national prize", "", "");
     assert_eq!(
         evidence(
-            &Prepared::new(no_guid(&old)),
-            &Prepared::new(no_guid(&unrelated))
+            &Prepared::new(no_guid(&old), &HashSet::new()),
+            &Prepared::new(no_guid(&unrelated), &HashSet::new())
         ),
         None
     );
