@@ -184,6 +184,37 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+/// First byte of an lz4-compressed alert value; alerts written before it
+/// are plain JSON (`{`) and still read.
+const ALERT_LZ4: u8 = 1;
+
+/// An alert as stored: lz4-compressed JSON. An update alert repeats its
+/// text several times (the snapshot, the diff's old and new chunks, the
+/// sentences added and removed), which lz4 finds within the one value:
+/// kept alerts were most of what a warm cycle added to the database.
+fn encode_alert(a: &Alert) -> Vec<u8> {
+    let json = encode(a);
+    let mut out = Vec::with_capacity(1 + json.len() / 2);
+    out.push(ALERT_LZ4);
+    out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&json));
+    out
+}
+
+fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
+    match bytes.split_first() {
+        Some((&ALERT_LZ4, packed)) => {
+            let json = lz4_flex::block::decompress_size_prepended(packed).map_err(|e| {
+                StoreError::Corrupt {
+                    what: "alert".into(),
+                    source: e.into(),
+                }
+            })?;
+            decode("alert", &json)
+        }
+        _ => decode("alert", bytes),
+    }
+}
+
 /// Decodes a story record, whatever the schema that wrote it.
 fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
     match layout::StoryValue::parse(bytes)? {
@@ -657,7 +688,7 @@ impl Store {
                     .iter()
                     .map(|n| Delivery::new(a.id, n, a.created))
                     .collect();
-                (a.id, encode(a), ds)
+                (a.id, encode_alert(a), ds)
             })
             .collect();
         let no_versions = Vec::new();
@@ -734,7 +765,7 @@ impl Store {
                     .iter()
                     .map(|n| Delivery::new(a.id, n, a.created))
                     .collect();
-                (a.id, encode(a), ds)
+                (a.id, encode_alert(a), ds)
             })
             .collect();
         let _shared = self.transaction_gate();
@@ -756,7 +787,7 @@ impl Store {
     pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
         self.alerts
             .get(id.to_be_bytes())?
-            .map(|v| decode("alert", &v))
+            .map(|v| decode_alert(&v))
             .transpose()
     }
 
@@ -979,7 +1010,7 @@ impl Store {
                 let Some(a) = alerts.remove(&id.to_be_bytes())? else {
                     return Ok(false);
                 };
-                let a: Alert = decode("alert", &a).map_err(abort)?;
+                let a = decode_alert(&a).map_err(abort)?;
                 for n in &a.notifiers {
                     if let Some(d) = deliveries.remove(delivery_key(n, id))? {
                         let d: Delivery = decode("delivery", &d).map_err(abort)?;
@@ -1136,22 +1167,32 @@ impl Store {
     /// Forgets stories not seen since `story_cutoff` (with their versions and
     /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
     /// alerts) removed.
+    ///
+    /// A story still in its feed's last parsed poll is kept however long ago
+    /// it was "seen": a feed answering 304 for longer than `max_age` does
+    /// not refresh its stories, and forgetting them would make every one of
+    /// them "new" again at the feed's next change.
     pub fn prune(
         &self,
         story_cutoff: UnixMs,
         alert_cutoff: UnixMs,
     ) -> Result<(usize, usize), StoreError> {
         let mut stories = 0;
+        let mut in_feeds: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for kv in self.present.iter() {
+            let (_, v) = kv?;
+            in_feeds.extend(decode::<Vec<String>>("present list", &v)?);
+        }
         // the header says when a story was last seen: only the stories to
         // drop are decoded (for their identity keys)
         let mut old: Vec<StoryRecord> = Vec::new();
         for kv in self.stories.iter() {
-            let (_, v) = kv?;
+            let (id, v) = kv?;
             let seen = match layout::StoryValue::parse(&v) {
                 Ok(Some(value)) => value.last_seen,
                 _ => continue,
             };
-            if seen < story_cutoff {
+            if seen < story_cutoff && !in_feeds.contains(String::from_utf8_lossy(&id).as_ref()) {
                 if let Ok(s) = decode_story(&v) {
                     old.push(s);
                 }
@@ -1172,7 +1213,7 @@ impl Store {
         let mut closed: Vec<u64> = Vec::new();
         for kv in self.alerts.iter() {
             let (k, v) = kv?;
-            let a: Alert = decode("alert", &v)?;
+            let a = decode_alert(&v)?;
             if a.created >= alert_cutoff {
                 break; // ids increase with time
             }
@@ -1284,7 +1325,7 @@ impl Store {
         let end = before.unwrap_or(u64::MAX);
         self.alerts.range(..end.to_be_bytes()).rev().map(|kv| {
             kv.map_err(StoreError::from)
-                .and_then(|(_, v)| decode("alert", &v))
+                .and_then(|(_, v)| decode_alert(&v))
         })
     }
 
@@ -1299,7 +1340,7 @@ impl Store {
             if finder.find(&v).is_none() {
                 continue;
             }
-            let alert: Alert = decode("alert", &v)?;
+            let alert = decode_alert(&v)?;
             if alert.story().is_some_and(|s| s.event.story == story) {
                 out.push(alert);
             }
@@ -1508,6 +1549,32 @@ mod tests {
         store.prune(i64::MAX, 0).unwrap();
         assert!(ids(None).is_empty());
         assert_eq!(store.recent.len(), 0);
+    }
+
+    /// Retention forgets stories that left their feed long ago, never one
+    /// still in it: a feed answering 304 for months does not refresh its
+    /// stories' `last_seen`, and forgetting them would make them all "new"
+    /// again at its next change.
+    #[test]
+    fn retention_keeps_the_stories_still_in_their_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let mut changes = PollChanges::default();
+        for id in ["in-feed", "left"] {
+            let mut s = layout::tests::story(Default::default(), 1);
+            s.id = id.into();
+            s.feed = "f".into();
+            s.last_seen = 1_000;
+            changes.stories.insert(id.into(), s);
+        }
+        changes.present = vec!["in-feed".into()];
+        changes.stats.entries = 1;
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+            .unwrap();
+        assert_eq!(store.prune(1_000_000, 0).unwrap(), (1, 0));
+        assert!(store.story("in-feed").unwrap().is_some());
+        assert!(store.story("left").unwrap().is_none());
     }
 
     #[test]
