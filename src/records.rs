@@ -95,6 +95,9 @@ pub struct StoryRecord {
     pub id: String,
     pub feed: String,
     pub first_seen: UnixMs,
+    /// Written when the story changes or leaves its feed, not at every poll
+    /// that lists it unchanged (that would rewrite every story of a feed at
+    /// each of its changes); see [`StoryRecord::seen_at`].
     pub last_seen: UnixMs,
     pub last_changed: UnixMs,
     pub revision: u32,
@@ -129,6 +132,18 @@ pub struct StoryRecord {
     /// The latest version's text as published, where typography differs.
     #[serde(default, skip_serializing_if = "Display::is_empty")]
     pub display: Display,
+}
+
+impl StoryRecord {
+    /// When the story was last seen in its feed: a story still listed was
+    /// seen at its feed's last successful poll (`feed_last_success`), one
+    /// that left when it left.
+    pub fn seen_at(&self, feed_last_success: Option<UnixMs>) -> UnixMs {
+        match (self.removed_at, feed_last_success) {
+            (None, Some(t)) => self.last_seen.max(t),
+            _ => self.last_seen,
+        }
+    }
 }
 
 /// Fingerprints of the values a story's text fields had before their

@@ -188,31 +188,46 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
 /// are plain JSON (`{`) and still read.
 const ALERT_LZ4: u8 = 1;
 
-/// An alert as stored: lz4-compressed JSON. An update alert repeats its
-/// text several times (the snapshot, the diff's old and new chunks, the
-/// sentences added and removed), which lz4 finds within the one value:
-/// kept alerts were most of what a warm cycle added to the database.
+/// An alert as stored: `1 ‖ story id length (u8) ‖ story id ‖
+/// lz4(JSON)`. An update alert repeats its text several times (the
+/// snapshot, the diff's old and new chunks, the sentences added and
+/// removed), which lz4 finds within the one value: kept alerts were most of
+/// what a warm cycle added to the database. The story id stays readable so
+/// that [`Store::alerts_about_story`] can skip other stories' alerts
+/// without decompressing them.
 fn encode_alert(a: &Alert) -> Vec<u8> {
     let json = encode(a);
-    let mut out = Vec::with_capacity(1 + json.len() / 2);
+    let story = a
+        .story()
+        .map(|s| s.event.story.as_bytes())
+        .filter(|id| id.len() <= usize::from(u8::MAX))
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(2 + story.len() + json.len() / 2);
     out.push(ALERT_LZ4);
+    out.push(story.len() as u8);
+    out.extend_from_slice(story);
     out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&json));
     out
 }
 
 fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
-    match bytes.split_first() {
-        Some((&ALERT_LZ4, packed)) => {
-            let json = lz4_flex::block::decompress_size_prepended(packed).map_err(|e| {
-                StoreError::Corrupt {
-                    what: "alert".into(),
-                    source: e.into(),
-                }
-            })?;
-            decode("alert", &json)
-        }
-        _ => decode("alert", bytes),
-    }
+    let packed = match bytes.split_first() {
+        Some((&ALERT_LZ4, rest)) => rest
+            .split_first()
+            .and_then(|(&len, rest)| rest.get(usize::from(len)..)),
+        _ => return decode("alert", bytes),
+    };
+    let json = packed
+        .ok_or_else(|| "value shorter than its header".into())
+        .and_then(|p| {
+            lz4_flex::block::decompress_size_prepended(p)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
+        .map_err(|source| StoreError::Corrupt {
+            what: "alert".into(),
+            source,
+        })?;
+    decode("alert", &json)
 }
 
 /// Decodes a story record, whatever the schema that wrote it.
@@ -531,6 +546,24 @@ impl Store {
         self.db.size_on_disk().unwrap_or(0)
     }
 
+    /// Keys and bytes of keys and values held in each tree: the live data,
+    /// against which [`Store::size_on_disk`] shows sled's own overhead and
+    /// garbage (for the benches; it reads every key).
+    pub fn live_bytes(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let (mut keys, mut bytes) = (0u64, 0u64);
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                keys += 1;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            out.push((String::from_utf8_lossy(&name).into_owned(), keys, bytes));
+        }
+        Ok(out)
+    }
+
     // ---- feeds ----
 
     pub fn feed_state(&self, feed: &str) -> Result<Option<FeedState>, StoreError> {
@@ -557,6 +590,12 @@ impl Store {
     pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
         self.feeds.insert(feed, encode(state))?;
         Ok(())
+    }
+
+    /// When `story` was last seen in its feed ([`StoryRecord::seen_at`]).
+    pub fn seen_at(&self, story: &StoryRecord) -> Result<UnixMs, StoreError> {
+        let last_success = self.feed_state(&story.feed)?.and_then(|f| f.last_success);
+        Ok(story.seen_at(last_success))
     }
 
     pub fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
@@ -1168,20 +1207,25 @@ impl Store {
     /// keys) and closed alerts older than `alert_cutoff`. Returns (stories,
     /// alerts) removed.
     ///
-    /// A story still in its feed's last parsed poll is kept however long ago
-    /// it was "seen": a feed answering 304 for longer than `max_age` does
-    /// not refresh its stories, and forgetting them would make every one of
-    /// them "new" again at the feed's next change.
+    /// A story still listed by one of `feeds` (the configured feeds) in
+    /// its last parsed poll is kept however long ago it was "seen": an
+    /// unchanged story's `last_seen` is not rewritten at every poll, and a
+    /// feed answering 304 for months parses nothing. Forgetting them would
+    /// make every one of them "new" again at the feed's next change. A
+    /// feed taken out of the config keeps nothing this way.
     pub fn prune(
         &self,
         story_cutoff: UnixMs,
         alert_cutoff: UnixMs,
+        feeds: &std::collections::HashSet<&str>,
     ) -> Result<(usize, usize), StoreError> {
         let mut stories = 0;
         let mut in_feeds: std::collections::HashSet<String> = std::collections::HashSet::new();
         for kv in self.present.iter() {
-            let (_, v) = kv?;
-            in_feeds.extend(decode::<Vec<String>>("present list", &v)?);
+            let (feed, v) = kv?;
+            if feeds.contains(String::from_utf8_lossy(&feed).as_ref()) {
+                in_feeds.extend(decode::<Vec<String>>("present list", &v)?);
+            }
         }
         // the header says when a story was last seen: only the stories to
         // drop are decoded (for their identity keys)
@@ -1546,15 +1590,15 @@ mod tests {
         assert_eq!(ids(None), ["b", "a", "c", "d"]);
         assert_eq!(ids(Some((20, "c"))), ["d"]);
         // pruned stories leave the index
-        store.prune(i64::MAX, 0).unwrap();
+        store.prune(i64::MAX, 0, &Default::default()).unwrap();
         assert!(ids(None).is_empty());
         assert_eq!(store.recent.len(), 0);
     }
 
     /// Retention forgets stories that left their feed long ago, never one
-    /// still in it: a feed answering 304 for months does not refresh its
-    /// stories' `last_seen`, and forgetting them would make them all "new"
-    /// again at its next change.
+    /// still in a configured feed: their `last_seen` is not refreshed while
+    /// they stay unchanged, and forgetting them would make them all "new"
+    /// again at the feed's next change.
     #[test]
     fn retention_keeps_the_stories_still_in_their_feed() {
         let dir = tempfile::tempdir().unwrap();
@@ -1572,9 +1616,60 @@ mod tests {
         store
             .commit_poll("f", &FeedState::default(), &changes, &[], 10)
             .unwrap();
-        assert_eq!(store.prune(1_000_000, 0).unwrap(), (1, 0));
+        let configured = std::collections::HashSet::from(["f"]);
+        assert_eq!(store.prune(1_000_000, 0, &configured).unwrap(), (1, 0));
         assert!(store.story("in-feed").unwrap().is_some());
         assert!(store.story("left").unwrap().is_none());
+        // once its feed is taken out of the config, nothing keeps it
+        assert_eq!(
+            store.prune(1_000_000, 0, &Default::default()).unwrap(),
+            (1, 0)
+        );
+        assert!(store.story("in-feed").unwrap().is_none());
+    }
+
+    /// Alerts are stored compressed, with the story id readable in front
+    /// (the dashboard's story page finds a story's alerts by it); alerts
+    /// written as plain JSON by earlier releases still read.
+    #[test]
+    fn alerts_compress_and_a_storys_alerts_are_found_by_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let sentence = "Officials confirmed the evacuation of the coast overnight. ";
+        let alert = |id: u64, story: &str| -> Alert {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "key": format!("k{id}"), "created": 1000, "notifiers": ["a"],
+                "body": {"story": {"watch": "w", "trigger": "update", "highlights": [],
+                    "event": {"kind": "updated", "story": story, "feed": "f", "revision": 2,
+                        "at": 1000, "title": "Storm", "old_title": null, "link": "https://x.example/1",
+                        "developing": false, "flipflops": 0, "merged": false,
+                        "snapshot": {"title": "Storm", "summary": sentence.repeat(20), "content": "",
+                            "link": "https://x.example/1", "authors": [], "categories": [],
+                            "enclosures": [], "published": null, "updated": null}}}}
+            }))
+            .unwrap()
+        };
+        let a1 = alert(1, "story-one");
+        let packed = encode_alert(&a1);
+        assert!(
+            packed.len() < encode(&a1).len() / 3,
+            "{} bytes",
+            packed.len()
+        );
+        assert_eq!(decode_alert(&packed).unwrap(), a1);
+        assert_eq!(decode_alert(&encode(&a1)).unwrap(), a1, "legacy JSON");
+        assert!(decode_alert(&packed[..12]).is_err(), "damaged");
+        store
+            .put_alerts(&[a1.clone(), alert(2, "story-two"), alert(3, "story-one")])
+            .unwrap();
+        let found: Vec<u64> = store
+            .alerts_about_story("story-one", 10)
+            .unwrap()
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(found, [3, 1]);
+        assert_eq!(store.alert(1).unwrap(), Some(a1));
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub fn find(store: &Store, needle: &str) -> Result<StoryVersions, Problem> {
         )
     })?;
     let versions = store.versions(&story.id)?;
+    // what is shown is when it was last seen, listed or not
+    let story = StoryRecord {
+        last_seen: store.seen_at(&story)?,
+        ..story
+    };
     Ok(StoryVersions { story, versions })
 }
 

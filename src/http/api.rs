@@ -109,7 +109,9 @@ pub(super) async fn api_feeds(State(ctx): State<Ctx>, RawQuery(raw): RawQuery) -
     )
 }
 
-fn story_json(s: &StoryRecord) -> Value {
+/// A story as the API shows it; `seen` is when it was last seen
+/// ([`crate::store::Store::seen_at`]).
+fn story_json(s: &StoryRecord, seen: UnixMs) -> Value {
     json!({
         "id": s.id,
         "feed": s.feed,
@@ -120,7 +122,7 @@ fn story_json(s: &StoryRecord) -> Value {
         "removed": s.removed_at.map(rfc3339),
         "first_seen": rfc3339(s.first_seen),
         "last_changed": rfc3339(s.last_changed),
-        "last_seen": rfc3339(s.last_seen),
+        "last_seen": rfc3339(seen),
         "followers": s.followers,
     })
 }
@@ -241,7 +243,7 @@ pub(super) async fn api_stories(State(ctx): State<Ctx>, RawQuery(raw): RawQuery)
                 }
                 last = Some(cursor(&s));
                 if q.wants(&shared.config, &s) {
-                    stories.push(story_json(&s));
+                    stories.push(story_json(&s, ctx.app.store.seen_at(&s)?));
                 }
             }
             Ok(json!({ "stories": stories, "next": next }))
@@ -279,7 +281,6 @@ pub(super) async fn api_story(
                 "score": v.score,
                 "flipflop": v.flipflop,
                 "reverted": v.reverted,
-                "reverted": v.reverted,
                 "snapshot": snapshot_json(&v.snapshot),
                 "diff": diff,
             }));
@@ -293,8 +294,7 @@ pub(super) async fn api_story(
                 v
             })
             .collect();
-        let mut body = story_json(&story);
-        body["merges"] = json!(story.merges);
+        let mut body = story_json(&story, store.seen_at(&story)?);
         body["merges"] = Value::Array(merges);
         body["versions"] = Value::Array(out);
         Ok(Some(body))

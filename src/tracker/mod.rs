@@ -45,9 +45,6 @@ const REMEMBERED_VERSIONS: usize = 32;
 /// Material edits within this window that make a story "developing".
 const DEVELOPING_WINDOW_MS: UnixMs = 24 * 3600 * 1000;
 const DEVELOPING_EDITS: usize = 2;
-/// Refreshing `last_seen` more often than this would rewrite every story on
-/// every changed poll; retention only needs it to be roughly right.
-const LAST_SEEN_RESOLUTION_MS: UnixMs = 3600 * 1000;
 /// Merges kept per story (with their evidence), most recent last.
 const REMEMBERED_MERGES: usize = 16;
 /// Earlier values remembered per text field, for field-level reverts.
@@ -408,15 +405,14 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
     ) -> bool {
         let mut dirty = false;
         if story.removed_at.take().is_some() {
+            story.last_seen = self.now;
             dirty = true;
         }
         let raw_fp = identity::raw_fingerprint(entry);
         if raw_fp == story.raw_fp {
+            // not even `last_seen` is written: a listed story is kept by
+            // its feed's present list, and its feed says when it was seen
             self.changes.stats.unchanged += 1;
-            if self.now - story.last_seen >= LAST_SEEN_RESOLUTION_MS {
-                story.last_seen = self.now;
-                dirty = true;
-            }
             return dirty;
         }
         story.raw_fp = raw_fp;
@@ -735,6 +731,8 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 continue;
             }
             story.removed_at = Some(self.now);
+            // retention counts from here
+            story.last_seen = self.now;
             self.changes.stats.removed += 1;
             self.emit(EventKind::Removed, &story, None, None);
             self.changes.stories.insert(id.clone(), story);

@@ -529,3 +529,48 @@ fn a_number_the_whole_feed_shares_does_not_glue_stories() {
     assert_eq!(kinds, [EventKind::New, EventKind::Removed], "{ev:?}");
     assert_eq!(ev[0].title, "Central bank raises rates again");
 }
+
+/// A story listed again unchanged is not rewritten, however long after: a
+/// changed feed's poll writes the stories that changed, not all fifty
+/// (retention keeps listed stories by the feed's present list, and the
+/// feed's last success says when they were seen). Leaving the feed is
+/// when `last_seen` is written.
+#[test]
+fn unchanged_stories_are_not_rewritten_and_leaving_records_when() {
+    let mut m = Mem::default();
+    let a = entry(Some("a"), None, "Storm nears the coast", "Body a.");
+    let b = entry(Some("b"), None, "Council votes", "Body b.");
+    m.poll(&[a.clone(), b.clone()], T);
+    let day = 24 * 60 * MIN;
+    let rules = FeedRules {
+        feed: "f",
+        ignore: &[],
+        min_class: None,
+    };
+    let again = track_poll(
+        &m,
+        &rules,
+        &[a.clone(), b.clone()],
+        &m.present.clone(),
+        T + day,
+    )
+    .unwrap();
+    assert!(again.stories.is_empty(), "{:?}", again.stories.keys());
+    let (ev, _) = m.poll(&[a.clone()], T + 2 * day);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let left = &m.stories[&ev[0].story];
+    assert_eq!(left.removed_at, Some(T + 2 * day));
+    assert_eq!(left.last_seen, T + 2 * day);
+    assert_eq!(
+        left.seen_at(Some(T + 3 * day)),
+        T + 2 * day,
+        "left: when it left"
+    );
+    let listed = m.stories.values().find(|s| s.removed_at.is_none()).unwrap();
+    assert_eq!(listed.last_seen, T);
+    assert_eq!(
+        listed.seen_at(Some(T + 3 * day)),
+        T + 3 * day,
+        "listed: the feed's last poll"
+    );
+}

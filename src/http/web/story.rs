@@ -124,7 +124,7 @@ pub fn render_story(
             "developing": story.developing,
             "removed": story.removed_at.map(|t| time(t, now)),
             "first_seen": time(story.first_seen, now),
-            "last_seen": time(story.last_seen, now),
+            "last_seen": time(store.seen_at(&story)?, now),
             "last_changed": time(story.last_changed, now),
             "followers": story.followers,
             "flipflops": story.flipflops,
