@@ -14,6 +14,13 @@
 //! 2. and 3. 10 % of feeds changed (one new item, one edited item, one
 //!    dropped), the rest 304: the steady state.
 //!
+//! `cargo bench --bench poll_harness -- --retention N CYCLES` instead runs
+//! CYCLES warm cycles one simulated hour apart (a manual clock) with
+//! `[retention] max_age = keep_alerts = "24h"`, a watch matching every
+//! story and a webhook the server answers 200, and prints the database
+//! size every few cycles: it grows for a day of cycles, then stays level
+//! (what retention is for; the real-time peers bench cannot wait a day).
+//!
 //! Like real hosts, a few feeds are slow and a few fail: feed `i` with
 //! `i % 1000 < 2` (0.2 %) answers after `HARNESS_SLOW_MS` (default 1000 ms),
 //! and `i % 100 == 7` (1 %) answers 503 every time. Failing feeds back off
@@ -23,6 +30,9 @@
 //! the changed-poll cost is derived from cycles 2–3 minus the 304 cost of
 //! cycle 1. Peak RSS is the worker's VmHWM; the sled size is measured after
 //! a flush.
+
+#[path = "common/measure.rs"]
+mod measure;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -139,6 +149,26 @@ fn main() {
             let port = args.get(2).cloned().unwrap_or_default();
             worker(n, &port);
         }
+        Some("--retention-worker") => {
+            let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+            let cycles = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+            let port = args.get(3).cloned().unwrap_or_default();
+            retention_worker(n, cycles, &port);
+        }
+        Some("--retention") => {
+            let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+            let cycles = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100u64);
+            with_server(|exe, port| {
+                Command::new(exe)
+                    .args([
+                        "--retention-worker",
+                        &n.to_string(),
+                        &cycles.to_string(),
+                        port,
+                    ])
+                    .status()
+            });
+        }
         _ => {
             let ns: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
             let ns = if ns.is_empty() {
@@ -153,6 +183,22 @@ fn main() {
 
 /// Starts the server process, then one worker process per N.
 fn orchestrate(ns: &[u64]) {
+    with_server(|exe, port| {
+        for n in ns {
+            let status = Command::new(exe)
+                .args(["--worker", &n.to_string(), port])
+                .status()?;
+            if !status.success() {
+                eprintln!("worker for N={n} failed: {status}");
+            }
+        }
+        Ok(std::process::ExitStatus::default())
+    });
+}
+
+/// Runs `work` (given this program's path and the server's port) while the
+/// feed server runs in its own process.
+fn with_server(work: impl FnOnce(&Path, &str) -> std::io::Result<std::process::ExitStatus>) {
     let exe = std::env::current_exe().expect("own path");
     let mut server = Command::new(&exe)
         .arg("--serve")
@@ -169,14 +215,10 @@ fn orchestrate(ns: &[u64]) {
     }
     let port = line.trim().to_string();
     println!("feed server on 127.0.0.1:{port} (separate process)");
-    for n in ns {
-        let status = Command::new(&exe)
-            .args(["--worker", &n.to_string(), &port])
-            .status()
-            .expect("run worker");
-        if !status.success() {
-            eprintln!("worker for N={n} failed: {status}");
-        }
+    match work(&exe, &port) {
+        Ok(status) if !status.success() => eprintln!("worker failed: {status}"),
+        Err(e) => eprintln!("worker did not run: {e}"),
+        Ok(_) => {}
     }
     let _ = server.kill();
     let _ = server.wait();
@@ -330,6 +372,7 @@ fn serve() {
         });
         let app = Router::new()
             .route("/feed/{i}", get(feed_handler))
+            .route("/hook", post(|| async { StatusCode::OK }))
             .route("/cycle/{c}", post(set_cycle))
             .with_state(site);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -342,15 +385,6 @@ fn serve() {
 
 // ---------------------------------------------------------------------------
 // The worker: storywatch's pipeline, measured
-
-/// User + system CPU seconds of this process (getrusage).
-fn cpu_seconds() -> f64 {
-    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 fn vm_hwm_mib() -> f64 {
     proc_status_mib("VmHWM:")
@@ -444,9 +478,9 @@ fn worker(n: u64, port: &str) {
                 .send()
                 .await
                 .expect("set cycle");
-            let (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let (cpu0, t0) = (measure::process_cpu_seconds(), Instant::now());
             let s = storywatch::daemon::once(&app).await.expect("cycle");
-            let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+            let (cpu, wall) = (measure::process_cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
             assert!(
                 s.failed <= failing_feeds,
                 "only the failing hosts may fail: {} of {failing_feeds}",
@@ -514,5 +548,62 @@ fn worker(n: u64, port: &str) {
             "sled size on disk: {:.1} MiB",
             app.store.size_on_disk() as f64 / (1 << 20) as f64
         );
+    });
+}
+
+/// Warm cycles one simulated hour apart under a one-day retention: the
+/// database grows while what it holds is younger than a day, then levels.
+fn retention_worker(n: u64, cycles: u64, port: &str) {
+    const HOUR: i64 = 3600 * 1000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut text = format!(
+        "[daemon]\nstate_dir = \"{}\"\nper_host_delay = \"0s\"\nper_host_concurrency = 64\nconcurrency = 32\ntimeout = \"60s\"\nlog_level = \"error\"\nmax_interval = \"1h\"\n\n[retention]\nmax_age = \"24h\"\nkeep_alerts = \"24h\"\n\n[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n[[watch]]\nname = \"everything\"\nany = [\"the\"]\nnotify = [\"hook\"]\n\n",
+        dir.path().display(),
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[feed]]\nname = \"feed{i}\"\nurl = \"http://127.0.0.1:{port}/feed/{i}\"\n\n"
+        ));
+    }
+    let config = storywatch::config::Config::from_toml(Path::new("harness.toml"), &text)
+        .expect("harness config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        let clock = Arc::new(storywatch::clock::ManualClock::new(1_796_000_000_000));
+        let app = Arc::new(storywatch::app::App::open(config, clock.clone()).expect("open app"));
+        println!(
+            "\nN = {n} feeds, {} items each; one cycle per simulated hour; retention 24 h",
+            items()
+        );
+        println!("| cycle | stories kept | alerts kept | live MB (keys + values) | sled size MB | du MB | cycle CPU s |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for cycle in 0..=cycles {
+            client
+                .post(format!("http://127.0.0.1:{port}/cycle/{cycle}"))
+                .send()
+                .await
+                .expect("set cycle");
+            let cpu0 = measure::process_cpu_seconds();
+            storywatch::daemon::once(&app).await.expect("cycle");
+            let cpu = measure::process_cpu_seconds() - cpu0;
+            clock.advance(HOUR);
+            if cycle % 10 == 0 || cycle == cycles {
+                app.store.flush().await.expect("flush");
+                let live = app.store.live_bytes().expect("live bytes");
+                let live_mb = live.iter().map(|t| t.2).sum::<u64>() as f64 / 1e6;
+                let stories = app.store.stories_by_recency(None).count();
+                let alerts = app.store.alerts_newest_first(None).count();
+                println!(
+                    "| {cycle} | {stories} | {alerts} | {live_mb:.1} | {:.1} | {:.1} | {cpu:.2} |",
+                    app.store.size_on_disk() as f64 / 1e6,
+                    measure::du(dir.path()) as f64 / 1e6,
+                );
+            }
+        }
     });
 }

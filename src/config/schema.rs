@@ -313,7 +313,7 @@ pub const RETENTION: Section = Section {
             "\"90d\"",
             HOUR,
             3650 * DAY,
-            "stories unseen this long are forgotten; under an hour a story would be forgotten between polls",
+            "stories out of their feed this long are forgotten (listed ones never are); under an hour a story would be forgotten between polls",
         ),
         dur(
             "keep_alerts",
