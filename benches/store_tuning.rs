@@ -142,8 +142,15 @@ fn main() {
     let ours = Tuning::new(16 << 20);
     let settings: Vec<(&str, Tuning)> = vec![
         (
-            "storywatch's (16 MiB cache, flush every 200 ms, LowSpace)",
+            "storywatch's (16 MiB cache, flush every 50 ms, LowSpace)",
             ours,
+        ),
+        (
+            "flush every 200 ms",
+            Tuning {
+                flush_every_ms: Some(200),
+                ..ours
+            },
         ),
         (
             "cache 4 MiB",
