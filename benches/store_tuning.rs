@@ -139,11 +139,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let ours = Tuning::new(16 << 20);
+    let ours = Tuning::new(8 << 20);
     let settings: Vec<(&str, Tuning)> = vec![
         (
-            "storywatch's (16 MiB cache, flush every 50 ms, LowSpace)",
+            "storywatch's (8 MiB cache, flush every 50 ms, LowSpace)",
             ours,
+        ),
+        (
+            "cache 16 MiB",
+            Tuning {
+                cache_bytes: 16 << 20,
+                ..ours
+            },
         ),
         (
             "flush every 200 ms",

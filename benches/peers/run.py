@@ -298,6 +298,7 @@ class Storywatch(Tool):
             "per_host_concurrency = %d" % self.args.sw_concurrency,
             'per_host_delay = "0s"',
             'timeout = "120s"',
+        ] + self.args.sw_daemon + [
             'log_level = "warn"',
             'log_format = "text"',
             "",
@@ -679,6 +680,7 @@ def main():
     p.add_argument("--storywatch", help="storywatch binary (default: target/release/storywatch, built if missing)")
     p.add_argument("--baseline", metavar="BINARY", help="also run this storywatch build (tool storywatch-before), e.g. the last release, for before → after")
     p.add_argument("--sw-concurrency", type=int, default=64, help="storywatch concurrency and per_host_concurrency (default 64)")
+    p.add_argument("--sw-daemon", action="append", default=[], metavar="KEY=VALUE", help='an extra [daemon] line for storywatch, e.g. --sw-daemon \'cache_size = "8MiB"\' (repeatable)')
     p.add_argument("--newsboat-threads", type=int, default=32, help="newsboat reload-threads (default 32)")
     p.add_argument("--no-install", action="store_true", help="never apt-get missing peers")
     p.add_argument("--keep", action="store_true", help="keep feed2exec's maildir after the run")

@@ -151,7 +151,9 @@ pub struct DaemonConfig {
     /// in the outbox and is retried on the next start).
     #[serde(deserialize_with = "units::de::duration")]
     pub shutdown_timeout: Duration,
-    /// sled page cache; small keeps the daemon's memory small.
+    /// sled page cache; small keeps the daemon's memory small. 8 MiB: a
+    /// first poll of 1,000 feeds peaks 9 MB lower than with 16 MiB, and
+    /// 10,000 feeds poll as fast (BENCHMARKS.md, issue 18).
     #[serde(deserialize_with = "units::de::size")]
     pub cache_size: u64,
     /// `"k/N"`: this instance polls only shard k of N (see [`crate::shard`]);
@@ -195,7 +197,7 @@ impl Default for DaemonConfig {
             log_level: "info".into(),
             log_format: LogFormat::Auto,
             shutdown_timeout: Duration::from_secs(10),
-            cache_size: 16 << 20,
+            cache_size: 8 << 20,
             shard: None,
             api_token: SecretSource::default(),
         }

@@ -283,7 +283,7 @@ pub const DAEMON: Section = Section {
         ),
         size(
             "cache_size",
-            "\"16MiB\"",
+            "\"8MiB\"",
             MIB,
             16 * GIB,
             "the database's page cache: sled needs some, and more than the machine has is swapped",
