@@ -574,3 +574,35 @@ fn unchanged_stories_are_not_rewritten_and_leaving_records_when() {
         "listed: the feed's last poll"
     );
 }
+
+/// Two stories both still in the feed never merge, however alike: only a
+/// story that left the feed can be taken over by an unknown entry.
+#[test]
+fn two_stories_both_in_the_feed_never_merge() {
+    let mut m = Mem::default();
+    let body = "Officials said on Tuesday that the troops had been moved to the border \
+                region overnight, and that further deployments were expected soon.";
+    let first = entry(
+        Some("https://news.example/a/storm-1"),
+        Some("https://news.example/a/storm-1"),
+        "Storm hits the coast overnight",
+        body,
+    );
+    m.poll(&[first.clone()], T);
+    // the same text under another guid and slug, while the first stays
+    let twin = entry(
+        Some("https://news.example/a/storm-2"),
+        Some("https://news.example/a/storm-2"),
+        "Storm hits the coast overnight",
+        body,
+    );
+    let (ev, stats) = m.poll(&[first.clone(), twin.clone()], T + MIN);
+    assert_eq!(stats.merges, 0);
+    let kinds: Vec<_> = ev.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::New], "{ev:?}");
+    // once the first has left, the same pair does merge (slug rewrite)
+    let mut m = Mem::default();
+    m.poll(&[first], T);
+    let (_, stats) = m.poll(&[twin], T + MIN);
+    assert_eq!(stats.merges, 1);
+}
