@@ -278,5 +278,54 @@ query = "storm"
     assert_eq!(resp.status().as_u16(), 405);
     let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+
+    // a story still listed was last seen at its feed's last poll, though an
+    // unchanged story is not rewritten; one under a new URL with the same
+    // article id is the same story, and the API shows the merge's evidence
+    let item = |link: &str, title: &str| {
+        format!(
+            r#"<rss version="2.0"><channel><title>L</title><item><guid>{link}</guid><link>{link}</link><title>{title}</title><description>Police were called.</description></item></channel></rss>"#
+        )
+    };
+    local.set(
+        "application/rss+xml",
+        item(
+            "https://news.example/uk-kent-58616135",
+            "Man seen on balcony",
+        ),
+    );
+    clock.advance(MIN);
+    poll("local").await;
+    clock.advance(MIN);
+    poll("local").await;
+    let listed = api.ok("/api/stories?feed=local").await;
+    let balcony = listed["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Man seen on balcony")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_ne!(balcony["last_seen"], balcony["first_seen"], "{balcony}");
+    local.set(
+        "application/rss+xml",
+        item(
+            "https://news.example/uk-england-58616135",
+            "Armed police arrest balcony gunman",
+        ),
+    );
+    clock.advance(MIN);
+    poll("local").await;
+    let merged = api
+        .ok(&format!("/api/stories/{}", balcony["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        merged["title"], "Armed police arrest balcony gunman",
+        "{merged}"
+    );
+    let merge = &merged["merges"][0];
+    assert_eq!(merge["rule"], "same_article_id", "{merged}");
+    assert_eq!(merge["id"], "58616135", "{merged}");
+    assert!(is_rfc3339(&merge["at"]), "{merged}");
     server.abort();
 }
