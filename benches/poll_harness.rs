@@ -430,18 +430,8 @@ fn worker(n: u64, port: &str) {
             "[[watch]]\nname = \"{name}\"\nquery = '{query}'\n\n"
         ));
     }
-    for i in 0..n {
-        text.push_str(&format!(
-            "[[feed]]\nname = \"feed{i}\"\nurl = \"http://127.0.0.1:{port}/feed/{i}\"\n\n"
-        ));
-    }
-    let config = storywatch::config::Config::from_toml(Path::new("harness.toml"), &text)
-        .expect("harness config");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let config = with_feeds(text, n, port);
+    let rt = runtime();
     let client = reqwest::Client::new();
     rt.block_on(async {
         let app = Arc::new(
@@ -551,27 +541,37 @@ fn worker(n: u64, port: &str) {
     });
 }
 
-/// Warm cycles one simulated hour apart under a one-day retention: the
-/// database grows while what it holds is younger than a day, then levels.
-fn retention_worker(n: u64, cycles: u64, port: &str) {
-    const HOUR: i64 = 3600 * 1000;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut text = format!(
-        "[daemon]\nstate_dir = \"{}\"\nper_host_delay = \"0s\"\nper_host_concurrency = 64\nconcurrency = 32\ntimeout = \"60s\"\nlog_level = \"error\"\nmax_interval = \"1h\"\n\n[retention]\nmax_age = \"24h\"\nkeep_alerts = \"24h\"\n\n[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n[[watch]]\nname = \"everything\"\nany = [\"the\"]\nnotify = [\"hook\"]\n\n",
-        dir.path().display(),
-    );
+/// The harness config: `text` (daemon, watches, notifiers) and feeds
+/// `feed0`… `feed{n-1}` on the feed server.
+fn with_feeds(mut text: String, n: u64, port: &str) -> storywatch::config::Config {
     for i in 0..n {
         text.push_str(&format!(
             "[[feed]]\nname = \"feed{i}\"\nurl = \"http://127.0.0.1:{port}/feed/{i}\"\n\n"
         ));
     }
-    let config = storywatch::config::Config::from_toml(Path::new("harness.toml"), &text)
-        .expect("harness config");
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    storywatch::config::Config::from_toml(Path::new("harness.toml"), &text).expect("harness config")
+}
+
+/// Two worker threads, as the 2-core machine the figures are for.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// Warm cycles one simulated hour apart under a one-day retention: the
+/// database grows while what it holds is younger than a day, then levels.
+fn retention_worker(n: u64, cycles: u64, port: &str) {
+    const HOUR: i64 = 3600 * 1000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "[daemon]\nstate_dir = \"{}\"\nper_host_delay = \"0s\"\nper_host_concurrency = 64\nconcurrency = 32\ntimeout = \"60s\"\nlog_level = \"error\"\nmax_interval = \"1h\"\n\n[retention]\nmax_age = \"24h\"\nkeep_alerts = \"24h\"\n\n[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n[[watch]]\nname = \"everything\"\nany = [\"the\"]\nnotify = [\"hook\"]\n\n",
+        dir.path().display(),
+    );
+    let config = with_feeds(text, n, port);
+    let rt = runtime();
     let client = reqwest::Client::new();
     rt.block_on(async {
         let clock = Arc::new(storywatch::clock::ManualClock::new(1_796_000_000_000));
@@ -594,8 +594,7 @@ fn retention_worker(n: u64, cycles: u64, port: &str) {
             clock.advance(HOUR);
             if cycle % 10 == 0 || cycle == cycles {
                 app.store.flush().await.expect("flush");
-                let live = app.store.live_bytes().expect("live bytes");
-                let live_mb = live.iter().map(|t| t.2).sum::<u64>() as f64 / 1e6;
+                let live_mb = app.store.live_bytes().expect("live bytes") as f64 / 1e6;
                 let stories = app.store.stories_by_recency(None).count();
                 let alerts = app.store.alerts_newest_first(None).count();
                 println!(

@@ -572,12 +572,7 @@ fn retention_pass(app: &App) {
     let shared = app.shared();
     let now = app.now();
     let r = &shared.config.retention;
-    let feeds: std::collections::HashSet<&str> = shared
-        .config
-        .feeds
-        .iter()
-        .map(|f| f.name.as_str())
-        .collect();
+    let feeds = shared.config.feed_names();
     match app.store.prune(
         now - r.max_age.as_millis() as UnixMs,
         now - r.keep_alerts.as_millis() as UnixMs,

@@ -101,21 +101,21 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     // small key: it is done here, saving the trip to the blocking pool and
     // back (a quarter of an idle poll's CPU in the peers bench).
     let not_modified = matches!(fetched, Ok(crate::fetch::FetchOutcome::NotModified(_)));
-    let (app2, shared2, feed2) = (app.clone(), shared.clone(), feed.clone());
     let (report, work) = if not_modified {
         let (state, result, alerts, now) = examine_now(app, &shared, &feed, state, fetched)?;
         let report = conclude(app, &shared, &feed, state, result, alerts, now)?;
         (report, work)
     } else if !feed.full_text {
+        let (app2, shared2) = (app.clone(), shared.clone());
         let _cpu = gates.cpu().await;
         let report = blocking(move || {
-            let (state, result, alerts, now) =
-                examine_now(&app2, &shared2, &feed2, state, fetched)?;
-            conclude(&app2, &shared2, &feed2, state, result, alerts, now)
+            let (state, result, alerts, now) = examine_now(&app2, &shared2, &feed, state, fetched)?;
+            conclude(&app2, &shared2, &feed, state, result, alerts, now)
         })
         .await?;
         (report, work)
     } else {
+        let (app2, shared2, feed2) = (app.clone(), shared.clone(), feed.clone());
         let cpu = gates.cpu().await;
         let (state, mut result, alerts, _) =
             blocking(move || examine_now(&app2, &shared2, &feed2, state, fetched)).await?;

@@ -551,22 +551,18 @@ impl Store {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// Keys and bytes of keys and values held in each tree: the live data,
+    /// Bytes of the keys and values held in every tree: the live data,
     /// against which [`Store::size_on_disk`] shows sled's own overhead and
     /// garbage (for the benches; it reads every key).
-    pub fn live_bytes(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
-        let mut out = Vec::new();
+    pub fn live_bytes(&self) -> Result<u64, StoreError> {
+        let mut bytes = 0;
         for name in self.db.tree_names() {
-            let tree = self.db.open_tree(&name)?;
-            let (mut keys, mut bytes) = (0u64, 0u64);
-            for kv in tree.iter() {
+            for kv in self.db.open_tree(&name)?.iter() {
                 let (k, v) = kv?;
-                keys += 1;
                 bytes += (k.len() + v.len()) as u64;
             }
-            out.push((String::from_utf8_lossy(&name).into_owned(), keys, bytes));
         }
-        Ok(out)
+        Ok(bytes)
     }
 
     // ---- feeds ----
@@ -1456,6 +1452,23 @@ fn instance_id(meta: &Tree) -> Result<String, StoreError> {
 mod tests {
     use super::*;
 
+    /// An operator notice for notifiers `to`: the smallest alert there is.
+    fn ops_alert(id: u64, created: UnixMs, to: &[&str]) -> Alert {
+        Alert {
+            id,
+            key: format!("k{id}"),
+            created,
+            notifiers: to.iter().map(|n| n.to_string()).collect(),
+            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "f".into(),
+                notifier: None,
+                kind: crate::outbox::OpsKind::Failing,
+                message: "m".into(),
+                since: 0,
+            }),
+        }
+    }
+
     /// Opens `dir` again after a `Store` on it was dropped: sled's I/O
     /// threads may hold its file lock a moment longer.
     pub(super) fn reopen(dir: &Path) -> Store {
@@ -1495,19 +1508,7 @@ mod tests {
     fn open_outbox_reads_only_open_deliveries() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let alert = |id: u64, created: UnixMs| Alert {
-            id,
-            key: format!("k{id}"),
-            created,
-            notifiers: vec!["a".into(), "b".into()],
-            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
-                feed: "f".into(),
-                notifier: None,
-                kind: crate::outbox::OpsKind::Failing,
-                message: "m".into(),
-                since: 0,
-            }),
-        };
+        let alert = |id: u64, created: UnixMs| ops_alert(id, created, &["a", "b"]);
         store.put_alerts(&[alert(1, 1000), alert(2, 500)]).unwrap();
         let d = store.delivery("a", 1).unwrap().unwrap();
         let mut done = d.clone();
@@ -1528,20 +1529,7 @@ mod tests {
     fn a_delivery_finishing_after_its_alert_was_dropped_stays_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let alert = Alert {
-            id: 7,
-            key: "k7".into(),
-            created: 1000,
-            notifiers: vec!["a".into()],
-            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
-                feed: "f".into(),
-                notifier: None,
-                kind: crate::outbox::OpsKind::Failing,
-                message: "m".into(),
-                since: 0,
-            }),
-        };
-        store.put_alerts(&[alert]).unwrap();
+        store.put_alerts(&[ops_alert(7, 1000, &["a"])]).unwrap();
         let in_flight = store.delivery("a", 7).unwrap().unwrap();
         assert!(store.drop_alert(7).unwrap());
         assert!(!store.drop_alert(7).unwrap(), "already gone");
@@ -1697,19 +1685,7 @@ mod tests {
     #[test]
     fn alert_ids_go_on_from_the_last_one_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let ops = |id: u64| Alert {
-            id,
-            key: format!("k{id}"),
-            created: 0,
-            notifiers: vec!["a".into()],
-            body: crate::outbox::AlertBody::Ops(crate::outbox::OpsNotice {
-                feed: "f".into(),
-                notifier: None,
-                kind: crate::outbox::OpsKind::Failing,
-                message: "m".into(),
-                since: 0,
-            }),
-        };
+        let ops = |id: u64| ops_alert(id, 0, &["a"]);
         {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
             let ids: Vec<u64> = (0..3).map(|_| store.next_alert_id().unwrap()).collect();

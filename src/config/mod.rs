@@ -666,6 +666,11 @@ impl Config {
         self.feeds.iter().chain(&self.other_shards)
     }
 
+    /// The names of the feeds this instance polls (this shard's).
+    pub fn feed_names(&self) -> std::collections::HashSet<&str> {
+        self.feeds.iter().map(|f| f.name.as_str()).collect()
+    }
+
     /// The feed called `name`. Every poll asks, so with 10,000 feeds this
     /// is an index lookup (the linear scan is the fallback for a config
     /// whose feed list was edited in code after validation).

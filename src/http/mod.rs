@@ -292,12 +292,7 @@ fn render_metrics(app: &App, health: &Health) -> String {
     let shared = app.shared();
     let now = app.now();
     let feeds_failing = app.store.feed_states().ok().map(|states| {
-        let configured: std::collections::HashSet<&str> = shared
-            .config
-            .feeds
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
+        let configured = shared.config.feed_names();
         states
             .iter()
             .filter(|(name, s)| configured.contains(name.as_str()) && s.failing_since.is_some())

@@ -26,14 +26,19 @@ impl StoryLookup for Mem {
 }
 
 impl Mem {
-    /// Runs one poll and commits it, returning the events.
-    fn poll(&mut self, entries: &[Entry], now: UnixMs) -> (Vec<Event>, TrackStats) {
+    /// Tracks one poll of feed "f" without committing it.
+    fn track(&self, entries: &[Entry], now: UnixMs) -> PollChanges {
         let rules = FeedRules {
             feed: "f",
             ignore: &[],
             min_class: None,
         };
-        let changes = track_poll(self, &rules, entries, &self.present.clone(), now).unwrap();
+        track_poll(self, &rules, entries, &self.present, now).unwrap()
+    }
+
+    /// Runs one poll and commits it, returning the events.
+    fn poll(&mut self, entries: &[Entry], now: UnixMs) -> (Vec<Event>, TrackStats) {
+        let changes = self.track(entries, now);
         for (k, id) in &changes.keys {
             self.keys.insert(("f".into(), k.clone()), id.clone());
         }
@@ -542,19 +547,7 @@ fn unchanged_stories_are_not_rewritten_and_leaving_records_when() {
     let b = entry(Some("b"), None, "Council votes", "Body b.");
     m.poll(&[a.clone(), b.clone()], T);
     let day = 24 * 60 * MIN;
-    let rules = FeedRules {
-        feed: "f",
-        ignore: &[],
-        min_class: None,
-    };
-    let again = track_poll(
-        &m,
-        &rules,
-        &[a.clone(), b.clone()],
-        &m.present.clone(),
-        T + day,
-    )
-    .unwrap();
+    let again = m.track(&[a.clone(), b.clone()], T + day);
     assert!(again.stories.is_empty(), "{:?}", again.stories.keys());
     let (ev, _) = m.poll(&[a.clone()], T + 2 * day);
     assert_eq!(ev.len(), 1, "{ev:?}");
