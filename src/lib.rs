@@ -31,7 +31,8 @@
 //! - [`watch`]: the query model, the compiled index, the matcher;
 //! - [`outbox`]: alerts and deliveries as data; [`store`]: the only module
 //!   that knows sled (`store/layout.rs`: one value per story with its
-//!   history; `store/delta.rs`: versions as differences; `store/migrate.rs`:
+//!   history; `store/delta.rs`: versions as differences; `store/dict.rs`:
+//!   values compressed against their feed's dictionary; `store/migrate.rs`:
 //!   older databases brought up to date in place);
 //! - [`notify`] (stdout, webhook, the chat presets, email, rendering and
 //!   templates) and [`gates`] (politeness limits);

@@ -7,11 +7,15 @@
 //! - `present`: feed name → the story ids of its last parsed poll (written
 //!   only when a body was parsed, so a 304 neither reads nor writes it);
 //! - `stories`: story id → the story and its whole history in one value
-//!   (see [`layout`]: the record, lz4-compressed, then the versions, each
-//!   a delta against the next, the newest against the record's text);
-//! - `recent`: (u64::MAX − last change) ‖ story id → (), stories newest
-//!   first, for `/api/stories` (a write finds the key to replace in the
-//!   header of the story's old value);
+//!   (see [`layout`]: the record, then the versions, each a delta against
+//!   the next, the newest against the record's text; both compressed
+//!   against the feed's dictionary);
+//! - `dicts`: the feed dictionaries story values are compressed against
+//!   (see [`dict`]);
+//! - `recent`: (u64::MAX − last change) ‖ the story id's first 8 bytes →
+//!   the ids of the stories changed then, stories newest first for
+//!   `/api/stories` (see [`recency`]; a write finds the batch to leave in
+//!   the header of the story's old value);
 //! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
 //!   identity key such as `g:<guid>` or `l:<link>`) → story id;
 //! - `alerts`: alert id (big-endian) → [`Alert`];
@@ -36,8 +40,10 @@
 //! alert exists if and only if the version that caused it does.
 
 mod delta;
+mod dict;
 mod layout;
 mod migrate;
+mod recency;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -55,8 +61,9 @@ use crate::records::{ArticleRecord, FeedState, StoryRecord, VersionRecord};
 use crate::tracker::{PollChanges, StoryLookup};
 
 /// Bumped when the stored layout changes incompatibly (2: one value per
-/// story with its history as deltas, see [`layout`]).
-const SCHEMA_VERSION: u32 = 2;
+/// story with its history as deltas, see [`layout`]; 3: values compressed
+/// against feed dictionaries, see [`dict`]).
+const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -147,6 +154,7 @@ pub struct Store {
     meta: Tree,
     feeds: Tree,
     stories: Tree,
+    dicts: dict::Dicts,
     keys: Tree,
     alerts: Tree,
     deliveries: Tree,
@@ -228,22 +236,6 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
             source,
         })?;
     decode("alert", &json)
-}
-
-/// Decodes a story record, whatever the schema that wrote it.
-fn decode_story(bytes: &[u8]) -> Result<StoryRecord, StoreError> {
-    match layout::StoryValue::parse(bytes)? {
-        Some(value) => value.record(),
-        None => migrate::decode_v1_story(bytes),
-    }
-}
-
-/// The `recent` key of a story: newest first, then by id.
-fn recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + id.len());
-    k.extend_from_slice(&(u64::MAX - last_changed.max(0) as u64).to_be_bytes());
-    k.extend_from_slice(id.as_bytes());
-    k
 }
 
 /// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
@@ -335,20 +327,29 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 /// The old history is copied as it is when nothing touches it; it is
 /// decoded and written again when versions are added or pruned, or when
 /// `latest`, which the newest version is relative to, changed.
+///
+/// The value is compressed against `dict` (the feed's dictionary, `None`
+/// before it has one); an old history compressed against another is
+/// decoded (with `dicts`) and written again.
 fn story_value(
     old: Option<&[u8]>,
     s: &StoryRecord,
     added: &[&VersionRecord],
     max_versions: u32,
+    dict: Option<&dict::Dict>,
+    dicts: &dict::Dicts,
 ) -> Result<(Vec<u8>, Option<UnixMs>), StoreError> {
     let base = layout::base_of(&s.latest);
     let old = old.map(layout::StoryValue::parse).transpose()?.flatten();
     let old_changed = old.map(|o| o.last_changed);
-    if let Some(o) = old.filter(|o| added.is_empty() && (o.base == base || o.versions.is_empty())) {
-        return Ok((layout::encode(s, base, o.versions), old_changed));
+    let dict_id = dict.map_or(0, |d| d.id);
+    if let Some(o) = old.filter(|o| {
+        added.is_empty() && (o.versions.is_empty() || (o.base == base && o.dict == dict_id))
+    }) {
+        return Ok((layout::encode(s, base, o.versions, dict), old_changed));
     }
     let mut chain = match old {
-        Some(o) if !o.versions.is_empty() => o.versions(&s.id, &o.record()?.latest)?,
+        Some(o) if !o.versions.is_empty() => o.versions(&s.id, &o.record(dicts)?.latest, dicts)?,
         _ => Vec::new(),
     };
     chain.extend(added.iter().map(|v| (*v).clone()));
@@ -356,8 +357,8 @@ fn story_value(
     if keep >= 2 && chain.len() > keep {
         chain.drain(1..chain.len() + 1 - keep);
     }
-    let versions = layout::encode_versions(&chain, &s.latest);
-    Ok((layout::encode(s, base, &versions), old_changed))
+    let versions = layout::encode_versions(&chain, &s.latest, dict);
+    Ok((layout::encode(s, base, &versions, dict), old_changed))
 }
 
 /// sled's settings. [`Store::open`] uses [`Tuning::new`]; the other
@@ -441,6 +442,7 @@ impl Store {
         let store = Store {
             feeds: tree("feeds")?,
             stories: tree("stories")?,
+            dicts: dict::Dicts::new(tree("dicts")?),
             keys: tree("idents")?,
             alerts,
             deliveries: tree("deliveries")?,
@@ -640,16 +642,24 @@ impl Store {
         };
         match layout::StoryValue::parse(&bytes)? {
             Some(value) if !value.versions.is_empty() => {
-                value.versions(story, &value.record()?.latest)
+                value.versions(story, &value.record(&self.dicts)?.latest, &self.dicts)
             }
             _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Decodes a story record, whatever the schema that wrote it.
+    fn decode_story(&self, bytes: &[u8]) -> Result<StoryRecord, StoreError> {
+        match layout::StoryValue::parse(bytes)? {
+            Some(value) => value.record(&self.dicts),
+            None => migrate::decode_v1_story(bytes),
         }
     }
 
     pub fn stories(&self) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
         self.stories.iter().map(|kv| {
             kv.map_err(StoreError::from)
-                .and_then(|(_, v)| decode_story(&v))
+                .and_then(|(_, v)| self.decode_story(&v))
         })
     }
 
@@ -719,6 +729,16 @@ impl Store {
             .filter(|id| !changes.stories.contains_key(*id))
             .collect();
         let state_bytes = encode(state);
+        // the feed's dictionary, or a new one made of this poll's stories
+        let (dict, new_dict) = if changes.stories.is_empty() && orphans.is_empty() {
+            (None, None)
+        } else if let Some(d) = self.dicts.of_feed(feed)? {
+            (Some(d), None)
+        } else {
+            let jsons: Vec<Vec<u8>> = changes.stories.values().map(encode).collect();
+            (None, dict::Dict::build(jsons.iter().map(Vec::as_slice)))
+        };
+        let dict = dict.as_deref().or(new_dict.as_ref());
         let _shared = self.transaction_gate();
         let alert_rows: Vec<(u64, Vec<u8>, Vec<Delivery>)> = alerts
             .iter()
@@ -742,31 +762,46 @@ impl Store {
             &self.present,
             &self.meta,
             &self.recent,
+            self.dicts.tree(),
         )
             .transaction(
-                |(feeds, stories_t, keys_t, alerts_t, deliveries, due, present_t, meta, recent)| {
+                |(
+                    feeds,
+                    stories_t,
+                    keys_t,
+                    alerts_t,
+                    deliveries,
+                    due,
+                    present_t,
+                    meta,
+                    recent,
+                    dicts_t,
+                )| {
                     if let Some(p) = &present {
                         present_t.insert(feed.as_bytes(), p.as_slice())?;
+                    }
+                    if let Some(d) = dict {
+                        dict::Dicts::tx_keep(dicts_t, feed, d, new_dict.is_some())?;
                     }
                     let mut orphan_records = Vec::new();
                     for id in &orphans {
                         if let Some(old) = stories_t.get(id.as_bytes())? {
-                            orphan_records.push(decode_story(&old).map_err(abort)?);
+                            orphan_records.push(self.decode_story(&old).map_err(abort)?);
                         }
                     }
+                    let mut moved = Vec::new();
                     for s in changes.stories.values().chain(&orphan_records) {
                         let added = new_versions.get(s.id.as_str()).unwrap_or(&no_versions);
                         let old = stories_t.get(s.id.as_bytes())?;
                         let (value, old_changed) =
-                            story_value(old.as_deref(), s, added, max_versions).map_err(abort)?;
+                            story_value(old.as_deref(), s, added, max_versions, dict, &self.dicts)
+                                .map_err(abort)?;
                         stories_t.insert(s.id.as_bytes(), value)?;
                         if old_changed != Some(s.last_changed) {
-                            if let Some(t) = old_changed {
-                                recent.remove(recency_key(t, &s.id))?;
-                            }
-                            recent.insert(recency_key(s.last_changed, &s.id), &[])?;
+                            moved.push((s.id.as_str(), old_changed, s.last_changed));
                         }
                     }
+                    recency::tx_move(recent, &moved)?;
                     for (key, id) in &changes.keys {
                         keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                     }
@@ -781,6 +816,9 @@ impl Store {
                     Ok(())
                 },
             )?;
+        if let Some(d) = new_dict {
+            self.dicts.adopt(d);
+        }
         Ok(())
     }
 
@@ -1098,41 +1136,36 @@ impl Store {
     /// after the story at `after` (a page cursor: its last change and id).
     /// A story that changes meanwhile moves to the front; the others keep
     /// their places, so paging neither repeats nor skips them.
-    pub fn stories_by_recency(
-        &self,
-        after: Option<(UnixMs, &str)>,
-    ) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + '_ {
-        use std::ops::Bound;
-        let start = match after {
-            Some((t, id)) => Bound::Excluded(recency_key(t, id)),
-            None => Bound::Unbounded,
-        };
-        self.recent
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .filter_map(move |kv| {
-                let id = match kv {
-                    Ok((k, _)) => {
-                        String::from_utf8_lossy(k.get(8..).unwrap_or_default()).into_owned()
-                    }
-                    Err(e) => return Some(Err(e.into())),
-                };
-                // a story pruned since its key was read is simply gone
-                self.story(&id).transpose()
-            })
+    pub fn stories_by_recency<'a>(
+        &'a self,
+        after: Option<(UnixMs, &'a str)>,
+    ) -> impl Iterator<Item = Result<StoryRecord, StoreError>> + 'a {
+        recency::newest_first(&self.recent, after).filter_map(move |id| match id {
+            // a story pruned since its batch was read is simply gone
+            Ok(id) => self.story(&id).transpose(),
+            Err(e) => Some(Err(e)),
+        })
     }
 
     /// Indexes the stories of a database written before the `recent` tree
-    /// (once; later writes keep it up to date).
+    /// held batches (or before it existed), once; later writes keep it up
+    /// to date. A kill part-way leaves the mark unset: the next open
+    /// starts again.
     fn build_recency_index(&self) -> Result<(), StoreError> {
-        if self.meta.get(RECENCY_BUILT)?.is_some() {
+        if self.meta.get(RECENCY_BATCHES)?.is_some() {
             return Ok(());
         }
-        for story in self.stories() {
-            let s = story?;
-            self.recent
-                .insert(recency_key(s.last_changed, &s.id), &[])?;
-        }
-        self.meta.insert(RECENCY_BUILT, &[1])?;
+        let stories = self.stories.iter().map(|kv| {
+            let (id, v) = kv?;
+            let id = String::from_utf8_lossy(&id).into_owned();
+            match layout::StoryValue::parse(&v)? {
+                Some(value) => Ok((id, value.last_changed)),
+                None => Ok((id, self.decode_story(&v)?.last_changed)),
+            }
+        });
+        recency::rebuild(&self.recent, stories)?;
+        self.meta.insert(RECENCY_BATCHES, &[1])?;
+        self.meta.remove(OLD_RECENCY_BUILT)?;
         Ok(())
     }
 
@@ -1231,16 +1264,19 @@ impl Store {
         // the header says when a story was last seen: only the stories to
         // drop are decoded (for their identity keys)
         let mut old: Vec<StoryRecord> = Vec::new();
+        let mut dicts_in_use = std::collections::HashSet::new();
         for kv in self.stories.iter() {
             let (id, v) = kv?;
-            let seen = match layout::StoryValue::parse(&v) {
-                Ok(Some(value)) => value.last_seen,
+            let (seen, dict) = match layout::StoryValue::parse(&v) {
+                Ok(Some(value)) => (value.last_seen, value.dict),
                 _ => continue,
             };
             if seen < story_cutoff && !in_feeds.contains(String::from_utf8_lossy(&id).as_ref()) {
-                if let Ok(s) = decode_story(&v) {
+                if let Ok(s) = self.decode_story(&v) {
                     old.push(s);
                 }
+            } else {
+                dicts_in_use.insert(dict);
             }
         }
         for s in old {
@@ -1250,10 +1286,11 @@ impl Store {
             if let Some(v) = self.stories.remove(s.id.as_bytes())? {
                 let changed =
                     layout::StoryValue::parse(&v)?.map_or(s.last_changed, |v| v.last_changed);
-                self.recent.remove(recency_key(changed, &s.id))?;
+                recency::remove(&self.recent, &s.id, changed)?;
             }
             stories += 1;
         }
+        self.drop_unused_dicts(&dicts_in_use, feeds)?;
         let mut alerts = 0;
         let mut closed: Vec<u64> = Vec::new();
         for kv in self.alerts.iter() {
@@ -1291,6 +1328,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Drops the feed dictionaries no story names any more, but never the
+    /// dictionary of a configured feed (`feeds`).
+    fn drop_unused_dicts(
+        &self,
+        in_use: &std::collections::HashSet<u64>,
+        feeds: &std::collections::HashSet<&str>,
+    ) -> Result<(), StoreError> {
+        if self.dicts.unused(in_use, feeds)?.is_empty() {
+            return Ok(());
+        }
+        // a poll may have named one since `in_use` was read: look again
+        // with polls held off (rare: only after a feed left the config)
+        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let mut in_use = std::collections::HashSet::new();
+        for kv in self.stories.iter() {
+            let (_, v) = kv?;
+            if let Ok(Some(value)) = layout::StoryValue::parse(&v) {
+                in_use.insert(value.dict);
+            }
+        }
+        let unused = self.dicts.unused(&in_use, feeds)?;
+        self.dicts.remove(&unused.into_iter().collect())
+    }
+}
+
 impl StoryLookup for Store {
     type Error = StoreError;
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
@@ -1301,7 +1364,10 @@ impl StoryLookup for Store {
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
-        self.stories.get(id)?.map(|v| decode_story(&v)).transpose()
+        self.stories
+            .get(id)?
+            .map(|v| self.decode_story(&v))
+            .transpose()
     }
 }
 
@@ -1400,14 +1466,20 @@ impl Store {
             return Ok(None);
         };
         match layout::StoryValue::parse(&bytes)? {
-            Some(value) => value.last_version(story, &value.record()?.latest),
+            Some(value) => {
+                value.last_version(story, &value.record(&self.dicts)?.latest, &self.dicts)
+            }
             None => Ok(None),
         }
     }
 }
 
-/// `meta` key set once the `recent` index covers every story.
-const RECENCY_BUILT: &str = "recency_index";
+/// `meta` key set once the `recent` index covers every story, in batches
+/// (see [`recency`]).
+const RECENCY_BATCHES: &str = "recency_batches";
+
+/// `meta` key that marked a `recent` index of one key per story.
+const OLD_RECENCY_BUILT: &str = "recency_index";
 
 /// `meta` key of the time of the last retention pass (big-endian u64).
 const PRUNED_AT: &str = "pruned_at";
@@ -1557,10 +1629,10 @@ mod tests {
             for (id, t) in [("a", 30), ("b", 10), ("c", 20), ("d", 20)] {
                 store
                     .stories
-                    .insert(id, layout::encode(&story(id, t), 0, &[]))
+                    .insert(id, layout::encode(&story(id, t), 0, &[], None))
                     .unwrap();
             }
-            store.meta.remove(RECENCY_BUILT).unwrap();
+            store.meta.remove(RECENCY_BATCHES).unwrap();
             store.recent.clear().unwrap();
             store.flush_blocking().unwrap();
         }
@@ -1598,7 +1670,11 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let mut changes = PollChanges::default();
         for id in ["in-feed", "left"] {
-            let mut s = layout::tests::story(Default::default(), 1);
+            let text = crate::model::Snapshot {
+                summary: format!("{id}: the council met and voted. ").repeat(80),
+                ..Default::default()
+            };
+            let mut s = layout::tests::story(text, 1);
             s.id = id.into();
             s.feed = "f".into();
             s.last_seen = 1_000;
@@ -1613,12 +1689,20 @@ mod tests {
         assert_eq!(store.prune(1_000_000, 0, &configured).unwrap(), (1, 0));
         assert!(store.story("in-feed").unwrap().is_some());
         assert!(store.story("left").unwrap().is_none());
-        // once its feed is taken out of the config, nothing keeps it
+        let dict = store
+            .dicts
+            .of_feed("f")
+            .unwrap()
+            .expect("the feed's dictionary");
+        // once its feed is taken out of the config, nothing keeps it, nor
+        // the feed's dictionary once no story names it
         assert_eq!(
             store.prune(1_000_000, 0, &Default::default()).unwrap(),
             (1, 0)
         );
         assert!(store.story("in-feed").unwrap().is_none());
+        assert!(store.dicts.of_feed("f").unwrap().is_none());
+        assert!(store.dicts.get(dict.id).is_err());
     }
 
     /// Alerts are stored compressed, with the story id readable in front
@@ -1667,6 +1751,8 @@ mod tests {
 
     #[test]
     fn story_records_compress_and_old_json_records_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
         let story = layout::tests::story(
             crate::model::Snapshot {
                 title: "Title".into(),
@@ -1675,11 +1761,18 @@ mod tests {
             },
             1,
         );
-        let packed = layout::encode(&story, 0, &[]);
+        let packed = layout::encode(&story, 0, &[], None);
         assert!(packed.len() < encode(&story).len() / 2);
-        assert_eq!(decode_story(&packed).unwrap(), story);
-        assert_eq!(decode_story(&encode(&story)).unwrap(), story, "legacy JSON");
-        assert!(decode_story(&[0, 1, 2]).is_err(), "damaged schema-1 record");
+        assert_eq!(store.decode_story(&packed).unwrap(), story);
+        assert_eq!(
+            store.decode_story(&encode(&story)).unwrap(),
+            story,
+            "legacy JSON"
+        );
+        assert!(
+            store.decode_story(&[0, 1, 2]).is_err(),
+            "damaged schema-1 record"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! How one story is laid out in its single `stories` value (schema 2).
+//! How one story is laid out in its single `stories` value.
 //!
 //! Schema 1 kept a story in three trees: its record in `stories` (with the
 //! latest text), every version in `versions` (the newest one repeating that
@@ -6,8 +6,8 @@
 //! two copies of its text. Now one value holds all of it:
 //!
 //! ```text
-//! 2 ‖ last_changed ‖ last_seen ‖ base (u64 BE each) ‖ record length (u32 BE)
-//!   ‖ lz4(JSON StoryRecord) ‖ lz4(JSON [StoredVersion, oldest first])
+//! 3 ‖ last_changed ‖ last_seen ‖ base ‖ dictionary (u64 BE each) ‖ record length (u32 BE)
+//!   ‖ zstd(JSON StoryRecord) ‖ zstd(JSON [StoredVersion, oldest first])
 //! ```
 //!
 //! - `last_changed` is readable without decoding, so a write finds the
@@ -20,35 +20,44 @@
 //!   newest against the record's `latest`; `base` is the fingerprint of the
 //!   `latest` the chain was written against, so a write that changed only
 //!   `latest`'s metadata (no new version) knows to re-base the chain;
-//! - both parts are compressed against [`DICTIONARY`]: a story's JSON is
-//!   mostly the same field names as every other story's, which lz4 cannot
-//!   find within one small value.
+//! - both parts are compressed with zstd against the feed's dictionary
+//!   (see [`super::dict`]), named by its id.
+//!
+//! Values of format 2 (schema 2, and stories of a feed that has no
+//! dictionary yet) have no dictionary id and are lz4-compressed against
+//! [`DICTIONARY`], the shape of a record and a chain. Both formats read.
 
 use serde::{Deserialize, Serialize};
 
 use super::delta::SnapshotDelta;
+use super::dict::{Dict, Dicts};
 use super::StoreError;
 use crate::model::{ChangeClass, Field, Snapshot, UnixMs};
 use crate::records::{StoryRecord, VersionRecord};
 
-/// First byte of a schema-2 story value. Schema 1 values start with 0
-/// (lz4) or `{` (JSON).
+/// First byte of a story value lz4-compressed against [`DICTIONARY`]
+/// (schema 2). Schema 1 values start with 0 (lz4) or `{` (JSON).
 pub const FORMAT: u8 = 2;
 
+/// First byte of a story value zstd-compressed against its feed's
+/// dictionary.
+pub const FORMAT_DICT: u8 = 3;
+
 const HEADER: usize = 1 + 8 + 8 + 8 + 4;
+const HEADER_DICT: usize = HEADER + 8;
 
 /// What lz4 may refer back to before each story value: the shape of a
 /// story record and of a version chain. Stored values depend on it: never
 /// change it (a new dictionary needs a new [`FORMAT`]).
 const DICTIONARY: &[u8] = br#"[{"r":1,"at":1700000000000,"class":"minor","score":0.0,"flipflop":true,"reverted":["title"],"d":{"t":{"p":0,"s":0,"m":""},"s":{"p":0,"s":0,"m":""},"c":{"p":0,"s":0,"m":""},"l":"https://","a":[],"k":[],"e":[],"pu":[],"up":[]}}]{"id":"","feed":"","first_seen":1700000000000,"last_seen":1700000000000,"last_changed":1700000000000,"revision":1,"latest":{"title":"","summary":"","content":"","link":"https://www.","authors":[],"categories":[],"enclosures":[],"published":null,"updated":null},"raw_fp":,"seen_fps":[],"flipflops":0,"oscillation_reported":false,"edits":[],"developing":false,"removed_at":null,"keys":["g:https://www.","l:https://www."],"followers":["#;
 
-fn pack(json: &[u8]) -> Vec<u8> {
-    lz4_flex::block::compress_prepend_size_with_dict(json, DICTIONARY)
-}
-
-fn unpack(what: &str, packed: &[u8]) -> Result<Vec<u8>, StoreError> {
-    lz4_flex::block::decompress_size_prepended_with_dict(packed, DICTIONARY)
-        .map_err(|e| corrupt(what, e))
+/// Compresses one part of a value: against the feed's dictionary, or
+/// without one ([`FORMAT`]) against [`DICTIONARY`].
+fn pack(json: &[u8], dict: Option<&Dict>) -> Vec<u8> {
+    match dict {
+        Some(d) => d.compress(json),
+        None => lz4_flex::block::compress_prepend_size_with_dict(json, DICTIONARY),
+    }
 }
 
 /// One version in a story's chain: its text is a delta.
@@ -76,6 +85,9 @@ pub struct StoryValue<'a> {
     pub last_seen: UnixMs,
     /// Fingerprint of the `latest` the version chain is relative to.
     pub base: u64,
+    /// The feed dictionary both parts are compressed against (0: none,
+    /// [`FORMAT`]).
+    pub dict: u64,
     record: &'a [u8],
     /// The compressed version chain (empty: no versions).
     pub versions: &'a [u8],
@@ -96,14 +108,16 @@ pub fn base_of(latest: &Snapshot) -> u64 {
 impl<'a> StoryValue<'a> {
     /// Splits a stored value; `None` for a schema-1 value.
     pub fn parse(bytes: &'a [u8]) -> Result<Option<StoryValue<'a>>, StoreError> {
-        if bytes.first() != Some(&FORMAT) {
-            return Ok(None);
-        }
+        let size = match bytes.first() {
+            Some(&FORMAT) => HEADER,
+            Some(&FORMAT_DICT) => HEADER_DICT,
+            _ => return Ok(None),
+        };
         let short = || corrupt("story", "value shorter than its header");
-        let head = bytes.get(..HEADER).ok_or_else(short)?;
+        let head = bytes.get(..size).ok_or_else(short)?;
         let u64_at = |i: usize| u64::from_be_bytes(head[i..i + 8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_be_bytes(head[25..29].try_into().unwrap_or([0; 4])) as usize;
-        let rest = &bytes[HEADER..];
+        let len = u32::from_be_bytes(head[size - 4..].try_into().unwrap_or([0; 4])) as usize;
+        let rest = &bytes[size..];
         if rest.len() < len {
             return Err(short());
         }
@@ -111,13 +125,23 @@ impl<'a> StoryValue<'a> {
             last_changed: u64_at(1) as UnixMs,
             last_seen: u64_at(9) as UnixMs,
             base: u64_at(17),
+            dict: if size == HEADER_DICT { u64_at(25) } else { 0 },
             record: &rest[..len],
             versions: &rest[len..],
         }))
     }
 
-    pub fn record(&self) -> Result<StoryRecord, StoreError> {
-        let raw = unpack("story", self.record)?;
+    /// Decompresses one of the value's parts.
+    fn unpack(&self, what: &str, part: &[u8], dicts: &Dicts) -> Result<Vec<u8>, StoreError> {
+        if self.dict == 0 {
+            return lz4_flex::block::decompress_size_prepended_with_dict(part, DICTIONARY)
+                .map_err(|e| corrupt(what, e));
+        }
+        dicts.get(self.dict)?.decompress(what, part)
+    }
+
+    pub fn record(&self, dicts: &Dicts) -> Result<StoryRecord, StoreError> {
+        let raw = self.unpack("story", self.record, dicts)?;
         serde_json::from_slice(&raw).map_err(|e| corrupt("story", e))
     }
 
@@ -127,8 +151,9 @@ impl<'a> StoryValue<'a> {
         &self,
         story: &str,
         latest: &Snapshot,
+        dicts: &Dicts,
     ) -> Result<Vec<VersionRecord>, StoreError> {
-        let chain = self.chain()?;
+        let chain = self.chain(dicts)?;
         let mut out: Vec<VersionRecord> = Vec::with_capacity(chain.len());
         for v in chain.into_iter().rev() {
             let successor = out.last().map_or(latest, |o| &o.snapshot);
@@ -145,19 +170,20 @@ impl<'a> StoryValue<'a> {
         &self,
         story: &str,
         latest: &Snapshot,
+        dicts: &Dicts,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        self.chain()?
+        self.chain(dicts)?
             .pop()
             .map(|v| v.rebuild(story, latest))
             .transpose()
     }
 
     /// The stored versions, oldest first, still as deltas.
-    fn chain(&self) -> Result<Vec<StoredVersion>, StoreError> {
+    fn chain(&self, dicts: &Dicts) -> Result<Vec<StoredVersion>, StoreError> {
         if self.versions.is_empty() {
             return Ok(Vec::new());
         }
-        let raw = unpack("versions", self.versions)?;
+        let raw = self.unpack("versions", self.versions, dicts)?;
         serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))
     }
 }
@@ -187,8 +213,13 @@ impl StoredVersion {
     }
 }
 
-/// The compressed chain of `versions` (oldest first), relative to `latest`.
-pub fn encode_versions(versions: &[VersionRecord], latest: &Snapshot) -> Vec<u8> {
+/// The compressed chain of `versions` (oldest first), relative to `latest`,
+/// against `dict` (the one the value will name).
+pub fn encode_versions(
+    versions: &[VersionRecord],
+    latest: &Snapshot,
+    dict: Option<&Dict>,
+) -> Vec<u8> {
     if versions.is_empty() {
         return Vec::new();
     }
@@ -207,19 +238,21 @@ pub fn encode_versions(versions: &[VersionRecord], latest: &Snapshot) -> Vec<u8>
         next = &v.snapshot;
     }
     chain.reverse();
-    pack(&serde_json::to_vec(&chain).unwrap_or_default())
+    pack(&serde_json::to_vec(&chain).unwrap_or_default(), dict)
 }
 
 /// A whole story value: the record and an already encoded chain (from
-/// [`encode_versions`] against `base`).
-pub fn encode(record: &StoryRecord, base: u64, versions: &[u8]) -> Vec<u8> {
-    let json = serde_json::to_vec(record).unwrap_or_default();
-    let packed = pack(&json);
-    let mut out = Vec::with_capacity(HEADER + packed.len() + versions.len());
-    out.push(FORMAT);
+/// [`encode_versions`] against `base` and the same `dict`).
+pub fn encode(record: &StoryRecord, base: u64, versions: &[u8], dict: Option<&Dict>) -> Vec<u8> {
+    let packed = pack(&serde_json::to_vec(record).unwrap_or_default(), dict);
+    let mut out = Vec::with_capacity(HEADER_DICT + packed.len() + versions.len());
+    out.push(if dict.is_some() { FORMAT_DICT } else { FORMAT });
     out.extend_from_slice(&(record.last_changed.max(0) as u64).to_be_bytes());
     out.extend_from_slice(&(record.last_seen.max(0) as u64).to_be_bytes());
     out.extend_from_slice(&base.to_be_bytes());
+    if let Some(d) = dict {
+        out.extend_from_slice(&d.id.to_be_bytes());
+    }
     out.extend_from_slice(&(packed.len() as u32).to_be_bytes());
     out.extend_from_slice(&packed);
     out.extend_from_slice(versions);
@@ -283,28 +316,43 @@ pub(super) mod tests {
         let mut latest = versions[2].snapshot.clone();
         latest.link = "https://example.org/x".into(); // metadata newer than the last version
         let record = story(latest.clone(), 3);
-        let chain = encode_versions(&versions, &latest);
-        let value = encode(&record, base_of(&latest), &chain);
-        let parsed = StoryValue::parse(&value).unwrap().unwrap();
-        assert_eq!(parsed.last_changed, 77);
-        assert_eq!(parsed.last_seen, 2);
-        assert_eq!(parsed.base, base_of(&latest));
-        assert_eq!(parsed.record().unwrap(), record);
-        assert_eq!(parsed.versions("s1", &latest).unwrap(), versions);
-        // the history costs far less than a second copy of the text
-        assert!(chain.len() < body.len() / 4, "chain {} bytes", chain.len());
+        let dicts = super::super::dict::tests::temporary();
+        let sample = serde_json::to_vec(&story(versions[0].snapshot.clone(), 1)).unwrap();
+        let dict = dicts.adopt(Dict::build(std::iter::repeat_n(sample.as_slice(), 4)).unwrap());
+        for (codec, dict) in [("lz4", None), ("feed dictionary", Some(&*dict))] {
+            let chain = encode_versions(&versions, &latest, dict);
+            let value = encode(&record, base_of(&latest), &chain, dict);
+            let parsed = StoryValue::parse(&value).unwrap().unwrap();
+            assert_eq!(parsed.last_changed, 77);
+            assert_eq!(parsed.last_seen, 2);
+            assert_eq!(parsed.base, base_of(&latest));
+            assert_eq!(parsed.dict, dict.map_or(0, |d| d.id), "{codec}");
+            assert_eq!(parsed.record(&dicts).unwrap(), record, "{codec}");
+            assert_eq!(
+                parsed.versions("s1", &latest, &dicts).unwrap(),
+                versions,
+                "{codec}"
+            );
+            // the history costs far less than a second copy of the text
+            assert!(
+                chain.len() < body.len() / 4,
+                "{codec}: chain {} bytes",
+                chain.len()
+            );
+        }
     }
 
     #[test]
     fn schema_1_values_are_told_apart_and_damage_is_an_error() {
+        let dicts = super::super::dict::tests::temporary();
         assert!(StoryValue::parse(b"{\"id\":1}").unwrap().is_none());
         assert!(StoryValue::parse(&[0, 1, 2]).unwrap().is_none());
         assert!(StoryValue::parse(&[FORMAT, 0, 0]).is_err());
         let record = story(Snapshot::default(), 1);
-        let mut value = encode(&record, 0, &[]);
+        let mut value = encode(&record, 0, &[], None);
         let parsed = StoryValue::parse(&value).unwrap().unwrap();
         assert!(parsed
-            .versions("s1", &Snapshot::default())
+            .versions("s1", &Snapshot::default(), &dicts)
             .unwrap()
             .is_empty());
         value.truncate(HEADER + 2);

@@ -1,6 +1,8 @@
 //! Brings a database written by an older storywatch up to this schema, in
 //! place, on the first open.
 //!
+//! Schema 2 → 3: nothing moves (see [`upgrade`]).
+//!
 //! Schema 1 → 2: each story's record and its rows of the `versions` tree
 //! become one value (see [`super::layout`]); `recent_of` is dropped (a
 //! story value's header now holds its last change); the identity keys of
@@ -63,9 +65,23 @@ pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
         store.meta.apply_batch(mark)?;
         store.db.flush()?;
     }
-    if store.meta.get(MIGRATING)?.is_none() {
-        return Ok(());
+    if store.meta.get(MIGRATING)?.is_some() {
+        to_schema_2(store)?;
     }
+    if found < 3 {
+        // schema 2 → 3 rewrites nothing: schema-2 values (format 2) still
+        // read, and are written in format 3 when their story next changes.
+        // The mark only makes an older storywatch refuse the database
+        // instead of misreading format-3 values.
+        store.meta.insert("schema", &3u32.to_be_bytes())?;
+        store.db.flush()?;
+    }
+    Ok(())
+}
+
+/// Schema 1 → 2 (see the module's documentation), from where a crash left
+/// it.
+fn to_schema_2(store: &Store) -> Result<(), StoreError> {
     let started = Instant::now();
     tracing::info!(path = %store.path.display(), "migrating the database to schema 2 (one value per story); an interrupted migration goes on at the next start");
     let moved = move_stories(store, usize::MAX)?;
@@ -107,7 +123,8 @@ fn move_stories(store: &Store, limit: usize) -> Result<usize, StoreError> {
         let value = layout::encode(
             &record,
             base,
-            &layout::encode_versions(&chain, &record.latest),
+            &layout::encode_versions(&chain, &record.latest, None),
+            None,
         );
         (&store.stories, &versions).transaction(|(stories_t, versions_t)| {
             stories_t.insert(&id, value.as_slice())?;
@@ -154,6 +171,13 @@ mod tests {
     use crate::records::FeedState;
     use crate::tracker::PollChanges;
 
+    /// The `recent` key schemas 1 and 2 wrote: one per story.
+    fn old_recency_key(last_changed: UnixMs, id: &str) -> Vec<u8> {
+        let mut k = (u64::MAX - last_changed as u64).to_be_bytes().to_vec();
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
     /// Writes stories as storywatch with schema 1 did (its `commit_poll`:
     /// the record lz4-compressed behind a 0 byte, each version as
     /// lz4-compressed JSON under story ‖ 0 ‖ revision, `recent` and
@@ -188,7 +212,7 @@ mod tests {
             }
             let at = s.last_changed as u64;
             recent
-                .insert(super::super::recency_key(s.last_changed, &s.id), &[])
+                .insert(old_recency_key(s.last_changed, &s.id), &[])
                 .unwrap();
             recent_of
                 .insert(s.id.as_bytes(), &at.to_be_bytes())
@@ -299,7 +323,7 @@ mod tests {
         }
         assert_eq!(
             store.meta.get("schema").unwrap().unwrap().as_ref(),
-            2u32.to_be_bytes()
+            super::super::SCHEMA_VERSION.to_be_bytes()
         );
         assert!(store.meta.get(MIGRATING).unwrap().is_none());
         // the migrated story takes new versions on top of its history
@@ -358,6 +382,77 @@ mod tests {
         assert_same_content(&store, &stories);
         drop(store);
         // and opening again is a no-op
+        let store = super::super::tests::reopen(dir.path());
+        assert_same_content(&store, &stories);
+    }
+
+    /// Writes stories as storywatch with schema 2 did: one format-2 value
+    /// per story (lz4 against the shape dictionary), `recent`, `idents`.
+    fn write_v2(dir: &std::path::Path, stories: &[(StoryRecord, Vec<VersionRecord>)]) {
+        let db = sled::open(dir.join("db")).unwrap();
+        let t = |n: &str| db.open_tree(n).unwrap();
+        let meta = t("meta");
+        meta.insert("schema", &2u32.to_be_bytes()).unwrap();
+        meta.insert("recency_index", &[1]).unwrap();
+        let state = serde_json::to_vec(&FeedState::new("http://127.0.0.1/f.xml")).unwrap();
+        t("feeds").insert("f", state).unwrap();
+        for (s, versions) in stories {
+            let chain = layout::encode_versions(versions, &s.latest, None);
+            let value = layout::encode(s, layout::base_of(&s.latest), &chain, None);
+            assert_eq!(value[0], layout::FORMAT);
+            t("stories").insert(s.id.as_bytes(), value).unwrap();
+            t("recent")
+                .insert(old_recency_key(s.last_changed, &s.id), &[])
+                .unwrap();
+            for key in &s.keys {
+                t("idents")
+                    .insert(super::super::identity_key(&s.feed, key), s.id.as_bytes())
+                    .unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+
+    #[test]
+    fn a_schema_2_database_opens_as_it_is_and_moves_to_feed_dictionaries_story_by_story() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stories = v1_stories(40);
+        write_v2(dir.path(), &stories);
+        wait_unlocked(dir.path());
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_same_content(&store, &stories);
+        assert_eq!(
+            store.meta.get("schema").unwrap().unwrap().as_ref(),
+            3u32.to_be_bytes(),
+            "an older storywatch now refuses it instead of misreading new values"
+        );
+        // a poll that edits twelve stories writes them against a new
+        // dictionary of the feed, on top of their schema-2 histories
+        let mut changes = PollChanges::default();
+        for (s, versions) in stories.iter_mut().take(12) {
+            s.revision += 1;
+            s.last_changed = 20_000;
+            s.latest = snapshot(&format!("{} edited", s.id), s.revision);
+            let v = VersionRecord {
+                revision: s.revision,
+                at: 20_000,
+                snapshot: s.latest.clone(),
+                ..versions[0].clone()
+            };
+            versions.push(v.clone());
+            changes.stories.insert(s.id.clone(), s.clone());
+            changes.versions.push(v);
+        }
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 100)
+            .unwrap();
+        let format = |id: &str| store.stories.get(id).unwrap().unwrap()[0];
+        assert_eq!(format(&stories[0].0.id), layout::FORMAT_DICT);
+        assert_eq!(format(&stories[20].0.id), layout::FORMAT, "untouched");
+        assert!(store.dicts.of_feed("f").unwrap().is_some());
+        assert_same_content(&store, &stories);
+        drop(store);
+        // and after a restart (dictionaries read back from disk)
         let store = super::super::tests::reopen(dir.path());
         assert_same_content(&store, &stories);
     }
