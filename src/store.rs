@@ -17,7 +17,8 @@
 //!   `/api/stories` (see [`recency`]; a write finds the batch to leave in
 //!   the header of the story's old value);
 //! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
-//!   identity key such as `g:<guid>` or `l:<link>`) → story id;
+//!   identity key such as `g:<guid>` or `l:<link>`) → story id, for every
+//!   key but the one the story id was made from (see [`is_first_key`]);
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
@@ -236,6 +237,15 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
             source,
         })?;
     decode("alert", &json)
+}
+
+/// Whether `key` is the identity key story `id` was named after (see
+/// `tracker::identity::story_id`). Such a key is not written to `idents`:
+/// [`StoryLookup::story_for_key`] finds the story by making its id again,
+/// which saves a sled key per story (~200 bytes on disk each, half of
+/// `idents`).
+fn is_first_key(feed: &str, key: &str, id: &str) -> bool {
+    crate::tracker::identity::story_id(feed, key) == id
 }
 
 /// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
@@ -682,8 +692,8 @@ impl Store {
             let (feed, _) = kv?;
             let feed = String::from_utf8_lossy(&feed);
             for key in &keys {
-                if let Some(id) = self.keys.get(identity_key(&feed, key))? {
-                    return self.story(&String::from_utf8_lossy(&id));
+                if let Some(id) = self.story_for_key(&feed, key)? {
+                    return self.story(&id);
                 }
             }
         }
@@ -803,7 +813,9 @@ impl Store {
                     }
                     recency::tx_move(recent, &moved)?;
                     for (key, id) in &changes.keys {
-                        keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
+                        if !is_first_key(feed, key, id) {
+                            keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
+                        }
                     }
                     for (id, bytes, ds) in &alert_rows {
                         alerts_t.insert(&id.to_be_bytes(), bytes.as_slice())?;
@@ -1357,10 +1369,12 @@ impl Store {
 impl StoryLookup for Store {
     type Error = StoreError;
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .keys
-            .get(identity_key(feed, key))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        if let Some(id) = self.keys.get(identity_key(feed, key))? {
+            return Ok(Some(String::from_utf8_lossy(&id).into_owned()));
+        }
+        // the key a story's id was made from has no `idents` entry
+        let id = crate::tracker::identity::story_id(feed, key);
+        Ok(self.stories.contains_key(id.as_bytes())?.then_some(id))
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
@@ -1703,6 +1717,37 @@ mod tests {
         assert!(store.story("in-feed").unwrap().is_none());
         assert!(store.dicts.of_feed("f").unwrap().is_none());
         assert!(store.dicts.get(dict.id).is_err());
+    }
+
+    /// A story's first identity key costs no `idents` entry: its id is
+    /// made from it; the others have one.
+    #[test]
+    fn a_story_is_found_by_every_key_with_an_entry_for_all_but_the_first() {
+        use crate::tracker::identity::story_id;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let keys = ["g:https://x.example/1", "l:https://x.example/1"];
+        let mut s = layout::tests::story(Default::default(), 1);
+        s.id = story_id("f", keys[0]);
+        s.feed = "f".into();
+        s.keys = keys.iter().map(|k| k.to_string()).collect();
+        let mut changes = PollChanges::default();
+        changes.stories.insert(s.id.clone(), s.clone());
+        changes.keys = keys.iter().map(|k| (k.to_string(), s.id.clone())).collect();
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+            .unwrap();
+        assert_eq!(store.keys.len(), 1, "only the second key is written");
+        for key in keys {
+            assert_eq!(store.story_for_key("f", key).unwrap(), Some(s.id.clone()));
+            assert_eq!(store.story_for_key("other", key).unwrap(), None);
+        }
+        assert_eq!(store.find_story("https://x.example/1").unwrap(), Some(s.clone()));
+        store.prune(i64::MAX, 0, &Default::default()).unwrap();
+        for key in keys {
+            assert_eq!(store.story_for_key("f", key).unwrap(), None);
+        }
+        assert_eq!(store.keys.len(), 0);
     }
 
     /// Alerts are stored compressed, with the story id readable in front
