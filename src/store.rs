@@ -18,7 +18,7 @@
 //!   the header of the story's old value);
 //! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
 //!   identity key such as `g:<guid>` or `l:<link>`) → story id, for every
-//!   key but the one the story id was made from (see [`is_first_key`]);
+//!   key but those the story id is made from (see [`derived_ids`]);
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
@@ -239,13 +239,24 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
     decode("alert", &json)
 }
 
-/// Whether `key` is the identity key story `id` was named after (see
-/// `tracker::identity::story_id`). Such a key is not written to `idents`:
-/// [`StoryLookup::story_for_key`] finds the story by making its id again,
-/// which saves a sled key per story (~200 bytes on disk each, half of
-/// `idents`).
-fn is_first_key(feed: &str, key: &str, id: &str) -> bool {
-    crate::tracker::identity::story_id(feed, key) == id
+/// The ids of the stories `key` may name without an `idents` entry (see
+/// `tracker::identity::story_id`): first the story named after `key`
+/// itself (a story's first key), then, for a link `l:X`, the stories
+/// named after the guid `https://X`, `https://www.X`, `http://X` or
+/// `http://www.X` (a permalink guid: the same URL as the link, as in most
+/// news feeds; `X` is the canonical link, without scheme and `www.`).
+/// Such keys are not written to `idents`:
+/// [`StoryLookup::story_for_key`] makes the ids again, which saves one or
+/// two sled keys per story (~200 bytes on disk each).
+fn derived_ids(feed: &str, key: &str) -> Vec<String> {
+    use crate::tracker::identity::story_id;
+    let mut ids = vec![story_id(feed, key)];
+    if let Some(link) = key.strip_prefix("l:") {
+        for scheme in ["https://", "https://www.", "http://", "http://www."] {
+            ids.push(story_id(feed, &format!("g:{scheme}{link}")));
+        }
+    }
+    ids
 }
 
 /// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
@@ -813,7 +824,7 @@ impl Store {
                     }
                     recency::tx_move(recent, &moved)?;
                     for (key, id) in &changes.keys {
-                        if !is_first_key(feed, key, id) {
+                        if !derived_ids(feed, key).contains(id) {
                             keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                         }
                     }
@@ -1372,9 +1383,22 @@ impl StoryLookup for Store {
         if let Some(id) = self.keys.get(identity_key(feed, key))? {
             return Ok(Some(String::from_utf8_lossy(&id).into_owned()));
         }
-        // the key a story's id was made from has no `idents` entry
-        let id = crate::tracker::identity::story_id(feed, key);
-        Ok(self.stories.contains_key(id.as_bytes())?.then_some(id))
+        // a key the story's id is made from has no `idents` entry
+        let mut ids = derived_ids(feed, key).into_iter();
+        if let Some(id) = ids.next() {
+            if self.stories.contains_key(&id)? {
+                return Ok(Some(id));
+            }
+        }
+        // the story whose guid is this link's URL, if the link is its own
+        for id in ids {
+            if let Some(s) = StoryLookup::story(self, &id)? {
+                if s.keys.iter().any(|k| k == key) {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
@@ -1719,32 +1743,53 @@ mod tests {
         assert!(store.dicts.get(dict.id).is_err());
     }
 
-    /// A story's first identity key costs no `idents` entry: its id is
-    /// made from it; the others have one.
+    /// The keys a story id is made from cost no `idents` entry (its first
+    /// key, and its link when its guid is the same URL); the others have
+    /// one, and a story is found by every key it has, never by one it has
+    /// not.
     #[test]
-    fn a_story_is_found_by_every_key_with_an_entry_for_all_but_the_first() {
+    fn a_story_is_found_by_every_key_and_only_other_keys_have_entries() {
         use crate::tracker::identity::story_id;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let keys = ["g:https://x.example/1", "l:https://x.example/1"];
-        let mut s = layout::tests::story(Default::default(), 1);
-        s.id = story_id("f", keys[0]);
-        s.feed = "f".into();
-        s.keys = keys.iter().map(|k| k.to_string()).collect();
         let mut changes = PollChanges::default();
-        changes.stories.insert(s.id.clone(), s.clone());
-        changes.keys = keys.iter().map(|k| (k.to_string(), s.id.clone())).collect();
+        let stories = [
+            // guid and link the same URL: no entry at all (links are
+            // canonical: no scheme)
+            ["g:https://x.example/1", "l:x.example/1"],
+            ["g:http://www.x.example/5", "l:x.example/5"],
+            // a guid of its own: an entry for the link
+            ["g:tag:x.example,2026:2", "l:x.example/2"],
+            // guid https://x.example/3, link elsewhere: an entry for the link
+            ["g:https://x.example/3", "l:x.example/4"],
+        ];
+        for keys in stories {
+            let mut s = layout::tests::story(Default::default(), 1);
+            s.id = story_id("f", keys[0]);
+            s.feed = "f".into();
+            s.keys = keys.iter().map(|k| k.to_string()).collect();
+            changes.stories.insert(s.id.clone(), s.clone());
+            changes
+                .keys
+                .extend(keys.iter().map(|k| (k.to_string(), s.id.clone())));
+        }
         store
             .commit_poll("f", &FeedState::default(), &changes, &[], 10)
             .unwrap();
-        assert_eq!(store.keys.len(), 1, "only the second key is written");
-        for key in keys {
-            assert_eq!(store.story_for_key("f", key).unwrap(), Some(s.id.clone()));
-            assert_eq!(store.story_for_key("other", key).unwrap(), None);
+        assert_eq!(store.keys.len(), 2, "only the links that are not the guid");
+        for keys in stories {
+            for key in keys {
+                let found = store.story_for_key("f", key).unwrap();
+                assert_eq!(found, Some(story_id("f", keys[0])), "{key}");
+                assert_eq!(store.story_for_key("other", key).unwrap(), None);
+            }
         }
-        assert_eq!(store.find_story("https://x.example/1").unwrap(), Some(s.clone()));
+        // story 3's guid is this URL, but it is not its link
+        assert_eq!(store.story_for_key("f", "l:x.example/3").unwrap(), None);
+        let first = store.find_story("https://x.example/1").unwrap().unwrap();
+        assert_eq!(first.id, story_id("f", stories[0][0]));
         store.prune(i64::MAX, 0, &Default::default()).unwrap();
-        for key in keys {
+        for key in stories.iter().flatten() {
             assert_eq!(store.story_for_key("f", key).unwrap(), None);
         }
         assert_eq!(store.keys.len(), 0);
