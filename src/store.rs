@@ -18,7 +18,7 @@
 //!   the header of the story's old value);
 //! - `idents`: [`identity_key`] (16 bytes hashed from the feed and an
 //!   identity key such as `g:<guid>` or `l:<link>`) → story id, for every
-//!   key but those the story id is made from (see [`derived_ids`]);
+//!   key but those the story id is made from (see [`is_derived_key`]);
 //! - `alerts`: alert id (big-endian) → [`Alert`];
 //! - `deliveries`: notifier ‖ 0 ‖ alert id → [`Delivery`];
 //! - `due`: notifier ‖ 0 ‖ next attempt ‖ alert id → () for open deliveries,
@@ -239,24 +239,30 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
     decode("alert", &json)
 }
 
-/// The ids of the stories `key` may name without an `idents` entry (see
-/// `tracker::identity::story_id`): first the story named after `key`
-/// itself (a story's first key), then, for a link `l:X`, the stories
-/// named after the guid `https://X`, `https://www.X`, `http://X` or
-/// `http://www.X` (a permalink guid: the same URL as the link, as in most
-/// news feeds; `X` is the canonical link, without scheme and `www.`).
-/// Such keys are not written to `idents`:
-/// [`StoryLookup::story_for_key`] makes the ids again, which saves one or
-/// two sled keys per story (~200 bytes on disk each).
-fn derived_ids(feed: &str, key: &str) -> Vec<String> {
+/// How a permalink guid may spell the URL of its story's link: a link
+/// `l:X` is canonical (no scheme, no `www.`), a guid is as published.
+const PERMALINK_PREFIXES: [&str; 4] = ["https://", "https://www.", "http://", "http://www."];
+
+/// Whether `key` of story `id` (whose first key is `first_key`) is one
+/// the story's id is made from (see `tracker::identity::story_id`): its
+/// first key, or a link `l:X` when the first key is a permalink guid of
+/// the same URL (`g:https://X`, as in most news feeds). Such keys are not
+/// written to `idents`: [`StoryLookup::story_for_key`] makes the id again,
+/// which saves one or two sled keys per story (~200 bytes on disk each).
+fn is_derived_key(feed: &str, key: &str, id: &str, first_key: Option<&str>) -> bool {
     use crate::tracker::identity::story_id;
-    let mut ids = vec![story_id(feed, key)];
-    if let Some(link) = key.strip_prefix("l:") {
-        for scheme in ["https://", "https://www.", "http://", "http://www."] {
-            ids.push(story_id(feed, &format!("g:{scheme}{link}")));
-        }
+    if story_id(feed, key) == id {
+        return true;
     }
-    ids
+    let (Some(link), Some(first)) = (key.strip_prefix("l:"), first_key) else {
+        return false;
+    };
+    let permalink = first.strip_prefix("g:").is_some_and(|guid| {
+        PERMALINK_PREFIXES
+            .iter()
+            .any(|p| guid.strip_prefix(p) == Some(link))
+    });
+    permalink && story_id(feed, first) == id
 }
 
 /// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
@@ -824,7 +830,12 @@ impl Store {
                     }
                     recency::tx_move(recent, &moved)?;
                     for (key, id) in &changes.keys {
-                        if !derived_ids(feed, key).contains(id) {
+                        let first = changes
+                            .stories
+                            .get(id)
+                            .and_then(|s| s.keys.first())
+                            .map(String::as_str);
+                        if !is_derived_key(feed, key, id, first) {
                             keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                         }
                     }
@@ -1383,15 +1394,19 @@ impl StoryLookup for Store {
         if let Some(id) = self.keys.get(identity_key(feed, key))? {
             return Ok(Some(String::from_utf8_lossy(&id).into_owned()));
         }
-        // a key the story's id is made from has no `idents` entry
-        let mut ids = derived_ids(feed, key).into_iter();
-        if let Some(id) = ids.next() {
-            if self.stories.contains_key(&id)? {
-                return Ok(Some(id));
-            }
+        // a key the story's id is made from has no `idents` entry (see
+        // `is_derived_key`)
+        let ids = crate::tracker::identity::StoryIds::new(feed);
+        let id = ids.id(key);
+        if self.stories.contains_key(&id)? {
+            return Ok(Some(id));
         }
-        // the story whose guid is this link's URL, if the link is its own
-        for id in ids {
+        // the story whose permalink guid is this link, if the link is its own
+        let Some(link) = key.strip_prefix("l:") else {
+            return Ok(None);
+        };
+        for prefix in PERMALINK_PREFIXES {
+            let id = ids.id(&format!("g:{prefix}{link}"));
             if let Some(s) = StoryLookup::story(self, &id)? {
                 if s.keys.iter().any(|k| k == key) {
                     return Ok(Some(id));

@@ -165,14 +165,32 @@ pub fn text_key(s: &Snapshot) -> String {
 /// back from disk). Ids minted before this were 16 hex digits; they stay
 /// valid, ids are opaque.
 pub fn story_id(feed: &str, first_key: &str) -> String {
-    let feed_part = Sha256::digest(feed.as_bytes());
-    let mut h = Sha256::new();
-    h.update(feed.as_bytes());
-    h.update([0]);
-    h.update(first_key.as_bytes());
-    let mut id = hex::encode(&feed_part[..4]);
-    id.push_str(&hex::encode(&h.finalize()[..8]));
-    id
+    StoryIds::new(feed).id(first_key)
+}
+
+/// [`story_id`] for several keys of one feed, hashing the feed once.
+pub struct StoryIds<'a> {
+    feed: &'a str,
+    prefix: String,
+}
+
+impl<'a> StoryIds<'a> {
+    pub fn new(feed: &'a str) -> StoryIds<'a> {
+        StoryIds {
+            feed,
+            prefix: hex::encode(&Sha256::digest(feed.as_bytes())[..4]),
+        }
+    }
+
+    pub fn id(&self, first_key: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.feed.as_bytes());
+        h.update([0]);
+        h.update(first_key.as_bytes());
+        let mut id = self.prefix.clone();
+        id.push_str(&hex::encode(&h.finalize()[..8]));
+        id
+    }
 }
 
 /// Fingerprint of everything the publisher sent for an entry.
