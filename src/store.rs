@@ -5,7 +5,8 @@
 //!   highest alert id used, and whether the recency index is built;
 //! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
 //! - `present`: feed name → the story ids of its last parsed poll (written
-//!   only when a body was parsed, so a 304 neither reads nor writes it);
+//!   only when a body was parsed, so a 304 neither reads nor writes it;
+//!   the ids as bytes, see [`encode_present`]);
 //! - `stories`: story id → the story and its whole history in one value
 //!   (see [`layout`]: the record, then the versions, each a delta against
 //!   the next, the newest against the record's text; both compressed
@@ -237,6 +238,44 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
             source,
         })?;
     decode("alert", &json)
+}
+
+/// First byte of a present list stored as bytes; lists written before it
+/// (or holding an id that is not lower-case hex) are JSON (`[`).
+const PRESENT_BYTES: u8 = 1;
+
+/// A feed's present list: `1 ‖ (length ‖ id as bytes)…` when every id is
+/// lower-case hex (story ids are), half the size of the JSON list of
+/// quoted hex strings. Rewritten by every parsed poll of the feed.
+fn encode_present(ids: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + ids.iter().map(|i| 1 + i.len() / 2).sum::<usize>());
+    out.push(PRESENT_BYTES);
+    for id in ids {
+        match hex::decode(id) {
+            Ok(raw) if raw.len() <= usize::from(u8::MAX) && hex::encode(&raw) == *id => {
+                out.push(raw.len() as u8);
+                out.extend_from_slice(&raw);
+            }
+            _ => return encode(&ids),
+        }
+    }
+    out
+}
+
+fn decode_present(bytes: &[u8]) -> Result<Vec<String>, StoreError> {
+    let Some((&PRESENT_BYTES, mut rest)) = bytes.split_first() else {
+        return decode("present list", bytes);
+    };
+    let mut ids = Vec::new();
+    while let Some((&len, tail)) = rest.split_first() {
+        let raw = tail.get(..usize::from(len)).ok_or_else(|| StoreError::Corrupt {
+            what: "present list".into(),
+            source: "value shorter than its lengths".into(),
+        })?;
+        ids.push(hex::encode(raw));
+        rest = &tail[usize::from(len)..];
+    }
+    Ok(ids)
 }
 
 /// How a permalink guid may spell the URL of its story's link: a link
@@ -608,12 +647,12 @@ impl Store {
     pub fn present(&self, feed: &str) -> Result<Option<Vec<String>>, StoreError> {
         self.present
             .get(feed)?
-            .map(|v| decode("present list", &v))
+            .map(|v| decode_present(&v))
             .transpose()
     }
 
     pub fn put_present(&self, feed: &str, ids: &[String]) -> Result<(), StoreError> {
-        self.present.insert(feed, encode(&ids))?;
+        self.present.insert(feed, encode_present(ids))?;
         Ok(())
     }
 
@@ -743,7 +782,7 @@ impl Store {
         {
             return self.put_feed_state(feed, state);
         }
-        let present = parsed.then(|| encode(&changes.present));
+        let present = parsed.then(|| encode_present(&changes.present));
         let mut new_versions: HashMap<&str, Vec<&VersionRecord>> = HashMap::new();
         for v in &changes.versions {
             new_versions.entry(v.story.as_str()).or_default().push(v);
@@ -1292,7 +1331,7 @@ impl Store {
         for kv in self.present.iter() {
             let (feed, v) = kv?;
             if feeds.contains(String::from_utf8_lossy(&feed).as_ref()) {
-                in_feeds.extend(decode::<Vec<String>>("present list", &v)?);
+                in_feeds.extend(decode_present(&v)?);
             }
         }
         // the header says when a story was last seen: only the stories to
@@ -1808,6 +1847,23 @@ mod tests {
             assert_eq!(store.story_for_key("f", key).unwrap(), None);
         }
         assert_eq!(store.keys.len(), 0);
+    }
+
+    #[test]
+    fn present_lists_are_stored_as_bytes_and_json_lists_still_read() {
+        let ids: Vec<String> = vec!["00429cef04848df2b127b026".into(), "0123456789abcdef".into()];
+        let packed = encode_present(&ids);
+        assert!(packed.len() < encode(&ids).len() / 2 + 4, "{} bytes", packed.len());
+        assert_eq!(decode_present(&packed).unwrap(), ids);
+        assert_eq!(decode_present(&encode(&ids)).unwrap(), ids, "JSON, as written before");
+        assert_eq!(decode_present(&encode_present(&[])).unwrap(), Vec::<String>::new());
+        // ids that are not lower-case hex keep the JSON form
+        for odd in ["ABCDEF", "abc", "not-hex"] {
+            let list = vec![ids[0].clone(), odd.to_string()];
+            assert_eq!(encode_present(&list)[0], b'[');
+            assert_eq!(decode_present(&encode_present(&list)).unwrap(), list);
+        }
+        assert!(decode_present(&packed[..packed.len() - 1]).is_err(), "cut short");
     }
 
     /// Alerts are stored compressed, with the story id readable in front
