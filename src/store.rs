@@ -268,10 +268,12 @@ fn decode_present(bytes: &[u8]) -> Result<Vec<String>, StoreError> {
     };
     let mut ids = Vec::new();
     while let Some((&len, tail)) = rest.split_first() {
-        let raw = tail.get(..usize::from(len)).ok_or_else(|| StoreError::Corrupt {
-            what: "present list".into(),
-            source: "value shorter than its lengths".into(),
-        })?;
+        let raw = tail
+            .get(..usize::from(len))
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "present list".into(),
+                source: "value shorter than its lengths".into(),
+            })?;
         ids.push(hex::encode(raw));
         rest = &tail[usize::from(len)..];
     }
@@ -1853,17 +1855,31 @@ mod tests {
     fn present_lists_are_stored_as_bytes_and_json_lists_still_read() {
         let ids: Vec<String> = vec!["00429cef04848df2b127b026".into(), "0123456789abcdef".into()];
         let packed = encode_present(&ids);
-        assert!(packed.len() < encode(&ids).len() / 2 + 4, "{} bytes", packed.len());
+        assert!(
+            packed.len() < encode(&ids).len() / 2 + 4,
+            "{} bytes",
+            packed.len()
+        );
         assert_eq!(decode_present(&packed).unwrap(), ids);
-        assert_eq!(decode_present(&encode(&ids)).unwrap(), ids, "JSON, as written before");
-        assert_eq!(decode_present(&encode_present(&[])).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            decode_present(&encode(&ids)).unwrap(),
+            ids,
+            "JSON, as written before"
+        );
+        assert_eq!(
+            decode_present(&encode_present(&[])).unwrap(),
+            Vec::<String>::new()
+        );
         // ids that are not lower-case hex keep the JSON form
         for odd in ["ABCDEF", "abc", "not-hex"] {
             let list = vec![ids[0].clone(), odd.to_string()];
             assert_eq!(encode_present(&list)[0], b'[');
             assert_eq!(decode_present(&encode_present(&list)).unwrap(), list);
         }
-        assert!(decode_present(&packed[..packed.len() - 1]).is_err(), "cut short");
+        assert!(
+            decode_present(&packed[..packed.len() - 1]).is_err(),
+            "cut short"
+        );
     }
 
     /// Alerts are stored compressed, with the story id readable in front
