@@ -187,11 +187,16 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+/// A stored value that does not decode: which kind, and why.
+fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Corrupt {
         what: what.to_string(),
         source: e.into(),
-    })
+    }
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))
 }
 
 /// First byte of an lz4-compressed alert value; alerts written before it
@@ -227,16 +232,9 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
             .and_then(|(&len, rest)| rest.get(usize::from(len)..)),
         _ => return decode("alert", bytes),
     };
-    let json = packed
-        .ok_or_else(|| "value shorter than its header".into())
-        .and_then(|p| {
-            lz4_flex::block::decompress_size_prepended(p)
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-        })
-        .map_err(|source| StoreError::Corrupt {
-            what: "alert".into(),
-            source,
-        })?;
+    let packed = packed.ok_or_else(|| corrupt("alert", "value shorter than its header"))?;
+    let json =
+        lz4_flex::block::decompress_size_prepended(packed).map_err(|e| corrupt("alert", e))?;
     decode("alert", &json)
 }
 
@@ -270,10 +268,7 @@ fn decode_present(bytes: &[u8]) -> Result<Vec<String>, StoreError> {
     while let Some((&len, tail)) = rest.split_first() {
         let raw = tail
             .get(..usize::from(len))
-            .ok_or_else(|| StoreError::Corrupt {
-                what: "present list".into(),
-                source: "value shorter than its lengths".into(),
-            })?;
+            .ok_or_else(|| corrupt("present list", "value shorter than its lengths"))?;
         ids.push(hex::encode(raw));
         rest = &tail[usize::from(len)..];
     }

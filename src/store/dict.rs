@@ -28,7 +28,7 @@ use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 use sled::Tree;
 use zstd_safe::{CCtx, CDict, DCtx, DDict};
 
-use super::StoreError;
+use super::{corrupt, StoreError};
 
 /// The most of a feed's first records a dictionary holds. On the corpus's
 /// real histories, later stories compressed 1.92× smaller than with lz4
@@ -56,13 +56,6 @@ const CACHED: usize = 32;
 /// Largest value a story part may decompress to (a guard against a
 /// damaged frame header asking for gigabytes).
 const MAX_PART: u64 = 64 << 20;
-
-fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::Corrupt {
-        what: what.to_string(),
-        source: e.into(),
-    }
-}
 
 /// One feed dictionary, prepared for compressing and decompressing on
 /// first use of each.

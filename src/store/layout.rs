@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::delta::SnapshotDelta;
 use super::dict::{Dict, Dicts};
-use super::StoreError;
+use super::{corrupt, StoreError};
 use crate::model::{ChangeClass, Field, Snapshot, UnixMs};
 use crate::records::{StoryRecord, VersionRecord};
 
@@ -91,13 +91,6 @@ pub struct StoryValue<'a> {
     record: &'a [u8],
     /// The compressed version chain (empty: no versions).
     pub versions: &'a [u8],
-}
-
-fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::Corrupt {
-        what: what.to_string(),
-        source: e.into(),
-    }
 }
 
 /// The fingerprint a chain records for the `latest` it is relative to.

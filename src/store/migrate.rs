@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::{layout, Store, StoreError};
+use super::{corrupt, layout, Store, StoreError};
 use crate::records::{StoryRecord, VersionRecord};
 
 /// `meta` key present while a migration to schema 2 is under way.
@@ -34,13 +34,6 @@ const MIGRATING: &str = "migrating_to_2";
 /// Schema 1 marked an lz4-compressed story record with a leading 0 (JSON
 /// never starts with a NUL); records without it are plain JSON.
 const V1_COMPRESSED: u8 = 0;
-
-fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::Corrupt {
-        what: what.to_string(),
-        source: e.into(),
-    }
-}
 
 fn unpack<T: DeserializeOwned>(what: &str, packed: &[u8]) -> Result<T, StoreError> {
     let raw = lz4_flex::decompress_size_prepended(packed).map_err(|e| corrupt(what, e))?;
