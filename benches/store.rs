@@ -23,6 +23,10 @@ use storywatch::store::Store;
 const PRELOADED: u64 = 20_000;
 /// Versions of each preloaded story.
 const VERSIONS: u32 = 5;
+/// When the benched polls start (each poll later by a millisecond: a
+/// store keeps stories by the time they changed, and no two polls of a
+/// feed happen at the same instant).
+const AT: i64 = 1_750_000_000_000;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -37,7 +41,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next += 1;
-                one_version(&mut rng, "bench", 1_000_000 + next, 1, 1_750_000_000_000)
+                // each poll at its own time, as in a daemon
+                one_version(&mut rng, "bench", 1_000_000 + next, 1, AT + next as i64)
             },
             |changes| {
                 store
@@ -55,7 +60,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 revision += 1;
-                one_version(&mut rng, "bench", 42, revision, 1_750_000_000_000)
+                one_version(&mut rng, "bench", 42, revision, AT + i64::from(revision))
             },
             |changes| {
                 store
@@ -68,7 +73,8 @@ fn bench(c: &mut Criterion) {
 
     for story in 0..PRELOADED {
         for rev in 1..=VERSIONS {
-            let changes = one_version(&mut rng, "pre", story, rev, 1_750_000_000_000);
+            let at = AT + (story * 10 + u64::from(rev)) as i64;
+            let changes = one_version(&mut rng, "pre", story, rev, at);
             store
                 .commit_poll("pre", &state, &changes, &[], 100)
                 .expect("preload");
