@@ -1349,6 +1349,7 @@ impl Store {
                 dicts_in_use.insert(dict);
             }
         }
+        let mut gone = Vec::with_capacity(old.len());
         for s in old {
             for key in &s.keys {
                 self.keys.remove(identity_key(&s.feed, key))?;
@@ -1356,10 +1357,11 @@ impl Store {
             if let Some(v) = self.stories.remove(s.id.as_bytes())? {
                 let changed =
                     layout::StoryValue::parse(&v)?.map_or(s.last_changed, |v| v.last_changed);
-                recency::remove(&self.recent, &s.id, changed)?;
+                gone.push((s.id, changed));
             }
             stories += 1;
         }
+        recency::remove(&self.recent, &gone)?;
         self.drop_unused_dicts(&dicts_in_use, feeds)?;
         let mut alerts = 0;
         let mut closed: Vec<u64> = Vec::new();

@@ -90,15 +90,21 @@ pub fn tx_move(
     Ok(())
 }
 
-/// Removes story `id` (last changed at `t`) from its batch.
-pub fn remove(tree: &Tree, id: &str, t: UnixMs) -> Result<(), StoreError> {
-    let key = batch_key(t, id);
-    let result = tree.update_and_fetch(key, |v| {
-        let mut set = ids(v?);
-        set.remove(id);
-        (!set.is_empty()).then(|| join(&set))
-    });
-    result?;
+/// Removes stories, each `(id, last change)`, from their batches: each
+/// batch is rewritten once, however many of its stories go (a feed's first
+/// poll is one batch, and its stories tend to age out together).
+pub fn remove(tree: &Tree, stories: &[(String, UnixMs)]) -> Result<(), StoreError> {
+    let mut batches: BTreeMap<[u8; 16], BTreeSet<&str>> = BTreeMap::new();
+    for (id, t) in stories {
+        batches.entry(batch_key(*t, id)).or_default().insert(id);
+    }
+    for (key, gone) in batches {
+        tree.update_and_fetch(key, |v| {
+            let mut set = ids(v?);
+            set.retain(|id| !gone.contains(id.as_str()));
+            (!set.is_empty()).then(|| join(&set))
+        })?;
+    }
     Ok(())
 }
 
@@ -205,10 +211,20 @@ mod tests {
             ["aaaaaaaa03", "bbbbbbbb01", "bbbbbbbb02"]
         );
         // removing the last story of a batch removes its key
-        remove(&tree, "bbbbbbbb02", 10).unwrap();
-        remove(&tree, "aaaaaaaa04", 30).unwrap();
+        remove(
+            &tree,
+            &[("bbbbbbbb02".into(), 10), ("aaaaaaaa04".into(), 30)],
+        )
+        .unwrap();
         assert_eq!(tree.len(), 3);
         assert_eq!(list(None).len(), 4);
+        // several stories of one batch at once
+        remove(
+            &tree,
+            &[("aaaaaaaa01".into(), 20), ("aaaaaaaa03".into(), 20)],
+        )
+        .unwrap();
+        assert_eq!(list(None), ["aaaaaaaa02", "bbbbbbbb01"]);
         // short (legacy) ids have batches of their own
         assert_eq!(batch_key(5, "ab")[8..], [b'a', b'b', 0, 0, 0, 0, 0, 0]);
     }
