@@ -84,9 +84,11 @@ fn with_pooled<C, R>(pool: &Mutex<Vec<C>>, new: fn() -> C, f: impl FnOnce(&mut C
 }
 
 impl Dict {
-    fn new(bytes: Vec<u8>) -> Dict {
+    /// Dictionary `id` of `bytes` (the id is the fingerprint of the bytes,
+    /// never 0: 0 in a value means "no dictionary").
+    fn new(id: u64, bytes: Vec<u8>) -> Dict {
         Dict {
-            id: crate::fingerprint::of_bytes(&bytes).max(1),
+            id,
             bytes,
             compress: OnceLock::new(),
             decompress: OnceLock::new(),
@@ -104,7 +106,8 @@ impl Dict {
                 break;
             }
         }
-        (bytes.len() >= MIN_BYTES).then(|| Dict::new(bytes))
+        (bytes.len() >= MIN_BYTES)
+            .then(|| Dict::new(crate::fingerprint::of_bytes(&bytes).max(1), bytes))
     }
 
     pub fn compress(&self, src: &[u8]) -> Vec<u8> {
@@ -212,9 +215,7 @@ impl Dicts {
         let mut bytes = Vec::with_capacity(len);
         with_pooled(&DCTXS, DCtx::create, |d| d.decompress(&mut bytes, &stored))
             .map_err(|_| damaged())?;
-        let mut d = Dict::new(bytes);
-        d.id = id;
-        Ok(self.remember(Arc::new(d)))
+        Ok(self.remember(Arc::new(Dict::new(id, bytes))))
     }
 
     /// The dictionary `feed`'s new values are compressed against, if it

@@ -239,6 +239,29 @@ mod tests {
         }
     }
 
+    /// Gives story `s` a new revision at `at` titled `title`, adds it to
+    /// `versions` and puts both in `changes`, as the tracker would.
+    fn edit(
+        s: &mut StoryRecord,
+        versions: &mut Vec<VersionRecord>,
+        at: UnixMs,
+        title: &str,
+        changes: &mut PollChanges,
+    ) {
+        s.revision += 1;
+        s.last_changed = at;
+        s.latest = snapshot(title, s.revision);
+        let v = VersionRecord {
+            revision: s.revision,
+            at,
+            snapshot: s.latest.clone(),
+            ..versions[versions.len() - 1].clone()
+        };
+        versions.push(v.clone());
+        changes.stories.insert(s.id.clone(), s.clone());
+        changes.versions.push(v);
+    }
+
     /// Stories with 1..=4 versions, the newest record's `latest` carrying a
     /// metadata change made after the last version (as the tracker does).
     fn v1_stories(n: usize) -> Vec<(StoryRecord, Vec<VersionRecord>)> {
@@ -321,19 +344,9 @@ mod tests {
         assert!(store.meta.get(MIGRATING).unwrap().is_none());
         // the migrated story takes new versions on top of its history
         let (mut s, mut versions) = stories[3].clone();
-        s.revision += 1;
-        s.last_changed = 10_000;
-        s.latest = snapshot(&s.id, s.revision);
-        let v = VersionRecord {
-            revision: s.revision,
-            at: 10_000,
-            snapshot: s.latest.clone(),
-            ..versions[1].clone()
-        };
-        versions.push(v.clone());
         let mut changes = PollChanges::default();
-        changes.stories.insert(s.id.clone(), s.clone());
-        changes.versions.push(v);
+        let title = s.id.clone();
+        edit(&mut s, &mut versions, 10_000, &title, &mut changes);
         store
             .commit_poll("f", &FeedState::default(), &changes, &[], 100)
             .unwrap();
@@ -423,18 +436,8 @@ mod tests {
         // dictionary of the feed, on top of their schema-2 histories
         let mut changes = PollChanges::default();
         for (s, versions) in stories.iter_mut().take(12) {
-            s.revision += 1;
-            s.last_changed = 20_000;
-            s.latest = snapshot(&format!("{} edited", s.id), s.revision);
-            let v = VersionRecord {
-                revision: s.revision,
-                at: 20_000,
-                snapshot: s.latest.clone(),
-                ..versions[0].clone()
-            };
-            versions.push(v.clone());
-            changes.stories.insert(s.id.clone(), s.clone());
-            changes.versions.push(v);
+            let title = format!("{} edited", s.id);
+            edit(s, versions, 20_000, &title, &mut changes);
         }
         store
             .commit_poll("f", &FeedState::default(), &changes, &[], 100)
