@@ -43,7 +43,10 @@ fn first_poll(rng: &mut Lcg, feed: &str, first: u64, count: u64, at: i64) -> Pol
     let mut all = PollChanges::default();
     for n in first..first + count {
         let c = one_version(rng, feed, n, 1, at);
-        all.present.push(story_id(feed, n));
+        all.present.push(storywatch::tracker::Listed {
+            id: story_id(feed, n),
+            ..Default::default()
+        });
         all.stories.extend(c.stories);
         all.versions.extend(c.versions);
         all.keys.extend(c.keys);

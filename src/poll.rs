@@ -66,7 +66,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
     if !state.present.is_empty() {
         // a database from before the `present` tree: move the list there
         app.store
-            .put_present(&feed.name, &std::mem::take(&mut state.present))?;
+            .put_present_ids(&feed.name, std::mem::take(&mut state.present))?;
     }
     if state.config_url != feed.url.as_str() {
         // the user edited the URL: start from it, keep the stories

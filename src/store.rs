@@ -45,6 +45,7 @@ mod delta;
 mod dict;
 mod layout;
 mod migrate;
+mod present;
 mod recency;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,12 +61,14 @@ use sled::{Transactional, Tree};
 use crate::model::UnixMs;
 use crate::outbox::{Alert, Circuit, Delivery, DeliveryState};
 use crate::records::{ArticleRecord, FeedState, StoryRecord, VersionRecord};
-use crate::tracker::{PollChanges, StoryLookup};
+use crate::tracker::{Listed, PollChanges, StoryLookup};
 
 /// Bumped when the stored layout changes incompatibly (2: one value per
 /// story with its history as deltas, see [`layout`]; 3: values compressed
-/// against feed dictionaries, see [`dict`]).
-const SCHEMA_VERSION: u32 = 3;
+/// against feed dictionaries, see [`dict`]; 4: present lists with each
+/// story's raw fingerprint, see [`present`], a first version in one byte,
+/// see [`layout`], and `recent` batches of ids as bytes, see [`recency`]).
+const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -238,43 +241,6 @@ fn decode_alert(bytes: &[u8]) -> Result<Alert, StoreError> {
     decode("alert", &json)
 }
 
-/// First byte of a present list stored as bytes; lists written before it
-/// (or holding an id that is not lower-case hex) are JSON (`[`).
-const PRESENT_BYTES: u8 = 1;
-
-/// A feed's present list: `1 ‖ (length ‖ id as bytes)…` when every id is
-/// lower-case hex (story ids are), half the size of the JSON list of
-/// quoted hex strings. Rewritten by every parsed poll of the feed.
-fn encode_present(ids: &[String]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + ids.iter().map(|i| 1 + i.len() / 2).sum::<usize>());
-    out.push(PRESENT_BYTES);
-    for id in ids {
-        match hex::decode(id) {
-            Ok(raw) if raw.len() <= usize::from(u8::MAX) && hex::encode(&raw) == *id => {
-                out.push(raw.len() as u8);
-                out.extend_from_slice(&raw);
-            }
-            _ => return encode(&ids),
-        }
-    }
-    out
-}
-
-fn decode_present(bytes: &[u8]) -> Result<Vec<String>, StoreError> {
-    let Some((&PRESENT_BYTES, mut rest)) = bytes.split_first() else {
-        return decode("present list", bytes);
-    };
-    let mut ids = Vec::new();
-    while let Some((&len, tail)) = rest.split_first() {
-        let raw = tail
-            .get(..usize::from(len))
-            .ok_or_else(|| corrupt("present list", "value shorter than its lengths"))?;
-        ids.push(hex::encode(raw));
-        rest = &tail[usize::from(len)..];
-    }
-    Ok(ids)
-}
-
 /// How a permalink guid may spell the URL of its story's link: a link
 /// `l:X` is canonical (no scheme, no `www.`), a guid is as published.
 const PERMALINK_PREFIXES: [&str; 4] = ["https://", "https://www.", "http://", "http://www."];
@@ -406,8 +372,15 @@ fn story_value(
     let old = old.map(layout::StoryValue::parse).transpose()?.flatten();
     let old_changed = old.map(|o| o.last_changed);
     let dict_id = dict.map_or(0, |d| d.id);
+    // the history's bytes are kept as they are when they still fit the
+    // record: same `latest` and dictionary (and, for a first version only,
+    // which stands for one made at `last_changed`, the same time)
     if let Some(o) = old.filter(|o| {
-        added.is_empty() && (o.versions.is_empty() || (o.base == base && o.dict == dict_id))
+        added.is_empty()
+            && (o.versions.is_empty()
+                || (o.base == base
+                    && o.dict == dict_id
+                    && (!o.first_version_only() || o.last_changed == s.last_changed)))
     }) {
         return Ok((layout::encode(s, base, o.versions, dict), old_changed));
     }
@@ -420,7 +393,7 @@ fn story_value(
     if keep >= 2 && chain.len() > keep {
         chain.drain(1..chain.len() + 1 - keep);
     }
-    let versions = layout::encode_versions(&chain, &s.latest, dict);
+    let versions = layout::encode_versions(&chain, &s.latest, s.last_changed, dict);
     Ok((layout::encode(s, base, &versions, dict), old_changed))
 }
 
@@ -639,17 +612,27 @@ impl Store {
             .transpose()
     }
 
-    /// Story ids in the feed's last parsed poll, in feed order (`None`
-    /// before the first one; older databases kept them in [`FeedState`]).
-    pub fn present(&self, feed: &str) -> Result<Option<Vec<String>>, StoreError> {
+    /// The stories of the feed's last parsed poll, in feed order (`None`
+    /// before the first one; older databases kept their ids in
+    /// [`FeedState`]).
+    pub fn present(&self, feed: &str) -> Result<Option<Vec<Listed>>, StoreError> {
         self.present
             .get(feed)?
-            .map(|v| decode_present(&v))
+            .map(|v| present::decode_list(&v))
             .transpose()
     }
 
-    pub fn put_present(&self, feed: &str, ids: &[String]) -> Result<(), StoreError> {
-        self.present.insert(feed, encode_present(ids))?;
+    /// Moves a present list of ids kept in an old [`FeedState`] to the
+    /// `present` tree.
+    pub fn put_present_ids(&self, feed: &str, ids: Vec<String>) -> Result<(), StoreError> {
+        let stories: Vec<Listed> = ids
+            .into_iter()
+            .map(|id| Listed {
+                id,
+                ..Listed::default()
+            })
+            .collect();
+        self.present.insert(feed, present::encode_list(&stories))?;
         Ok(())
     }
 
@@ -779,7 +762,7 @@ impl Store {
         {
             return self.put_feed_state(feed, state);
         }
-        let present = parsed.then(|| encode_present(&changes.present));
+        let present = parsed.then(|| present::encode_list(&changes.present));
         let mut new_versions: HashMap<&str, Vec<&VersionRecord>> = HashMap::new();
         for v in &changes.versions {
             new_versions.entry(v.story.as_str()).or_default().push(v);
@@ -1328,7 +1311,7 @@ impl Store {
         for kv in self.present.iter() {
             let (feed, v) = kv?;
             if feeds.contains(String::from_utf8_lossy(&feed).as_ref()) {
-                in_feeds.extend(decode_present(&v)?);
+                in_feeds.extend(present::decode_list(&v)?.into_iter().map(|l| l.id));
             }
         }
         // the header says when a story was last seen: only the stories to
@@ -1772,7 +1755,10 @@ mod tests {
             s.last_seen = 1_000;
             changes.stories.insert(id.into(), s);
         }
-        changes.present = vec!["in-feed".into()];
+        changes.present = vec![Listed {
+            id: "in-feed".into(),
+            ..Listed::default()
+        }];
         changes.stats.entries = 1;
         store
             .commit_poll("f", &FeedState::default(), &changes, &[], 10)
@@ -1849,35 +1835,81 @@ mod tests {
         assert_eq!(store.keys.len(), 0);
     }
 
+    /// The present list carries each story's raw fingerprint, so an entry
+    /// that did not change passes without its story being read, and one
+    /// that did is still found by any of its keys.
     #[test]
-    fn present_lists_are_stored_as_bytes_and_json_lists_still_read() {
-        let ids: Vec<String> = vec!["00429cef04848df2b127b026".into(), "0123456789abcdef".into()];
-        let packed = encode_present(&ids);
-        assert!(
-            packed.len() < encode(&ids).len() / 2 + 4,
-            "{} bytes",
-            packed.len()
-        );
-        assert_eq!(decode_present(&packed).unwrap(), ids);
-        assert_eq!(
-            decode_present(&encode(&ids)).unwrap(),
-            ids,
-            "JSON, as written before"
-        );
-        assert_eq!(
-            decode_present(&encode_present(&[])).unwrap(),
-            Vec::<String>::new()
-        );
-        // ids that are not lower-case hex keep the JSON form
-        for odd in ["ABCDEF", "abc", "not-hex"] {
-            let list = vec![ids[0].clone(), odd.to_string()];
-            assert_eq!(encode_present(&list)[0], b'[');
-            assert_eq!(decode_present(&encode_present(&list)).unwrap(), list);
+    fn unchanged_entries_pass_without_a_read_and_changed_ones_are_found_by_any_key() {
+        use crate::model::Entry;
+        use crate::tracker::{track_poll, FeedRules};
+        use std::cell::Cell;
+        /// The store, counting the story records read.
+        struct Counting<'a>(&'a Store, Cell<usize>);
+        impl StoryLookup for Counting<'_> {
+            type Error = StoreError;
+            fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, StoreError> {
+                self.0.story_for_key(feed, key)
+            }
+            fn story(&self, id: &str) -> Result<Option<StoryRecord>, StoreError> {
+                self.1.set(self.1.get() + 1);
+                StoryLookup::story(self.0, id)
+            }
         }
-        assert!(
-            decode_present(&packed[..packed.len() - 1]).is_err(),
-            "cut short"
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let entry = |guid: &str, link: &str, title: &str| Entry {
+            guid: Some(guid.into()),
+            link: Some(link.into()),
+            title: title.into(),
+            summary: format!("{title}: the council met and voted on the budget."),
+            ..Default::default()
+        };
+        let poll = |entries: &[Entry], now: UnixMs| {
+            let rules = FeedRules {
+                feed: "f",
+                ignore: &[],
+                min_class: None,
+            };
+            let listed = store.present("f").unwrap().unwrap_or_default();
+            let counting = Counting(&store, Cell::new(0));
+            let changes = track_poll(&counting, &rules, entries, &listed, now).unwrap();
+            store
+                .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+                .unwrap();
+            (changes.stats, counting.1.get())
+        };
+        let a = entry("tag:x.example,2026:a", "https://x.example/a", "Storm nears");
+        let b = entry("tag:x.example,2026:b", "https://x.example/b", "Budget vote");
+        let (stats, _) = poll(&[a.clone(), b.clone()], 1_000);
+        assert_eq!(stats.new, 2);
+        let listed = store.present("f").unwrap().unwrap();
+        assert!(listed.iter().all(|l| l.raw_fp != 0));
+        let id_a = listed[0].id.clone();
+
+        // the same entries again: nothing is read
+        let (stats, reads) = poll(&[a.clone(), b.clone()], 2_000);
+        assert_eq!((stats.unchanged, reads), (2, 0));
+
+        // a new guid, the same link: still story a, found by its link
+        let a2 = entry(
+            "tag:x.example,2026:a-2",
+            "https://x.example/a",
+            "Storm nears",
         );
+        let (stats, reads) = poll(&[a2, b.clone()], 3_000);
+        assert_eq!((stats.new, stats.merges, stats.unchanged), (0, 0, 1));
+        assert_eq!(reads, 1, "a only");
+
+        // a leaves, and comes back with a third guid: found by its link
+        poll(std::slice::from_ref(&b), 4_000);
+        let a3 = entry(
+            "tag:x.example,2026:a-3",
+            "https://x.example/a",
+            "Storm hits",
+        );
+        let (stats, _) = poll(&[a3, b], 5_000);
+        assert_eq!((stats.new, stats.updated, stats.merges), (0, 1, 0));
+        assert_eq!(store.present("f").unwrap().unwrap()[0].id, id_a);
     }
 
     /// Alerts are stored compressed, with the story id readable in front

@@ -241,8 +241,8 @@ mod tests {
             ignore: &[],
             min_class: None,
         };
-        let changes = track_poll(store, &rules, &[entry], &state.present, now).unwrap();
-        state.present = changes.present.clone();
+        let listed = store.present("f").unwrap().unwrap_or_default();
+        let changes = track_poll(store, &rules, &[entry], &listed, now).unwrap();
         store.commit_poll("f", state, &changes, &[], 10).unwrap();
     }
 

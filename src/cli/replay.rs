@@ -228,6 +228,7 @@ pub fn replay_with(
         min_class: feed.min_materiality,
     };
     let mut state = FeedState::default();
+    let mut listed = Vec::new();
     let mut summary = ReplaySummary {
         files: files.len(),
         ..Default::default()
@@ -265,11 +266,10 @@ pub fn replay_with(
             }
         };
         summary.polls += 1;
-        let mut changes =
-            tracker::track_poll(&store, &rules, &parsed.entries, &state.present, clock)?;
+        let mut changes = tracker::track_poll(&store, &rules, &parsed.entries, &listed, clock)?;
         let baseline = !state.baseline_done;
         state.baseline_done = true;
-        state.present = changes.present.clone();
+        listed = changes.present.clone();
         let s = &changes.stats;
         summary.merges += u64::from(s.merges);
         summary.flipflops += u64::from(s.flipflops);

@@ -21,7 +21,11 @@
 //!   `latest` the chain was written against, so a write that changed only
 //!   `latest`'s metadata (no new version) knows to re-base the chain;
 //! - both parts are compressed with zstd against the feed's dictionary
-//!   (see [`super::dict`]), named by its id.
+//!   (see [`super::dict`]), named by its id;
+//! - a story seen once, the most common kind, has one version equal to
+//!   `latest`, made at `last_changed`: its versions part is the one byte
+//!   [`FIRST_VERSION_ONLY`] instead of a compressed chain (~40 bytes, an
+//!   eighth of such a value; schema 4).
 //!
 //! Values of format 2 (schema 2, and stories of a feed that has no
 //! dictionary yet) have no dictionary id and are lz4-compressed against
@@ -42,6 +46,12 @@ pub const FORMAT: u8 = 2;
 /// First byte of a story value zstd-compressed against its feed's
 /// dictionary.
 pub const FORMAT_DICT: u8 = 3;
+
+/// The whole versions part of a story whose only version is its first,
+/// equal to `latest` and made at `last_changed` (no compressed chain is
+/// one byte long: lz4's starts with a 4-byte length, zstd's with a 4-byte
+/// magic number).
+const FIRST_VERSION_ONLY: u8 = 1;
 
 const HEADER: usize = 1 + 8 + 8 + 8 + 4;
 const HEADER_DICT: usize = HEADER + 8;
@@ -172,9 +182,26 @@ impl<'a> StoryValue<'a> {
     }
 
     /// The stored versions, oldest first, still as deltas.
+    /// Whether the versions part is [`FIRST_VERSION_ONLY`], which stands
+    /// for a version made at the header's `last_changed`.
+    pub fn first_version_only(&self) -> bool {
+        self.versions == [FIRST_VERSION_ONLY]
+    }
+
     fn chain(&self, dicts: &Dicts) -> Result<Vec<StoredVersion>, StoreError> {
         if self.versions.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.first_version_only() {
+            return Ok(vec![StoredVersion {
+                revision: 1,
+                at: self.last_changed,
+                class: None,
+                score: 0.0,
+                flipflop: false,
+                reverted: Vec::new(),
+                delta: SnapshotDelta::default(),
+            }]);
         }
         let raw = self.unpack("versions", self.versions, dicts)?;
         serde_json::from_slice(&raw).map_err(|e| corrupt("versions", e))
@@ -208,13 +235,28 @@ impl StoredVersion {
 
 /// The compressed chain of `versions` (oldest first), relative to `latest`,
 /// against `dict` (the one the value will name).
+/// The versions part of a story whose record has `latest` and
+/// `last_changed`.
 pub fn encode_versions(
     versions: &[VersionRecord],
     latest: &Snapshot,
+    last_changed: UnixMs,
     dict: Option<&Dict>,
 ) -> Vec<u8> {
     if versions.is_empty() {
         return Vec::new();
+    }
+    if let [v] = versions {
+        if v.revision == 1
+            && v.at == last_changed
+            && v.class.is_none()
+            && v.score == 0.0
+            && !v.flipflop
+            && v.reverted.is_empty()
+            && v.snapshot == *latest
+        {
+            return vec![FIRST_VERSION_ONLY];
+        }
     }
     let mut chain = Vec::with_capacity(versions.len());
     let mut next = latest;
@@ -313,7 +355,7 @@ pub(super) mod tests {
         let sample = serde_json::to_vec(&story(versions[0].snapshot.clone(), 1)).unwrap();
         let dict = dicts.adopt(Dict::build(std::iter::repeat_n(sample.as_slice(), 4)).unwrap());
         for (codec, dict) in [("lz4", None), ("feed dictionary", Some(&*dict))] {
-            let chain = encode_versions(&versions, &latest, dict);
+            let chain = encode_versions(&versions, &latest, record.last_changed, dict);
             let value = encode(&record, base_of(&latest), &chain, dict);
             let parsed = StoryValue::parse(&value).unwrap().unwrap();
             assert_eq!(parsed.last_changed, 77);
@@ -332,6 +374,50 @@ pub(super) mod tests {
                 "{codec}: chain {} bytes",
                 chain.len()
             );
+        }
+    }
+
+    #[test]
+    fn a_story_seen_once_keeps_its_first_version_in_one_byte() {
+        let dicts = super::super::dict::tests::temporary();
+        let first = VersionRecord {
+            score: 0.0,
+            ..version(1, "Council to vote", "The council met on Tuesday.")
+        };
+        let mut record = story(first.snapshot.clone(), 1);
+        record.last_changed = first.at;
+        let chain = encode_versions(std::slice::from_ref(&first), &record.latest, first.at, None);
+        assert_eq!(chain, [FIRST_VERSION_ONLY]);
+        let value = encode(&record, base_of(&record.latest), &chain, None);
+        let parsed = StoryValue::parse(&value).unwrap().unwrap();
+        assert!(parsed.first_version_only());
+        let read = parsed.versions("s1", &record.latest, &dicts).unwrap();
+        assert_eq!(read, std::slice::from_ref(&first));
+        // anything else about it is a real chain
+        let later = VersionRecord {
+            at: first.at + 1,
+            ..first.clone()
+        };
+        let classed = VersionRecord {
+            class: Some(ChangeClass::Minor),
+            ..first.clone()
+        };
+        let mut older_text = record.latest.clone();
+        older_text.title = "Council to meet".into();
+        let other_text = VersionRecord {
+            snapshot: older_text,
+            ..first.clone()
+        };
+        let scored = VersionRecord {
+            score: 0.5,
+            ..first.clone()
+        };
+        for v in [later, classed, other_text, scored] {
+            let chain = encode_versions(std::slice::from_ref(&v), &record.latest, first.at, None);
+            assert!(chain.len() > 1);
+            let value = encode(&record, base_of(&record.latest), &chain, None);
+            let parsed = StoryValue::parse(&value).unwrap().unwrap();
+            assert_eq!(parsed.versions("s1", &record.latest, &dicts).unwrap(), [v]);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Brings a database written by an older storywatch up to this schema, in
 //! place, on the first open.
 //!
-//! Schema 2 → 3: nothing moves (see [`upgrade`]).
+//! Schema 2 → 3 → 4: nothing moves (see [`upgrade`]).
 //!
 //! Schema 1 → 2: each story's record and its rows of the `versions` tree
 //! become one value (see [`super::layout`]); `recent_of` is dropped (a
@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::{corrupt, layout, Store, StoreError};
+use super::{corrupt, layout, Store, StoreError, SCHEMA_VERSION};
 use crate::records::{StoryRecord, VersionRecord};
 
 /// `meta` key present while a migration to schema 2 is under way.
@@ -61,12 +61,16 @@ pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
     if store.meta.get(MIGRATING)?.is_some() {
         to_schema_2(store)?;
     }
-    if found < 3 {
-        // schema 2 → 3 rewrites nothing: schema-2 values (format 2) still
-        // read, and are written in format 3 when their story next changes.
+    if found < SCHEMA_VERSION {
+        // schema 2 → 3 → 4 rewrites nothing: schema-2 values (format 2)
+        // still read, and are written in format 3 when their story next
+        // changes; schema-3 present lists (ids only), versions parts and
+        // `recent` batches (ids as text) still read, and are written in
+        // their schema-4 forms (present lists with fingerprints, a first
+        // version in one byte, ids as bytes) when next written.
         // The mark only makes an older storywatch refuse the database
-        // instead of misreading format-3 values.
-        store.meta.insert("schema", &3u32.to_be_bytes())?;
+        // instead of misreading the newer forms.
+        store.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
         store.db.flush()?;
     }
     Ok(())
@@ -116,7 +120,7 @@ fn move_stories(store: &Store, limit: usize) -> Result<usize, StoreError> {
         let value = layout::encode(
             &record,
             base,
-            &layout::encode_versions(&chain, &record.latest, None),
+            &layout::encode_versions(&chain, &record.latest, record.last_changed, None),
             None,
         );
         (&store.stories, &versions).transaction(|(stories_t, versions_t)| {
@@ -403,7 +407,7 @@ mod tests {
         let state = serde_json::to_vec(&FeedState::new("http://127.0.0.1/f.xml")).unwrap();
         t("feeds").insert("f", state).unwrap();
         for (s, versions) in stories {
-            let chain = layout::encode_versions(versions, &s.latest, None);
+            let chain = layout::encode_versions(versions, &s.latest, s.last_changed, None);
             let value = layout::encode(s, layout::base_of(&s.latest), &chain, None);
             assert_eq!(value[0], layout::FORMAT);
             t("stories").insert(s.id.as_bytes(), value).unwrap();
@@ -429,7 +433,7 @@ mod tests {
         assert_same_content(&store, &stories);
         assert_eq!(
             store.meta.get("schema").unwrap().unwrap().as_ref(),
-            3u32.to_be_bytes(),
+            SCHEMA_VERSION.to_be_bytes(),
             "an older storywatch now refuses it instead of misreading new values"
         );
         // a poll that edits twelve stories writes them against a new
@@ -451,5 +455,110 @@ mod tests {
         // and after a restart (dictionaries read back from disk)
         let store = super::super::tests::reopen(dir.path());
         assert_same_content(&store, &stories);
+    }
+
+    /// A schema-3 database: present lists of ids only and a compressed
+    /// chain for every first version. It opens as it is, finds its stories
+    /// by any key, and moves to the schema-4 forms as feeds are polled.
+    #[test]
+    fn a_schema_3_database_opens_as_it_is_and_moves_to_lists_with_fingerprints() {
+        use crate::model::Entry;
+        use crate::tracker::{track_poll, FeedRules, StoryLookup};
+        let entry = |guid: &str, link: &str, title: &str| Entry {
+            guid: Some(guid.into()),
+            link: Some(link.into()),
+            title: title.into(),
+            summary: format!("{title}: the council met and voted on the budget."),
+            ..Default::default()
+        };
+        let poll = |store: &Store, entries: &[Entry], now: UnixMs| {
+            let rules = FeedRules {
+                feed: "f",
+                ignore: &[],
+                min_class: None,
+            };
+            let listed = store.present("f").unwrap().unwrap_or_default();
+            let changes = track_poll(store, &rules, entries, &listed, now).unwrap();
+            store
+                .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+                .unwrap();
+            changes.stats
+        };
+        let a = entry("tag:x.example,2026:a", "https://x.example/a", "Storm nears");
+        let b = entry("tag:x.example,2026:b", "https://x.example/b", "Budget vote");
+        let c = entry(
+            "https://x.example/c",
+            "https://x.example/c",
+            "Bridge closed",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut before = Vec::new();
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            poll(&store, &[a.clone(), b.clone(), c.clone()], 1_000);
+            // now as schema 3 wrote it
+            store.meta.insert("schema", &3u32.to_be_bytes()).unwrap();
+            let listed = store.present("f").unwrap().unwrap();
+            let mut ids_only = vec![1u8];
+            let dict = store.dicts.of_feed("f").unwrap();
+            for l in &listed {
+                let raw = hex::decode(&l.id).unwrap();
+                ids_only.push(raw.len() as u8);
+                ids_only.extend_from_slice(&raw);
+                let s = store.story(&l.id).unwrap().unwrap();
+                let versions = store.versions(&l.id).unwrap();
+                // a time other than `last_changed`: a compressed chain
+                let chain = layout::encode_versions(&versions, &s.latest, -1, dict.as_deref());
+                assert!(chain.len() > 1);
+                let value = layout::encode(&s, layout::base_of(&s.latest), &chain, dict.as_deref());
+                store.stories.insert(s.id.as_bytes(), value).unwrap();
+                before.push((s, versions));
+            }
+            store.present.insert("f", ids_only).unwrap();
+            assert_eq!(store.keys.len(), 2, "the links of a and b");
+            store.db.flush().unwrap();
+        }
+        wait_unlocked(dir.path());
+        let store = super::super::tests::reopen(dir.path());
+        assert_eq!(
+            store.meta.get("schema").unwrap().unwrap().as_ref(),
+            SCHEMA_VERSION.to_be_bytes()
+        );
+        for (s, versions) in &before {
+            assert_eq!(store.story(&s.id).unwrap().as_ref(), Some(s));
+            assert_eq!(&store.versions(&s.id).unwrap(), versions);
+        }
+        assert_eq!(
+            store.present("f").unwrap().unwrap()[0].raw_fp,
+            0,
+            "ids only"
+        );
+        let by_link = store.story_for_key("f", "l:x.example/a").unwrap();
+        assert_eq!(by_link.as_deref(), Some(before[0].0.id.as_str()));
+
+        // a's publisher changes its guid: still story a, by its link
+        let a2 = entry(
+            "tag:x.example,2026:a-2",
+            "https://x.example/a",
+            "Storm nears",
+        );
+        let stats = poll(&store, &[a2.clone(), b.clone(), c.clone()], 2_000);
+        assert_eq!((stats.new, stats.merges, stats.unchanged), (0, 0, 2));
+        let listed = store.present("f").unwrap().unwrap();
+        assert_eq!(store.present.get("f").unwrap().unwrap()[0], 2);
+        assert_eq!(listed[0].id, before[0].0.id);
+        assert!(listed.iter().all(|l| l.raw_fp != 0));
+
+        // a new story keeps its first version in one byte
+        let d = entry("tag:x.example,2026:d", "https://x.example/d", "Ferry late");
+        let stats = poll(&store, &[d, a2, b, c], 3_000);
+        assert_eq!((stats.new, stats.unchanged), (1, 3));
+        let id_d = &crate::tracker::identity::story_id("f", "g:tag:x.example,2026:d");
+        let value = store.stories.get(id_d).unwrap().unwrap();
+        assert!(layout::StoryValue::parse(&value)
+            .unwrap()
+            .unwrap()
+            .first_version_only());
+        assert_eq!(store.versions(id_d).unwrap()[0].at, 3_000);
     }
 }

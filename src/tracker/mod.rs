@@ -177,6 +177,19 @@ pub trait StoryLookup {
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, Self::Error>;
 }
 
+/// A story its feed listed at the last parsed poll, with what the next
+/// poll needs to recognise it unchanged without reading its record: most
+/// entries of a feed that changed are the same items as before, byte for
+/// byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub id: String,
+    /// The [`identity::raw_fingerprint`] of the entry it was listed for; 0
+    /// when not known (a list written by an older storywatch).
+    #[serde(default)]
+    pub raw_fp: u64,
+}
+
 /// The per-feed settings the tracker applies.
 #[derive(Debug, Clone, Copy)]
 pub struct FeedRules<'a> {
@@ -221,8 +234,8 @@ pub struct PollChanges {
     /// New identity keys → story id.
     pub keys: Vec<(String, String)>,
     pub events: Vec<Observed>,
-    /// Story ids present in this poll, in feed order.
-    pub present: Vec<String>,
+    /// Stories present in this poll, in feed order.
+    pub present: Vec<Listed>,
     pub stats: TrackStats,
 }
 
@@ -264,13 +277,14 @@ pub fn snapshot(entry: &Entry, ignore: &[Regex]) -> Snapshot {
     }
 }
 
-/// Tracks one successful poll of a feed. `previous` are the story ids of the
-/// feed's previous poll (for removals and alias matching).
+/// Tracks one successful poll of a feed. `previous` are the stories of the
+/// feed's previous poll (for recognising entries, removals and alias
+/// matching).
 pub fn track_poll<L: StoryLookup + ?Sized>(
     lookup: &L,
     rules: &FeedRules,
     entries: &[Entry],
-    previous: &[String],
+    previous: &[Listed],
     now: UnixMs,
 ) -> Result<PollChanges, L::Error> {
     let entries = &entries[..entries.len().min(MAX_ENTRIES_PER_POLL)];
@@ -284,10 +298,30 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
         loaded: HashMap::new(),
         present: HashSet::new(),
         merging: None,
+        previous,
     };
     run.changes.stats.entries = entries.len() as u32;
+    // an entry exactly as it was listed is that story, unchanged: its keys
+    // gave that story last time, and keys only move to a story when an
+    // entry that differs brings them
+    let unchanged: HashMap<u64, &Listed> = previous
+        .iter()
+        .filter(|l| l.raw_fp != 0)
+        .map(|l| (l.raw_fp, l))
+        .collect();
     let mut unplaced = Vec::new();
     for entry in entries {
+        let raw_fp = identity::raw_fingerprint(entry);
+        if let Some(listed) = unchanged.get(&raw_fp) {
+            if run.present.contains(&listed.id) {
+                run.changes.stats.duplicates += 1;
+            } else {
+                run.changes.stats.unchanged += 1;
+                run.present.insert(listed.id.clone());
+                run.changes.present.push((*listed).clone());
+            }
+            continue;
+        }
         let mut keys = identity::keys_without_text(entry);
         let mut snap = None;
         if keys.is_empty() {
@@ -297,13 +331,13 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
         }
         match run.resolve(&keys)? {
             Some(id) if run.present.contains(&id) => run.changes.stats.duplicates += 1,
-            Some(id) => run.observe_known(id, &keys, entry, snap)?,
-            None => unplaced.push((keys, entry, snap)),
+            Some(id) => run.observe_known(id, &keys, entry, snap, raw_fp)?,
+            None => unplaced.push((keys, entry, snap, raw_fp)),
         }
     }
-    run.place_unknown(unplaced, previous)?;
+    run.place_unknown(unplaced)?;
     if !entries.is_empty() {
-        run.detect_removals(previous)?;
+        run.detect_removals()?;
     }
     Ok(run.changes)
 }
@@ -323,6 +357,8 @@ struct Run<'a, L: ?Sized> {
     present: HashSet<String>,
     /// Set while applying an entry matched by alias evidence.
     merging: Option<Merge>,
+    /// The stories of the feed's previous poll.
+    previous: &'a [Listed],
 }
 
 impl<L: StoryLookup + ?Sized> Run<'_, L> {
@@ -356,9 +392,13 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         Ok(s)
     }
 
-    fn mark_present(&mut self, id: &str) {
-        self.present.insert(id.to_string());
-        self.changes.present.push(id.to_string());
+    /// Lists `story` as present in this poll, as it now is.
+    fn mark_present(&mut self, story: &StoryRecord) {
+        self.present.insert(story.id.clone());
+        self.changes.present.push(Listed {
+            id: story.id.clone(),
+            raw_fp: story.raw_fp,
+        });
     }
 
     /// Records keys of this entry that do not point at the story yet.
@@ -380,15 +420,16 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         keys: &[String],
         entry: &Entry,
         snap: Option<Snapshot>,
+        raw_fp: u64,
     ) -> Result<(), L::Error> {
         let Some(mut story) = self.load(&id)? else {
             // a key pointing at a pruned story: start afresh under that id
             let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
-            return self.observe_new_with_id(id, keys, entry, snap);
+            return self.observe_new_with_id(id, keys, entry, snap, raw_fp);
         };
-        self.mark_present(&id);
         let mut dirty = self.add_keys(&mut story, keys);
-        dirty |= self.apply_entry(&mut story, entry, snap);
+        dirty |= self.apply_entry(&mut story, entry, snap, raw_fp);
+        self.mark_present(&story);
         if dirty {
             self.changes.stories.insert(id, story);
         }
@@ -402,13 +443,13 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         story: &mut StoryRecord,
         entry: &Entry,
         snap: Option<Snapshot>,
+        raw_fp: u64,
     ) -> bool {
         let mut dirty = false;
         if story.removed_at.take().is_some() {
             story.last_seen = self.now;
             dirty = true;
         }
-        let raw_fp = identity::raw_fingerprint(entry);
         if raw_fp == story.raw_fp {
             // not even `last_seen` is written: a listed story is kept by
             // its feed's present list, and its feed says when it was seen
@@ -563,8 +604,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
     /// the feed does not decide which of two similar entries takes a story.
     fn place_unknown(
         &mut self,
-        unplaced: Vec<(Vec<String>, &Entry, Option<Snapshot>)>,
-        previous: &[String],
+        unplaced: Vec<(Vec<String>, &Entry, Option<Snapshot>, u64)>,
     ) -> Result<(), L::Error> {
         if unplaced.is_empty() {
             return Ok(());
@@ -572,7 +612,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         // a second entry with the keys of an earlier one in this poll
         let mut seen_keys = HashSet::new();
         let mut fresh = Vec::with_capacity(unplaced.len());
-        for (keys, entry, snap) in unplaced {
+        for (keys, entry, snap, raw_fp) in unplaced {
             let known_here = match self.resolve(&keys)? {
                 Some(id) => self.present.contains(&id),
                 None => false,
@@ -583,10 +623,12 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             }
             seen_keys.extend(keys.iter().cloned());
             let snap = snap.unwrap_or_else(|| snapshot(entry, self.rules.ignore));
-            fresh.push((keys, entry, snap));
+            fresh.push((keys, entry, snap, raw_fp));
         }
-        let gone_ids: Vec<&String> = previous
+        let gone_ids: Vec<&String> = self
+            .previous
             .iter()
+            .map(|l| &l.id)
             .filter(|id| !self.present.contains(*id))
             .collect();
         let mut gone = Vec::new();
@@ -616,7 +658,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 })
                 .collect();
             let mut pairs = Vec::new();
-            for (i, (_, entry, snap)) in fresh.iter().enumerate() {
+            for (i, (_, entry, snap, _)) in fresh.iter().enumerate() {
                 let new_side = Prepared::new(
                     Side {
                         snapshot: snap,
@@ -643,15 +685,15 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 }
             }
         }
-        for ((keys, entry, snap), found) in fresh.into_iter().zip(matched) {
+        for ((keys, entry, snap, raw_fp), found) in fresh.into_iter().zip(matched) {
             match found.and_then(|(j, m)| Some((gone[j].take()?, m))) {
                 Some((mut story, mut merge)) => {
                     self.changes.stats.merges += 1;
-                    self.mark_present(&story.id);
                     self.add_keys(&mut story, &keys);
                     merge.at = self.now;
                     self.merging = Some(merge);
-                    self.apply_entry(&mut story, entry, Some(snap));
+                    self.apply_entry(&mut story, entry, Some(snap), raw_fp);
+                    self.mark_present(&story);
                     if let Some(mut merge) = self.merging.take() {
                         merge.revision = story.revision;
                         story.merges.push(merge);
@@ -663,7 +705,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 }
                 None => {
                     let id = identity::story_id(self.rules.feed, &keys[0]);
-                    self.observe_new_with_id(id, &keys, entry, snap)?;
+                    self.observe_new_with_id(id, &keys, entry, snap, raw_fp)?;
                 }
             }
         }
@@ -676,8 +718,8 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         keys: &[String],
         entry: &Entry,
         snap: Snapshot,
+        raw_fp: u64,
     ) -> Result<(), L::Error> {
-        self.mark_present(&id);
         let mut story = StoryRecord {
             id: id.clone(),
             feed: self.rules.feed.to_string(),
@@ -685,7 +727,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
             last_seen: self.now,
             last_changed: self.now,
             revision: 1,
-            raw_fp: identity::raw_fingerprint(entry),
+            raw_fp,
             seen_fps: vec![identity::reader_fingerprint(&snap)],
             latest: snap,
             flipflops: 0,
@@ -703,6 +745,7 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         story.display = normalize::display(entry, &story.latest);
         story.developing = is_developing(&story, self.now);
         self.add_keys(&mut story, keys);
+        self.mark_present(&story);
         self.changes.versions.push(VersionRecord {
             story: id.clone(),
             revision: 1,
@@ -719,8 +762,9 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
         Ok(())
     }
 
-    fn detect_removals(&mut self, previous: &[String]) -> Result<(), L::Error> {
-        for id in previous {
+    fn detect_removals(&mut self) -> Result<(), L::Error> {
+        for listed in self.previous {
+            let id = &listed.id;
             if self.present.contains(id) {
                 continue;
             }

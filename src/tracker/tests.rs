@@ -12,7 +12,7 @@ struct Mem {
     stories: HashMap<String, StoryRecord>,
     keys: HashMap<(String, String), String>,
     versions: Vec<VersionRecord>,
-    present: Vec<String>,
+    present: Vec<Listed>,
 }
 
 impl StoryLookup for Mem {

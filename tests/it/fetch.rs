@@ -814,7 +814,7 @@ async fn feedparser_encoding_fixtures_served_with_their_headers() {
         .position(|(p, _, _)| p.ends_with("http_text_xml_charset_2.xml"))
         .unwrap();
     let present = h.app.store.present(&format!("f{i}")).unwrap().unwrap();
-    let story = h.app.store.story(&present[0]).unwrap().unwrap();
+    let story = h.app.store.story(&present[0].id).unwrap().unwrap();
     assert!(
         story.latest.summary.contains("This is a £\"test.\""),
         "{}",
