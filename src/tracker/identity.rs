@@ -182,6 +182,11 @@ impl<'a> StoryIds<'a> {
         }
     }
 
+    /// What every story id of the feed starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn id(&self, first_key: &str) -> String {
         let mut h = Sha256::new();
         h.update(self.feed.as_bytes());

@@ -175,6 +175,11 @@ pub trait StoryLookup {
     type Error;
     fn story_for_key(&self, feed: &str, key: &str) -> Result<Option<String>, Self::Error>;
     fn story(&self, id: &str) -> Result<Option<StoryRecord>, Self::Error>;
+    /// Whether `feed` has no story at all (its first poll), so that no key
+    /// needs looking up. `false` when not known.
+    fn feed_has_no_stories(&self, _feed: &str) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
 }
 
 /// A story its feed listed at the last parsed poll, with what the next
@@ -299,6 +304,8 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
         present: HashSet::new(),
         merging: None,
         previous,
+        // a feed's first poll: every key would be looked up, and missed
+        first_poll: previous.is_empty() && lookup.feed_has_no_stories(rules.feed)?,
     };
     run.changes.stats.entries = entries.len() as u32;
     // an entry exactly as it was listed is that story, unchanged: its keys
@@ -359,6 +366,8 @@ struct Run<'a, L: ?Sized> {
     merging: Option<Merge>,
     /// The stories of the feed's previous poll.
     previous: &'a [Listed],
+    /// The feed has no stories yet: keys are only looked up in this poll.
+    first_poll: bool,
 }
 
 impl<L: StoryLookup + ?Sized> Run<'_, L> {
@@ -372,6 +381,9 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
                 .map(|(_, id)| id.clone())
             {
                 return Ok(Some(id));
+            }
+            if self.first_poll {
+                continue;
             }
             if let Some(id) = self.lookup.story_for_key(self.rules.feed, key)? {
                 return Ok(Some(id));
