@@ -4,9 +4,9 @@
 //! - `meta`: schema version, this database's random instance id, the
 //!   highest alert id used, and whether the recency index is built;
 //! - `feeds`: feed name → [`FeedState`] (small: rewritten on every poll);
-//! - `present`: feed name → the story ids of its last parsed poll (written
-//!   only when a body was parsed, so a 304 neither reads nor writes it;
-//!   the ids as bytes, see [`encode_present`]);
+//! - `present`: feed name → the stories of its last parsed poll, each with
+//!   the raw fingerprint of its entry (written only when a body was parsed,
+//!   so a 304 neither reads nor writes it; see [`present`]);
 //! - `stories`: story id → the story and its whole history in one value
 //!   (see [`layout`]: the record, then the versions, each a delta against
 //!   the next, the newest against the record's text; both compressed
@@ -612,9 +612,9 @@ impl Store {
             .transpose()
     }
 
-    /// The stories of the feed's last parsed poll, in feed order (`None`
-    /// before the first one; older databases kept their ids in
-    /// [`FeedState`]).
+    /// The stories of the feed's last parsed poll, as the tracker listed
+    /// them ([`PollChanges::present`]; `None` before the first one; older
+    /// databases kept their ids in [`FeedState`]).
     pub fn present(&self, feed: &str) -> Result<Option<Vec<Listed>>, StoreError> {
         self.present
             .get(feed)?

@@ -239,7 +239,8 @@ pub struct PollChanges {
     /// New identity keys → story id.
     pub keys: Vec<(String, String)>,
     pub events: Vec<Observed>,
-    /// Stories present in this poll, in feed order.
+    /// Stories present in this poll: those it recognised, in feed order,
+    /// then those it placed by alias evidence or made new.
     pub present: Vec<Listed>,
     pub stats: TrackStats,
 }
