@@ -1643,6 +1643,38 @@ mod tests {
         panic!("{} stayed locked", dir.display())
     }
 
+    /// An entry with a guid and a link, its summary made of its title.
+    pub(super) fn entry(guid: &str, link: &str, title: &str) -> crate::model::Entry {
+        crate::model::Entry {
+            guid: Some(guid.into()),
+            link: Some(link.into()),
+            title: title.into(),
+            summary: format!("{title}: the council met and voted on the budget."),
+            ..Default::default()
+        }
+    }
+
+    /// Tracks one poll of feed "f" through `lookup` (the store, or a
+    /// wrapper of it) against the feed's present list, and commits it.
+    pub(super) fn poll_f(
+        store: &Store,
+        lookup: &impl StoryLookup<Error = StoreError>,
+        entries: &[crate::model::Entry],
+        now: UnixMs,
+    ) -> crate::tracker::TrackStats {
+        let rules = crate::tracker::FeedRules {
+            feed: "f",
+            ignore: &[],
+            min_class: None,
+        };
+        let listed = store.present("f").unwrap().unwrap_or_default();
+        let changes = crate::tracker::track_poll(lookup, &rules, entries, &listed, now).unwrap();
+        store
+            .commit_poll("f", &FeedState::default(), &changes, &[], 10)
+            .unwrap();
+        changes.stats
+    }
+
     #[test]
     fn second_open_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
@@ -1855,8 +1887,6 @@ mod tests {
     /// looks no key up.
     #[test]
     fn unchanged_entries_pass_without_a_read_and_changed_ones_are_found_by_any_key() {
-        use crate::model::Entry;
-        use crate::tracker::{track_poll, FeedRules};
         use std::cell::Cell;
         /// The store, counting the keys looked up and records read.
         struct Counting<'a>(&'a Store, Cell<usize>);
@@ -1876,26 +1906,10 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let entry = |guid: &str, link: &str, title: &str| Entry {
-            guid: Some(guid.into()),
-            link: Some(link.into()),
-            title: title.into(),
-            summary: format!("{title}: the council met and voted on the budget."),
-            ..Default::default()
-        };
-        let poll = |entries: &[Entry], now: UnixMs| {
-            let rules = FeedRules {
-                feed: "f",
-                ignore: &[],
-                min_class: None,
-            };
-            let listed = store.present("f").unwrap().unwrap_or_default();
+        let poll = |entries: &[crate::model::Entry], now: UnixMs| {
             let counting = Counting(&store, Cell::new(0));
-            let changes = track_poll(&counting, &rules, entries, &listed, now).unwrap();
-            store
-                .commit_poll("f", &FeedState::default(), &changes, &[], 10)
-                .unwrap();
-            (changes.stats, counting.1.get())
+            let stats = poll_f(&store, &counting, entries, now);
+            (stats, counting.1.get())
         };
         let a = entry("tag:x.example,2026:a", "https://x.example/a", "Storm nears");
         let b = entry("tag:x.example,2026:b", "https://x.example/b", "Budget vote");

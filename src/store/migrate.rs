@@ -462,27 +462,10 @@ mod tests {
     /// by any key, and moves to the schema-4 forms as feeds are polled.
     #[test]
     fn a_schema_3_database_opens_as_it_is_and_moves_to_lists_with_fingerprints() {
-        use crate::model::Entry;
-        use crate::tracker::{track_poll, FeedRules, StoryLookup};
-        let entry = |guid: &str, link: &str, title: &str| Entry {
-            guid: Some(guid.into()),
-            link: Some(link.into()),
-            title: title.into(),
-            summary: format!("{title}: the council met and voted on the budget."),
-            ..Default::default()
-        };
-        let poll = |store: &Store, entries: &[Entry], now: UnixMs| {
-            let rules = FeedRules {
-                feed: "f",
-                ignore: &[],
-                min_class: None,
-            };
-            let listed = store.present("f").unwrap().unwrap_or_default();
-            let changes = track_poll(store, &rules, entries, &listed, now).unwrap();
-            store
-                .commit_poll("f", &FeedState::default(), &changes, &[], 10)
-                .unwrap();
-            changes.stats
+        use super::super::tests::{entry, poll_f};
+        use crate::tracker::StoryLookup;
+        let poll = |store: &Store, entries: &[crate::model::Entry], now| {
+            poll_f(store, store, entries, now)
         };
         let a = entry("tag:x.example,2026:a", "https://x.example/a", "Storm nears");
         let b = entry("tag:x.example,2026:b", "https://x.example/b", "Budget vote");

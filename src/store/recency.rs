@@ -10,9 +10,10 @@
 //! (u64::MAX − last change) ‖ the story id's first 8 bytes → 0 ‖ (length ‖ the rest of an id, hex-decoded)…
 //! ```
 //!
-//! ids sorted, each without the 8 characters the key holds (12 → 8 bytes
-//! per story of ~25, as the first form, ids '\n'-separated, took; it
-//! still reads, and is written for ids that are not lower-case hex).
+//! ids sorted, each without the 8 characters the key already holds and the
+//! rest hex-decoded: 9 bytes for a 24-character story id, where the first
+//! form (the ids as text, '\n'-separated) took 25. That form still reads,
+//! and is written for ids that are not lower-case hex.
 //!
 //! and a story id starts with its feed's fingerprint (see
 //! `tracker::identity::story_id`), so a batch is one feed's stories
@@ -59,7 +60,7 @@ fn ids(key: &[u8], value: &[u8]) -> BTreeSet<String> {
             .map(|id| String::from_utf8_lossy(id).into_owned())
             .collect();
     };
-    let prefix = String::from_utf8_lossy(&key[MOMENT..]);
+    let prefix = String::from_utf8_lossy(key.get(MOMENT..).unwrap_or_default());
     let mut set = BTreeSet::new();
     while let Some((&len, tail)) = rest.split_first() {
         let Some(suffix) = tail.get(..usize::from(len)) else {
