@@ -66,8 +66,9 @@ use crate::tracker::{Listed, PollChanges, StoryLookup};
 /// Bumped when the stored layout changes incompatibly (2: one value per
 /// story with its history as deltas, see [`layout`]; 3: values compressed
 /// against feed dictionaries, see [`dict`]; 4: present lists with each
-/// story's raw fingerprint, see [`present`], a first version in one byte,
-/// see [`layout`], and `recent` batches of ids as bytes, see [`recency`]).
+/// story's raw fingerprint, see [`present`], a first version in one byte
+/// and a header of varints, see [`layout`], and `recent` batches of ids as
+/// bytes, see [`recency`]).
 const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]

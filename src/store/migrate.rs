@@ -64,10 +64,10 @@ pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
     if found < SCHEMA_VERSION {
         // schema 2 → 3 → 4 rewrites nothing: schema-2 values (format 2)
         // still read, and are written in format 3 when their story next
-        // changes; schema-3 present lists (ids only), versions parts and
-        // `recent` batches (ids as text) still read, and are written in
-        // their schema-4 forms (present lists with fingerprints, a first
-        // version in one byte, ids as bytes) when next written.
+        // changes; schema-3 present lists (ids only), values (fixed-size
+        // headers, compressed first versions) and `recent` batches (ids as
+        // text) still read, and are written in their schema-4 forms when
+        // next written.
         // The mark only makes an older storywatch refuse the database
         // instead of misreading the newer forms.
         store.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
@@ -447,7 +447,7 @@ mod tests {
             .commit_poll("f", &FeedState::default(), &changes, &[], 100)
             .unwrap();
         let format = |id: &str| store.stories.get(id).unwrap().unwrap()[0];
-        assert_eq!(format(&stories[0].0.id), layout::FORMAT_DICT);
+        assert_eq!(format(&stories[0].0.id), layout::FORMAT_COMPACT);
         assert_eq!(format(&stories[20].0.id), layout::FORMAT, "untouched");
         assert!(store.dicts.of_feed("f").unwrap().is_some());
         assert_same_content(&store, &stories);
@@ -493,7 +493,8 @@ mod tests {
                 // a time other than `last_changed`: a compressed chain
                 let chain = layout::encode_versions(&versions, &s.latest, -1, dict.as_deref());
                 assert!(chain.len() > 1);
-                let value = layout::encode(&s, layout::base_of(&s.latest), &chain, dict.as_deref());
+                let value =
+                    layout::encode_fixed(&s, layout::base_of(&s.latest), &chain, dict.as_deref());
                 store.stories.insert(s.id.as_bytes(), value).unwrap();
                 before.push((s, versions));
             }
