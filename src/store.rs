@@ -199,6 +199,13 @@ fn corrupt(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -
     }
 }
 
+/// `id` as bytes when it is lower-case hex (story ids are) short enough
+/// for a one-byte length: half its size, and `hex::encode` gives it back.
+fn hex_id_bytes(id: &str) -> Option<Vec<u8>> {
+    let raw = hex::decode(id).ok()?;
+    (raw.len() <= usize::from(u8::MAX) && hex::encode(&raw) == id).then_some(raw)
+}
+
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))
 }

@@ -19,7 +19,7 @@
 
 use serde::Deserialize;
 
-use super::{corrupt, decode, encode, StoreError};
+use super::{corrupt, decode, encode, hex_id_bytes, StoreError};
 use crate::tracker::Listed;
 
 const IDS_ONLY: u8 = 1;
@@ -32,14 +32,12 @@ pub(super) fn encode_list(stories: &[Listed]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + size);
     out.push(LISTED);
     for l in stories {
-        match hex::decode(&l.id) {
-            Ok(raw) if raw.len() <= usize::from(u8::MAX) && hex::encode(&raw) == l.id => {
-                out.push(raw.len() as u8);
-                out.extend_from_slice(&raw);
-                out.extend_from_slice(&l.raw_fp.to_be_bytes());
-            }
-            _ => return encode(&stories),
-        }
+        let Some(raw) = hex_id_bytes(&l.id) else {
+            return encode(&stories);
+        };
+        out.push(raw.len() as u8);
+        out.extend_from_slice(&raw);
+        out.extend_from_slice(&l.raw_fp.to_be_bytes());
     }
     out
 }

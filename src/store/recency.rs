@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 use sled::Tree;
 
-use super::StoreError;
+use super::{hex_id_bytes, StoreError};
 use crate::model::UnixMs;
 
 /// Length of the moment part of a key.
@@ -76,11 +76,7 @@ fn ids(key: &[u8], value: &[u8]) -> BTreeSet<String> {
 fn join(ids: &BTreeSet<String>) -> Vec<u8> {
     let suffixes: Option<Vec<Vec<u8>>> = ids
         .iter()
-        .map(|id| {
-            let rest = id.get(8..).filter(|r| !r.is_empty())?;
-            let raw = hex::decode(rest).ok()?;
-            (hex::encode(&raw) == rest && raw.len() <= usize::from(u8::MAX)).then_some(raw)
-        })
+        .map(|id| hex_id_bytes(id.get(8..).filter(|r| !r.is_empty())?))
         .collect();
     let mut out = Vec::new();
     if let Some(suffixes) = suffixes {

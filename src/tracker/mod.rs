@@ -325,8 +325,7 @@ pub fn track_poll<L: StoryLookup + ?Sized>(
                 run.changes.stats.duplicates += 1;
             } else {
                 run.changes.stats.unchanged += 1;
-                run.present.insert(listed.id.clone());
-                run.changes.present.push((*listed).clone());
+                run.list((*listed).clone());
             }
             continue;
         }
@@ -407,11 +406,15 @@ impl<L: StoryLookup + ?Sized> Run<'_, L> {
 
     /// Lists `story` as present in this poll, as it now is.
     fn mark_present(&mut self, story: &StoryRecord) {
-        self.present.insert(story.id.clone());
-        self.changes.present.push(Listed {
+        self.list(Listed {
             id: story.id.clone(),
             raw_fp: story.raw_fp,
         });
+    }
+
+    fn list(&mut self, listed: Listed) {
+        self.present.insert(listed.id.clone());
+        self.changes.present.push(listed);
     }
 
     /// Records keys of this entry that do not point at the story yet.
