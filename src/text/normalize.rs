@@ -123,10 +123,18 @@ fn push_normalized(out: &mut Collapser, c: char) {
 /// `text` without invisible characters (zero-width, bidi controls, soft
 /// hyphens) and control characters other than line breaks and tabs, its
 /// typography kept: the publisher's text as it is safe to show.
-pub fn strip_invisible(text: &str) -> String {
-    text.chars()
-        .filter(|&c| !is_invisible(c) && (!c.is_control() || c == '\n' || c == '\t'))
-        .collect()
+/// Text with nothing to strip (nearly all of it) comes back borrowed.
+pub fn strip_invisible(text: &str) -> Cow<'_, str> {
+    let shown = |c: char| !is_invisible(c) && (!c.is_control() || c == '\n' || c == '\t');
+    match text.char_indices().find(|&(_, c)| !shown(c)) {
+        None => Cow::Borrowed(text),
+        Some((first, _)) => {
+            let mut out = String::with_capacity(text.len());
+            out.push_str(&text[..first]);
+            out.extend(text[first..].chars().filter(|&c| shown(c)));
+            Cow::Owned(out)
+        }
+    }
 }
 
 /// Characters with no visible form that CMSs and copy-paste sprinkle into
@@ -221,7 +229,29 @@ mod tests {
         assert_eq!(normalize_text(" \n "), "");
     }
 
+    #[test]
+    fn strip_invisible_borrows_clean_text_and_strips_the_rest() {
+        assert!(matches!(
+            strip_invisible("Storm \u{2019}hits\u{2019}\tcoast\n"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            strip_invisible("Sto\u{AD}rm\u{200B} hits\u{7} coast\u{FEFF}"),
+            "Storm hits coast"
+        );
+        assert_eq!(strip_invisible("\u{202E}"), "");
+    }
+
     proptest! {
+        #[test]
+        fn strip_invisible_keeps_exactly_what_is_shown(s in "[a \n\t\r\u{0}\u{7}\u{AD}\u{200B}\u{202A}\u{FEFF}\u{E9}]{0,40}") {
+            let expected: String = s
+                .chars()
+                .filter(|&c| !is_invisible(c) && (!c.is_control() || c == '\n' || c == '\t'))
+                .collect();
+            prop_assert_eq!(strip_invisible(&s).into_owned(), expected);
+        }
+
         #[test]
         fn normalize_is_idempotent(s in "\\PC{0,120}|[ \\n\\t\u{AD}\u{200B}e\u{301}\u{2019}\u{2014}]{0,40}") {
             let once = normalize_text(&s);

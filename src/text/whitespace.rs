@@ -3,6 +3,8 @@
 //! become one space, or one line break when the run holds one, and both
 //! ends are trimmed, all in the same single pass that produces the text.
 
+use std::borrow::Cow;
+
 /// The separator owed before the next visible character. A line break wins
 /// over a space, so `"a \n b"` becomes `"a\nb"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,8 +98,38 @@ pub fn is_line_break(c: char) -> bool {
 }
 
 /// Collapses whitespace of text that is otherwise already normal (the
-/// tracker uses it after ignore patterns removed pieces of it).
-pub fn collapse_whitespace(text: &str) -> String {
+/// tracker uses it after ignore patterns removed pieces of it). Text that
+/// is already collapsed comes back borrowed.
+pub fn collapse_whitespace(text: &str) -> Cow<'_, str> {
+    if is_collapsed(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(collapse(text))
+    }
+}
+
+/// True when [`collapse_whitespace`] would return `text` unchanged: no
+/// whitespace at either end, and between visible characters only single
+/// spaces and single `\n`.
+fn is_collapsed(text: &str) -> bool {
+    // starting "after a space" rejects leading whitespace
+    let mut after_space = true;
+    for c in text.chars() {
+        if c == ' ' || c == '\n' {
+            if after_space {
+                return false;
+            }
+            after_space = true;
+        } else if c.is_whitespace() {
+            return false;
+        } else {
+            after_space = false;
+        }
+    }
+    text.is_empty() || !after_space
+}
+
+fn collapse(text: &str) -> String {
     let mut out = Collapser::with_capacity(text.len());
     for c in text.chars() {
         if is_line_break(c) {
@@ -109,4 +141,40 @@ pub fn collapse_whitespace(text: &str) -> String {
         }
     }
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn collapsed_text_is_borrowed() {
+        for text in ["", "a", "Storm hits coast", "para one.\npara two."] {
+            assert!(
+                matches!(collapse_whitespace(text), Cow::Borrowed(_)),
+                "{text:?}"
+            );
+        }
+        for (text, collapsed) in [
+            (" a", "a"),
+            ("a ", "a"),
+            ("a  b", "a b"),
+            ("a \n b", "a\nb"),
+            ("a\n\nb", "a\nb"),
+            ("a\tb", "a b"),
+            ("a\u{2028}b", "a\nb"),
+            ("a\u{A0}b", "a b"),
+            (" ", ""),
+        ] {
+            assert_eq!(collapse_whitespace(text), collapsed, "{text:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_borrowed_path_agrees_with_collapsing(s in "[ab \n\t\r\u{B}\u{A0}\u{85}\u{2028}]{0,30}") {
+            prop_assert_eq!(collapse_whitespace(&s).into_owned(), collapse(&s));
+        }
+    }
 }

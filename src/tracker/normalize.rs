@@ -84,7 +84,7 @@ pub fn clean(html: &str, ignore: &[Regex]) -> String {
         }
     }
     if removed_any {
-        collapse_whitespace(&current)
+        collapse_whitespace(&current).into_owned()
     } else {
         current
     }
@@ -100,9 +100,10 @@ pub fn display(
     snap: &crate::model::Snapshot,
 ) -> crate::model::Display {
     let shown = |html: &str, normal: &str| -> Option<String> {
-        let text = crate::text::normalize::strip_invisible(&html_to_text_cow(html));
+        let text = html_to_text_cow(html);
+        let text = crate::text::normalize::strip_invisible(&text);
         let text = collapse_whitespace(text.trim());
-        (text != normal && normalize_text_cow(&text) == normal).then_some(text)
+        (text != normal && normalize_text_cow(&text) == normal).then(|| text.into_owned())
     };
     let body_html = if snap.content.len() >= snap.summary.len() {
         &entry.content
