@@ -123,6 +123,7 @@ fn push_normalized(out: &mut Collapser, c: char) {
 /// `text` without invisible characters (zero-width, bidi controls, soft
 /// hyphens) and control characters other than line breaks and tabs, its
 /// typography kept: the publisher's text as it is safe to show.
+///
 /// Text with nothing to strip (nearly all of it) comes back borrowed.
 pub fn strip_invisible(text: &str) -> Cow<'_, str> {
     let shown = |c: char| !is_invisible(c) && (!c.is_control() || c == '\n' || c == '\t');
