@@ -128,34 +128,31 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
     }
     let shared = app.shared();
     let mut summary = OnceSummary::default();
-    let mut feeds = interleave_hosts(&shared.config);
-    if !opts.force {
-        let now = app.now();
-        let mut due = Vec::with_capacity(feeds.len());
-        for name in feeds {
-            let wait = match (shared.config.feed(&name), app.store.feed_state(&name)?) {
-                (Some(feed), Some(state)) => scheduler::waiting(&state, feed.url.as_str(), now),
-                _ => None,
-            };
-            match wait {
-                Some(w) => summary.skipped.push((name, w)),
-                None => due.push(name),
-            }
-        }
-        feeds = due;
-    }
+    let now = app.now();
     // A window of polls in flight, not one task per feed up front: each
     // waiting poll holds a few KB, and with 100,000 feeds spawning them all
     // made a 500 MB peak. Feeds are taken host by host in turn, so the
-    // window never fills with one slow host's feeds.
+    // window never fills with one slow host's feeds. A feed's state is
+    // read once, here: to see whether it is due, and for its poll.
     let window = shared.config.daemon.concurrency.max(1) * 4;
-    let mut order = feeds.into_iter();
+    let mut order = interleave_hosts(&shared.config).into_iter();
     let mut tasks = JoinSet::new();
     loop {
         while tasks.len() < window {
             let Some(name) = order.next() else { break };
+            let state = app.store.feed_state(&name)?;
+            let wait = match (shared.config.feed(&name), &state) {
+                (Some(feed), Some(state)) if !opts.force => {
+                    scheduler::waiting(state, feed.url.as_str(), now)
+                }
+                _ => None,
+            };
+            if let Some(w) = wait {
+                summary.skipped.push((name, w));
+                continue;
+            }
             let app = app.clone();
-            tasks.spawn(async move { poll::poll_feed(&app, &name).await });
+            tasks.spawn(async move { poll::poll_feed_from(&app, &name, state).await });
         }
         let Some(joined) = tasks.join_next().await else {
             break;

@@ -47,6 +47,18 @@ pub struct PollReport {
 /// Polls one feed now, within the politeness gates of the current config.
 /// Only a database failure is an `Err`.
 pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, StoreError> {
+    let state = app.store.feed_state(feed_name)?;
+    poll_feed_from(app, feed_name, state).await
+}
+
+/// [`poll_feed`] from the feed's stored state, already read by the caller
+/// (`once` reads it to see whether the feed is due: reading and decoding
+/// it a second time was ~6 % of an idle cycle).
+pub async fn poll_feed_from(
+    app: &Arc<App>,
+    feed_name: &str,
+    stored: Option<FeedState>,
+) -> Result<PollReport, StoreError> {
     let shared = app.shared();
     let Some(feed) = shared.config.feed(feed_name).cloned() else {
         return Ok(PollReport {
@@ -59,10 +71,7 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
             alerts_written: 0,
         });
     };
-    let mut state = app
-        .store
-        .feed_state(&feed.name)?
-        .unwrap_or_else(|| FeedState::new(feed.url.as_str()));
+    let mut state = stored.unwrap_or_else(|| FeedState::new(feed.url.as_str()));
     if !state.present.is_empty() {
         // a database from before the `present` tree: move the list there
         app.store
@@ -77,7 +86,12 @@ pub async fn poll_feed(app: &Arc<App>, feed_name: &str) -> Result<PollReport, St
         state.body_fp = None;
         state.gone = false;
     }
-    let url = url::Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+    // the configured URL is parsed already; a moved feed's is parsed here
+    let url = if state.url == feed.url.as_str() {
+        feed.url.clone()
+    } else {
+        url::Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone())
+    };
     let gates = shared.gates.clone();
     let (host_turn, work) = gates.feed_turn(url.host_str().unwrap_or("")).await;
     let daemon = &shared.config.daemon;
