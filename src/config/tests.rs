@@ -157,6 +157,35 @@ fn several_problems_are_reported_together() {
 }
 
 #[test]
+fn every_bad_key_of_a_table_is_reported_on_its_line() {
+    // a table is read in one go when it can be, key by key when it cannot:
+    // each bad key still gets its own line, the good ones are still read
+    let text = "[daemon]\nconcurrency = 0\ninterval = \"soon\"\nper_host_delay = \"2s\"\n\
+                [[feed]]\nname = \"a\"\nurl = \"ftp://e.com/f\"\ntags = [\"x\"]\nmax_body = \"0\"\n";
+    let err = load(text).unwrap_err();
+    let all = err.to_string();
+    assert_eq!(err.problems.len(), 4, "{all}");
+    for (line, key) in [
+        (2, "concurrency = 0"),
+        (3, "interval = \"soon\""),
+        (7, "url"),
+        (9, "max_body = \"0\""),
+    ] {
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.starts_with(&format!("config.toml:{line}:")) && p.contains(key)),
+            "line {line} ({key}) missing: {all}"
+        );
+    }
+    let good = "[daemon]\nconcurrency = 3\nper_host_delay = \"2s\"\n[[feed]]\nname = \"a\"\nurl = \"https://e.com/f\"\ntags = [\"x\"]\n";
+    let config = load(good).unwrap();
+    assert_eq!(config.daemon.concurrency, 3);
+    assert_eq!(config.feeds[0].tags, ["x"]);
+    assert_eq!(config.feeds[0].url.as_str(), "https://e.com/f");
+}
+
+#[test]
 fn secrets_are_not_read_at_load_and_never_show_in_debug() {
     std::env::set_var("STORYWATCH_TEST_HOOK_SECRET", "s3cr3t-value");
     let text = GOOD.replace(
