@@ -43,6 +43,7 @@
 
 mod delta;
 mod dict;
+mod feed_state;
 mod layout;
 mod migrate;
 mod present;
@@ -68,8 +69,9 @@ use crate::tracker::{Listed, PollChanges, StoryLookup};
 /// against feed dictionaries, see [`dict`]; 4: present lists with each
 /// story's raw fingerprint, see [`present`], a first version in one byte
 /// and a header of varints, see [`layout`], and `recent` batches of ids as
-/// bytes, see [`recency`]).
-const SCHEMA_VERSION: u32 = 4;
+/// bytes, see [`recency`]; 5: feed states as varints and strings instead
+/// of JSON, see [`feed_state`]).
+const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -616,7 +618,7 @@ impl Store {
     pub fn feed_state(&self, feed: &str) -> Result<Option<FeedState>, StoreError> {
         self.feeds
             .get(feed)?
-            .map(|v| decode("feed state", &v))
+            .map(|v| feed_state::decode_state(&v))
             .transpose()
     }
 
@@ -645,7 +647,7 @@ impl Store {
     }
 
     pub fn put_feed_state(&self, feed: &str, state: &FeedState) -> Result<(), StoreError> {
-        self.feeds.insert(feed, encode(state))?;
+        self.feeds.insert(feed, feed_state::encode(state))?;
         Ok(())
     }
 
@@ -662,7 +664,7 @@ impl Store {
                 let (k, v) = kv?;
                 Ok((
                     String::from_utf8_lossy(&k).into_owned(),
-                    decode("feed state", &v)?,
+                    feed_state::decode_state(&v)?,
                 ))
             })
             .collect()
@@ -782,7 +784,7 @@ impl Store {
             .copied()
             .filter(|id| !changes.stories.contains_key(*id))
             .collect();
-        let state_bytes = encode(state);
+        let state_bytes = feed_state::encode(state);
         // the feed's dictionary, or a new one made of this poll's stories
         let (dict, new_dict) = if changes.stories.is_empty() && orphans.is_empty() {
             (None, None)

@@ -352,7 +352,7 @@ pub(super) fn encode_fixed(
 }
 
 /// LEB128: seven bits a byte, low first.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -360,7 +360,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+pub(super) fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes.split_first()?;
@@ -374,11 +374,11 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 /// A signed difference as a small unsigned number (0, -1, 1, -2… → 0, 1, 2, 3…).
-fn zigzag(d: i64) -> u64 {
+pub(super) fn zigzag(d: i64) -> u64 {
     ((d << 1) ^ (d >> 63)) as u64
 }
 
-fn unzigzag(z: u64) -> i64 {
+pub(super) fn unzigzag(z: u64) -> i64 {
     (z >> 1) as i64 ^ -((z & 1) as i64)
 }
 

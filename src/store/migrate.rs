@@ -62,12 +62,13 @@ pub(super) fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
         to_schema_2(store)?;
     }
     if found < SCHEMA_VERSION {
-        // schema 2 → 3 → 4 rewrites nothing: schema-2 values (format 2)
+        // schema 2 → 3 → 4 → 5 rewrites nothing: schema-2 values (format 2)
         // still read, and are written in format 3 when their story next
         // changes; schema-3 present lists (ids only), values (fixed-size
         // headers, compressed first versions) and `recent` batches (ids as
         // text) still read, and are written in their schema-4 forms when
-        // next written.
+        // next written; schema-4 feed states (JSON) still read, and take
+        // their schema-5 form at the feed's next poll.
         // The mark only makes an older storywatch refuse the database
         // instead of misreading the newer forms.
         store.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
