@@ -261,20 +261,27 @@ const PERMALINK_PREFIXES: [&str; 4] = ["https://", "https://www.", "http://", "h
 /// the same URL (`g:https://X`, as in most news feeds). Such keys are not
 /// written to `idents`: [`StoryLookup::story_for_key`] makes the id again,
 /// which saves one or two sled keys per story (~200 bytes on disk each).
-fn is_derived_key(feed: &str, key: &str, id: &str, first_key: Option<&str>) -> bool {
-    use crate::tracker::identity::story_id;
-    if story_id(feed, key) == id {
-        return true;
-    }
-    let (Some(link), Some(first)) = (key.strip_prefix("l:"), first_key) else {
-        return false;
+fn is_derived_key(
+    ids: &crate::tracker::identity::StoryIds,
+    key: &str,
+    id: &str,
+    first_key: Option<&str>,
+) -> bool {
+    let Some(first) = first_key else {
+        return ids.id(key) == id;
     };
-    let permalink = first.strip_prefix("g:").is_some_and(|guid| {
-        PERMALINK_PREFIXES
-            .iter()
-            .any(|p| guid.strip_prefix(p) == Some(link))
+    if key == first {
+        return ids.id(key) == id;
+    }
+    // checked before hashing: the string test rules out most keys
+    let permalink = key.strip_prefix("l:").is_some_and(|link| {
+        first.strip_prefix("g:").is_some_and(|guid| {
+            PERMALINK_PREFIXES
+                .iter()
+                .any(|p| guid.strip_prefix(p) == Some(link))
+        })
     });
-    permalink && story_id(feed, first) == id
+    (permalink && ids.id(first) == id) || ids.id(key) == id
 }
 
 /// The `idents` key of identity key `key` (`g:<guid>`, `l:<link>`…) in
@@ -858,13 +865,14 @@ impl Store {
                         }
                     }
                     recency::tx_move(recent, &moved)?;
+                    let ids = crate::tracker::identity::StoryIds::new(feed);
                     for (key, id) in &changes.keys {
                         let first = changes
                             .stories
                             .get(id)
                             .and_then(|s| s.keys.first())
                             .map(String::as_str);
-                        if !is_derived_key(feed, key, id, first) {
+                        if !is_derived_key(&ids, key, id, first) {
                             keys_t.insert(&identity_key(feed, key), id.as_bytes())?;
                         }
                     }
