@@ -13,7 +13,9 @@
 //!
 //! A delivery is marked in flight before the send and delivered (or failed,
 //! or dead) after it, and the database is flushed, so a crash costs at most
-//! one repeated send, which receivers drop by idempotency key.
+//! one repeated send, which receivers drop by idempotency key. The outcome
+//! of one message and the in-flight mark of the next are one transaction
+//! (sled writes its log out at every transaction).
 //!
 //! Each notifier has a circuit ([`Circuit`], kept in the store): when a send
 //! fails the receiver is down, asked us to slow down (429) or refuses us
@@ -214,17 +216,44 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
     }
     let was_failing = circuit.is_probing();
     let mut batches = batches.into_iter();
-    while let Some(batch) = batches.next() {
-        send_batch(
+    let mut next = batches.next();
+    let mut starting = next.as_ref().map_or_else(Vec::new, in_flight);
+    app.store.update_deliveries(&starting)?;
+    while let Some(batch) = next {
+        let settled = send_batch(
             app,
             &sender,
             &config,
-            batch,
+            &batch,
+            starting,
             &alerts,
             &mut circuit,
             &mut report,
         )
-        .await?;
+        .await;
+        // the next message is marked in flight in the same transaction
+        // that settles this one: one commit per message
+        next = if circuit.is_probing() {
+            None
+        } else {
+            batches.next()
+        };
+        starting = next.as_ref().map_or_else(Vec::new, in_flight);
+        app.store
+            .update_deliveries(&[settled.changes, starting.clone()].concat())?;
+        if settled.sent {
+            if let Some(rate) = config.max_per_story {
+                let window = rate.per.as_millis() as UnixMs;
+                for story in &batch.stories {
+                    app.store
+                        .record_send(&config.name, story, settled.at, window)?;
+                }
+            }
+            // Make "delivered" durable right away: a crash after this point
+            // cannot make the receiver get this message twice. (Waiting for
+            // the end of the pass let a kill during the next sends undo it.)
+            app.store.flush().await?;
+        }
         if circuit.is_probing() {
             // the probe failed (or the receiver is down): the rest waits
             // for the next step instead of each alert trying on its own
@@ -268,6 +297,7 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
 /// were held to the probe's time, which has passed): the receiver works
 /// again, so nothing waits out a backoff it no longer needs.
 fn release(app: &App, notifier: &str, now: UnixMs) -> Result<(), StoreError> {
+    let mut changes = Vec::new();
     for d in app
         .store
         .due_deliveries(notifier, UnixMs::MAX, PASS_LIMIT)?
@@ -276,10 +306,10 @@ fn release(app: &App, notifier: &str, now: UnixMs) -> Result<(), StoreError> {
             let mut sooner = d.clone();
             sooner.next_attempt = now;
             sooner.held = None;
-            app.store.update_delivery(&d, &sooner)?;
+            changes.push((d, sooner));
         }
     }
-    Ok(())
+    app.store.update_deliveries(&changes)
 }
 
 /// Tells the operator (through the other `ops_notify` notifiers, and the
@@ -360,6 +390,7 @@ struct Batch {
 /// Marks due deliveries as held back by `why` until `until`: they are not
 /// due again before then, and `storywatch outbox` says what they wait for.
 fn hold(app: &App, due: &[Delivery], why: Hold, until: UnixMs) -> Result<(), StoreError> {
+    let mut changes = Vec::with_capacity(due.len());
     for d in due {
         // a delivery already due later (its own retry time) keeps that time
         let until = until.max(d.next_attempt);
@@ -369,9 +400,32 @@ fn hold(app: &App, due: &[Delivery], why: Hold, until: UnixMs) -> Result<(), Sto
         let mut held = d.clone();
         held.held = Some(why);
         held.next_attempt = until;
-        app.store.update_delivery(d, &held)?;
+        changes.push((d.clone(), held));
     }
-    Ok(())
+    app.store.update_deliveries(&changes)
+}
+
+/// A batch's deliveries marked in flight, as `(old, new)` pairs: written
+/// before its message goes, so `outbox retry` leaves them alone and a
+/// restart sends them again.
+fn in_flight(batch: &Batch) -> Vec<(Delivery, Delivery)> {
+    batch
+        .deliveries
+        .iter()
+        .map(|d| {
+            let mut f = d.clone();
+            f.state = DeliveryState::InFlight;
+            (d.clone(), f)
+        })
+        .collect()
+}
+
+/// What became of one message: the deliveries' changes, to be written
+/// (with the next message's in-flight marks), and whether it went.
+struct Settled {
+    changes: Vec<(Delivery, Delivery)>,
+    sent: bool,
+    at: UnixMs,
 }
 
 /// Groups due deliveries into messages. Deliveries of stories over their
@@ -481,22 +535,19 @@ pub fn grouped_by_story(alerts: Vec<Alert>) -> Vec<Alert> {
 
 /// Sends one batch and records the outcome in its deliveries and in the
 /// notifier's circuit.
+/// Sends one message whose deliveries (`starting`) were marked in flight,
+/// and works out what becomes of them; the caller writes it.
+#[allow(clippy::too_many_arguments)]
 async fn send_batch(
     app: &App,
     sender: &crate::notify::Notifier,
     config: &NotifierConfig,
-    batch: Batch,
+    batch: &Batch,
+    starting: Vec<(Delivery, Delivery)>,
     alerts: &BTreeMap<u64, Alert>,
     circuit: &mut Circuit,
     report: &mut PassReport,
-) -> Result<(), StoreError> {
-    let mut in_flight = Vec::with_capacity(batch.deliveries.len());
-    for d in &batch.deliveries {
-        let mut f = d.clone();
-        f.state = DeliveryState::InFlight;
-        app.store.update_delivery(d, &f)?;
-        in_flight.push(f);
-    }
+) -> Settled {
     let result = sender.send(&batch.message).await;
     let now = app.now();
     let policy = app.shared().config.delivery;
@@ -507,8 +558,8 @@ async fn send_batch(
         (Err(e), Verdict::Refused) => Err(SendError { refused: true, ..e }),
         (r, _) => r,
     };
-    let mut settled = Vec::with_capacity(in_flight.len());
-    for f in &in_flight {
+    let mut changes = Vec::with_capacity(starting.len());
+    for (_, f) in starting {
         let mut done = f.clone();
         // not before the receiver's next probe
         let not_before = if circuit.is_probing() {
@@ -524,7 +575,6 @@ async fn send_batch(
             not_before,
             &mut rand::rng(),
         );
-        app.store.update_delivery(f, &done)?;
         let label = done.state.as_str();
         app.metrics.delivery(&config.name, label);
         match done.state {
@@ -535,22 +585,15 @@ async fn send_batch(
                 report.wake_at(done.next_attempt);
             }
         }
-        settled.push(done);
+        changes.push((f, done));
     }
-    log_result(config, &batch, alerts, &result, &settled, circuit);
-    if result.is_ok() {
-        if let Some(rate) = config.max_per_story {
-            let window = rate.per.as_millis() as UnixMs;
-            for story in &batch.stories {
-                app.store.record_send(&config.name, story, now, window)?;
-            }
-        }
-        // Make "delivered" durable right away: a crash after this point
-        // cannot make the receiver get this message twice. (Waiting for the
-        // end of the pass let a kill during the next sends undo it.)
-        app.store.flush().await?;
+    let settled: Vec<Delivery> = changes.iter().map(|(_, d)| d.clone()).collect();
+    log_result(config, batch, alerts, &result, &settled, circuit);
+    Settled {
+        changes,
+        sent: result.is_ok(),
+        at: now,
     }
-    Ok(())
 }
 
 /// One line per send, by what became of the deliveries (not by how the

@@ -1021,19 +1021,34 @@ impl Store {
             .map(|b| u64::from_be_bytes(b) as UnixMs))
     }
 
-    /// Replaces a delivery record (keeping the due index right). A delivery
-    /// removed meanwhile (`outbox drop` while it was being sent) stays
-    /// removed: finishing it must not bring back a record of a dropped alert.
+    /// Replaces a delivery record (keeping the due index right); see
+    /// [`Store::update_deliveries`].
     pub fn update_delivery(&self, old: &Delivery, new: &Delivery) -> Result<(), StoreError> {
+        self.update_deliveries(&[(old.clone(), new.clone())])
+    }
+
+    /// Replaces delivery records, `(old, new)` pairs, in one transaction,
+    /// keeping the due index right. One transaction for all matters: sled
+    /// writes its log buffer out (write and sync) before and after each
+    /// transaction, so a pass that changed deliveries one by one wrote four
+    /// buffers per message sent. A delivery removed meanwhile (`outbox
+    /// drop` while it was being sent) stays removed: finishing it must not
+    /// bring back a record of a dropped alert.
+    pub fn update_deliveries(&self, changes: &[(Delivery, Delivery)]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let _shared = self.transaction_gate();
         (&self.deliveries, &self.due).transaction(|(deliveries, due)| {
-            if deliveries
-                .get(delivery_key(&new.notifier, new.alert))?
-                .is_none()
-            {
-                return Ok(());
+            for (old, new) in changes {
+                if deliveries
+                    .get(delivery_key(&new.notifier, new.alert))?
+                    .is_some()
+                {
+                    tx_put_delivery(deliveries, due, Some(old), new)?;
+                }
             }
-            tx_put_delivery(deliveries, due, Some(old), new)
+            Ok(())
         })?;
         Ok(())
     }
@@ -1070,13 +1085,17 @@ impl Store {
             .into_iter()
             .filter(|d| d.state == DeliveryState::InFlight)
             .collect();
-        for d in &stuck {
-            let mut again = d.clone();
-            again.state = DeliveryState::Pending;
-            again.next_attempt = now;
-            self.update_delivery(d, &again)?;
-        }
-        Ok(stuck.len())
+        let changes: Vec<(Delivery, Delivery)> = stuck
+            .into_iter()
+            .map(|d| {
+                let mut again = d.clone();
+                again.state = DeliveryState::Pending;
+                again.next_attempt = now;
+                (d, again)
+            })
+            .collect();
+        self.update_deliveries(&changes)?;
+        Ok(changes.len())
     }
 
     /// Makes deliveries held back by a notifier's shaping (quiet hours,
@@ -1089,13 +1108,17 @@ impl Store {
             .into_iter()
             .filter(|d| d.held.is_some() && d.state == DeliveryState::Pending)
             .collect();
-        for d in &held {
-            let mut again = d.clone();
-            again.held = None;
-            again.next_attempt = now.min(d.next_attempt);
-            self.update_delivery(d, &again)?;
-        }
-        Ok(held.len())
+        let changes: Vec<(Delivery, Delivery)> = held
+            .into_iter()
+            .map(|d| {
+                let mut again = d.clone();
+                again.held = None;
+                again.next_attempt = now.min(d.next_attempt);
+                (d, again)
+            })
+            .collect();
+        self.update_deliveries(&changes)?;
+        Ok(changes.len())
     }
 
     /// Counts of deliveries by notifier and state.
@@ -1749,6 +1772,49 @@ mod tests {
         assert_eq!(store.delivery("a", 7).unwrap(), None);
         assert_eq!(store.deliveries().count(), 0);
         assert_eq!(store.open_outbox().unwrap().total(), 0);
+    }
+
+    /// One message settled and the next marked in flight, in one
+    /// transaction (the delivery loop's commit per message): both land, the
+    /// due index follows, and a delivery dropped meanwhile stays dropped.
+    #[test]
+    fn deliveries_change_together_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        store
+            .put_alerts(&[
+                ops_alert(1, 100, &["a"]),
+                ops_alert(2, 200, &["a"]),
+                ops_alert(3, 300, &["a"]),
+            ])
+            .unwrap();
+        let d = |id| store.delivery("a", id).unwrap().unwrap();
+        let (first, second, third) = (d(1), d(2), d(3));
+        assert!(store.drop_alert(3).unwrap());
+        let with = |d: &Delivery, state| Delivery { state, ..d.clone() };
+        store
+            .update_deliveries(&[
+                (first.clone(), with(&first, DeliveryState::Delivered)),
+                (second.clone(), with(&second, DeliveryState::InFlight)),
+                (third.clone(), with(&third, DeliveryState::Delivered)),
+            ])
+            .unwrap();
+        assert_eq!(d(1).state, DeliveryState::Delivered);
+        assert_eq!(d(2).state, DeliveryState::InFlight);
+        assert_eq!(
+            store.delivery("a", 3).unwrap(),
+            None,
+            "dropped stays dropped"
+        );
+        // the delivered one left the due index; the one in flight is open
+        let states = |store: &Store| -> Vec<(u64, DeliveryState)> {
+            let due = store.due_deliveries("a", UnixMs::MAX, 10).unwrap();
+            due.iter().map(|d| (d.alert, d.state)).collect()
+        };
+        assert_eq!(states(&store), [(2, DeliveryState::InFlight)]);
+        assert_eq!(store.requeue_in_flight(5).unwrap(), 1);
+        assert_eq!(states(&store), [(2, DeliveryState::Pending)]);
+        store.update_deliveries(&[]).unwrap();
     }
 
     #[test]
