@@ -533,10 +533,9 @@ pub fn grouped_by_story(alerts: Vec<Alert>) -> Vec<Alert> {
         .collect()
 }
 
-/// Sends one batch and records the outcome in its deliveries and in the
-/// notifier's circuit.
 /// Sends one message whose deliveries (`starting`) were marked in flight,
-/// and works out what becomes of them; the caller writes it.
+/// records the outcome in the notifier's circuit, and works out what
+/// becomes of the deliveries; the caller writes that.
 #[allow(clippy::too_many_arguments)]
 async fn send_batch(
     app: &App,
