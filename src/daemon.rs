@@ -168,6 +168,9 @@ pub async fn once_with(app: &Arc<App>, opts: OnceOptions) -> Result<OnceSummary,
             PollOutcome::NotModified => {}
         }
     }
+    // the polls' alerts are durable before any of them is sent (one flush
+    // for all polls: a poll does not flush on its own here)
+    app.store.flush().await?;
     // notifiers deliver side by side: a slow one does not delay the others
     let passes = shared
         .notifiers
