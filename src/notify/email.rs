@@ -4,9 +4,12 @@
 //! Each alert is one multipart message (text + HTML). The first alert
 //! about a story is its thread's root and every later one replies to the
 //! one before, so mail clients show a developing story as one
-//! conversation. Feed text is untrusted: it is
-//! escaped into our own markup and the result is run through ammonia, so no
-//! script, form, remote image or `javascript:` link reaches a mailbox.
+//! conversation. Feed text is untrusted: every piece of it is escaped
+//! into our own small markup (links only when http(s)), so no script,
+//! form, remote image or `javascript:` link reaches a mailbox. A user's
+//! HTML template can put anything anywhere, so its output goes through
+//! ammonia; ours does not need it (a test holds our markup to the same
+//! vocabulary), which spares an HTML parse of every message.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -298,7 +301,7 @@ fn list_token(name: &str) -> String {
 }
 
 /// Alerts grouped by story (ops notices on their own), in first-seen order.
-fn grouped(alerts: &[Alert]) -> Vec<Vec<&Alert>> {
+fn grouped<'a>(alerts: impl IntoIterator<Item = &'a Alert>) -> Vec<Vec<&'a Alert>> {
     let mut order: Vec<String> = Vec::new();
     let mut groups: BTreeMap<String, Vec<&Alert>> = BTreeMap::new();
     for a in alerts {
@@ -362,20 +365,26 @@ fn esc_attr(s: &str) -> String {
     html_escape::encode_double_quoted_attribute(s).into_owned()
 }
 
-/// The full HTML part: our markup, sanitised.
+/// The full HTML part of our own markup.
 pub fn html_document(alerts: &[&Alert]) -> String {
+    document(&html_body(alerts))
+}
+
+/// The alerts as HTML, grouped by story: feed text escaped, links http(s)
+/// only, tags and attributes within [`sanitize`]'s vocabulary.
+fn html_body(alerts: &[&Alert]) -> String {
     let mut body = String::new();
-    let owned: Vec<Alert> = alerts.iter().map(|a| (*a).clone()).collect();
-    for group in grouped(&owned) {
+    for group in grouped(alerts.iter().copied()) {
         for a in group {
             body.push_str(&alert_html(a));
         }
         body.push_str("<hr>");
     }
-    document(&sanitize(&body))
+    body
 }
 
-/// Sanitised HTML as a whole document.
+/// Clean HTML (our markup, or a template's output after [`sanitize`]) as a
+/// whole document.
 fn document(clean: &str) -> String {
     format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;line-height:1.45;max-width:46em\">{clean}<p style=\"color:#888;font-size:small\">Sent by storywatch.</p></body></html>"
@@ -414,7 +423,7 @@ fn alert_html(alert: &Alert) -> String {
     let title = mark_terms(&esc(e.shown_title()), &terms);
     if let Some(link) = render::safe_link(&e.link) {
         h.push_str(&format!(
-            "<h2><a href=\"{}\">{title}</a></h2>",
+            "<h2><a href=\"{}\" rel=\"noopener noreferrer\">{title}</a></h2>",
             esc_attr(link)
         ));
     } else {
@@ -422,7 +431,7 @@ fn alert_html(alert: &Alert) -> String {
     }
     if let Some(page) = &s.story_page {
         h.push_str(&format!(
-            "<p><a href=\"{}\">See all versions</a></p>",
+            "<p><a href=\"{}\" rel=\"noopener noreferrer\">See all versions</a></p>",
             esc_attr(page)
         ));
     }
@@ -538,7 +547,8 @@ fn mark_text(text: &str, needles: &[String]) -> String {
     out
 }
 
-/// Only our own small vocabulary survives; links must be http(s).
+/// Only our own small vocabulary survives; links must be http(s). For
+/// the output of a user's HTML template, which may put feed text anywhere.
 pub fn sanitize(html: &str) -> String {
     let tags: HashSet<&str> = [
         "p", "h2", "h3", "a", "b", "i", "del", "ins", "mark", "ul", "li", "hr", "br", "small",
@@ -577,6 +587,168 @@ mod tests {
             marked,
             "<a href=\"/korea\">North <mark>Korea</mark></a> and korean"
         );
+    }
+
+    use crate::model::Snapshot;
+
+    /// What an alert about `old` → `new` (hostile feed text) looks like.
+    fn hostile_alert(kind: EventKind, old: &Snapshot, new: &Snapshot) -> Alert {
+        use crate::watch::query::Trigger;
+        let event = crate::tracker::Event {
+            kind,
+            story: "s\"><script>1</script>".into(),
+            feed: "feed <b onclick=\"x()\">name</b>".into(),
+            revision: 2,
+            at: 0,
+            title: new.title.clone(),
+            old_title: Some(old.title.clone()),
+            link: new.link.clone(),
+            developing: true,
+            flipflops: 3,
+            merged: false,
+            merge: None,
+            snapshot: new.clone(),
+            comparison: (kind != EventKind::New)
+                .then(|| crate::tracker::materiality::compare(old, new))
+                .flatten(),
+            display: Default::default(),
+            display_diff: None,
+        };
+        Alert {
+            id: 1,
+            key: "k".into(),
+            created: 0,
+            notifiers: vec!["mail".into()],
+            body: AlertBody::Story(StoryAlert {
+                watch: "w\"><img src=x onerror=alert(1)>".into(),
+                trigger: Trigger::Update,
+                highlights: Vec::new(),
+                event,
+                also: Vec::new(),
+                thread: None,
+                story_page: Some("https://sw.example/story/a\"onmouseover=\"x()".into()),
+            }),
+        }
+    }
+
+    /// Every tag of `html` with its attributes, failing on anything that
+    /// is not a well-formed tag of [`sanitize`]'s vocabulary.
+    fn tags_within_vocabulary(html: &str) -> Vec<String> {
+        let allowed: &[(&str, &[&str])] = &[
+            ("p", &["style"]),
+            ("h2", &[]),
+            ("h3", &[]),
+            ("a", &["href", "rel"]),
+            ("b", &[]),
+            ("i", &[]),
+            ("del", &["style"]),
+            ("ins", &["style"]),
+            ("mark", &[]),
+            ("ul", &[]),
+            ("li", &[]),
+            ("hr", &[]),
+            ("br", &[]),
+        ];
+        let mut names = Vec::new();
+        let mut rest = html;
+        while let Some(open) = rest.find('<') {
+            let tag = &rest[open + 1..];
+            let end = tag
+                .find('>')
+                .unwrap_or_else(|| panic!("unclosed tag in {html}"));
+            let (tag, after) = (&tag[..end], &tag[end + 1..]);
+            assert!(!tag.contains('<'), "'<' inside a tag: {tag}");
+            let (closing, tag) = match tag.strip_prefix('/') {
+                Some(t) => (true, t),
+                None => (false, tag),
+            };
+            let name_end = tag.find(' ').unwrap_or(tag.len());
+            let name = &tag[..name_end];
+            let attrs = allowed
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("tag <{name}> is not ours: {html}"))
+                .1;
+            let mut a = &tag[name_end..];
+            while let Some(x) = a.strip_prefix(' ') {
+                assert!(!closing, "attributes on a closing tag: {tag}");
+                let eq = x
+                    .find("=\"")
+                    .unwrap_or_else(|| panic!("bad attribute in {tag}"));
+                let attr = &x[..eq];
+                assert!(attrs.contains(&attr), "<{name} {attr}> is not ours: {html}");
+                let v = &x[eq + 2..];
+                let close = v.find('"').unwrap_or_else(|| panic!("open quote in {tag}"));
+                if attr == "href" {
+                    assert!(
+                        v.starts_with("https://") || v.starts_with("http://"),
+                        "link not http(s): {tag}"
+                    );
+                }
+                a = &v[close + 1..];
+            }
+            assert!(a.is_empty(), "junk after attributes: {tag}");
+            names.push(format!("{}{name}", if closing { "/" } else { "" }));
+            rest = after;
+        }
+        names
+    }
+
+    #[test]
+    fn our_markup_needs_no_sanitiser_whatever_the_feed_says() {
+        let old = Snapshot {
+            title: "Storm <script>alert(0)</script> nears \"coast\" & 'bay'".into(),
+            summary: "About 3,000 told to leave <img src=http://t.example/p.gif onerror=steal()>. Police said <a href=\"javascript:x()\">more</a>.".into(),
+            link: "https://e.example/a?x=\"><script>".into(),
+            ..Default::default()
+        };
+        let new = Snapshot {
+            title: "Storm <iframe src=//evil></iframe> hits \"coast\" & 'bay'".into(),
+            summary: "About 12,000 told to leave <style>body{display:none}</style>. Police said <a href=\"javascript:x()\">more</a> &amp; <b onclick=\"y()\">then</b>.\nNew line <mark>".into(),
+            link: "javascript:alert(document.cookie)".into(),
+            ..old.clone()
+        };
+        let ops = Alert {
+            body: AlertBody::Ops(crate::outbox::OpsNotice {
+                feed: "<script>f</script>".into(),
+                notifier: None,
+                kind: crate::outbox::OpsKind::Failing,
+                message: "<img src=x onerror=alert(2)> failing".into(),
+                since: 0,
+            }),
+            ..hostile_alert(EventKind::New, &old, &new)
+        };
+        let alerts = [
+            hostile_alert(EventKind::New, &new, &old),
+            hostile_alert(EventKind::Updated, &old, &new),
+            hostile_alert(EventKind::Oscillating, &new, &old),
+            ops,
+        ];
+        for some in [
+            &alerts[..1],
+            &alerts[1..2],
+            &alerts[2..3],
+            &alerts[3..],
+            &alerts[..],
+        ] {
+            let refs: Vec<&Alert> = some.iter().collect();
+            let ours = html_body(&refs);
+            let tags = tags_within_vocabulary(&ours);
+            assert!(tags.iter().any(|t| t == "ins") || some.len() == 1, "{ours}");
+            // ammonia keeps every tag of ours, in the same order: the
+            // markup is well formed and within its vocabulary
+            assert_eq!(tags_within_vocabulary(&sanitize(&ours)), tags, "{ours}");
+            // feed markup is only ever text
+            for bad in [
+                "<script",
+                "<img",
+                "<iframe",
+                "<style",
+                "<a href=\"javascript",
+            ] {
+                assert!(!ours.contains(bad), "{bad} survived: {ours}");
+            }
+        }
     }
 
     #[test]
