@@ -395,7 +395,7 @@ fn story_value(
     if let Some(o) = old.filter(|o| {
         added.is_empty()
             && (o.versions.is_empty()
-                || (o.base == base
+                || ((o.base == base || o.base == layout::legacy_base_of(&s.latest))
                     && o.dict == dict_id
                     && (!o.first_version_only() || o.last_changed == s.last_changed)))
     }) {
@@ -2101,6 +2101,39 @@ mod tests {
             store.decode_story(&[0, 1, 2]).is_err(),
             "damaged schema-1 record"
         );
+    }
+
+    #[test]
+    fn a_write_without_a_new_version_keeps_the_chain_whichever_base_it_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let body = "The council met on Tuesday and voted on the budget. ".repeat(20);
+        let versions = [
+            layout::tests::version(1, "Council to vote", &body),
+            layout::tests::version(2, "Council votes", &format!("{body} Passed.")),
+            layout::tests::version(3, "Council votes yes", &format!("{body} Passed.")),
+        ];
+        let latest = versions[2].snapshot.clone();
+        let mut story = layout::tests::story(latest.clone(), 3);
+        let chain = layout::encode_versions(&versions, &latest, story.last_changed, None);
+        for (written_by, base) in [
+            ("this release", layout::base_of(&latest)),
+            ("earlier releases", layout::legacy_base_of(&latest)),
+        ] {
+            let old = layout::encode(&story, base, &chain, None);
+            story.last_seen += 1;
+            // (a write that decoded the chain would also trim it to 2)
+            let (new, _) = story_value(Some(&old), &story, &[], 2, None, &store.dicts).unwrap();
+            let parsed = layout::StoryValue::parse(&new).unwrap().unwrap();
+            assert_eq!(parsed.versions, &chain[..], "{written_by}: bytes kept");
+            assert_eq!(parsed.base, layout::base_of(&latest), "{written_by}");
+            let history = parsed.versions(&story.id, &latest, &store.dicts).unwrap();
+            assert_eq!(history, versions, "{written_by}");
+        }
+        // a different `latest` never passes for the one the chain knows
+        let mut moved = latest.clone();
+        moved.published = Some(1);
+        assert_ne!(layout::base_of(&moved), layout::base_of(&latest));
     }
 
     #[test]
