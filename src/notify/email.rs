@@ -515,12 +515,15 @@ fn mark_text(text: &str, needles: &[String]) -> String {
     if lower.len() != text.len() {
         return text.to_string(); // case mapping changed lengths: offsets would lie
     }
+    let in_entity = entity_interiors(text);
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
         let hit = needles.iter().find(|n| {
             lower[i..].starts_with(n.as_str())
                 && text.is_char_boundary(i + n.len())
+                && !in_entity[i]
+                && !in_entity[i + n.len() - 1]
                 && !lower[..i]
                     .chars()
                     .next_back()
@@ -545,6 +548,24 @@ fn mark_text(text: &str, needles: &[String]) -> String {
         }
     }
     out
+}
+
+/// For each byte of escaped `text`, whether it lies inside a character
+/// reference after its `&` (`amp;` of `&amp;`): a term must not start or
+/// end there, or marking "amp" would break the `&amp;` it sits in.
+fn entity_interiors(text: &str) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut inside = vec![false; bytes.len()];
+    for (at, _) in text.match_indices('&') {
+        let name = bytes[at + 1..]
+            .iter()
+            .take(12)
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'#'));
+        if let Some(len) = name.filter(|&len| len > 0 && bytes.get(at + 1 + len) == Some(&b';')) {
+            inside[at + 1..=at + 1 + len].fill(true);
+        }
+    }
+    inside
 }
 
 /// Only our own small vocabulary survives; links must be http(s). For
@@ -580,6 +601,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn marks_terms_outside_character_references() {
+        let html = "Tom &amp; Jerry said &quot;AMP&quot; at AT&amp;T &#8212; amp";
+        let terms = [
+            "amp".to_string(),
+            "quot".into(),
+            "at&t".into(),
+            "8212".into(),
+        ];
+        assert_eq!(
+            mark_terms(html, &terms),
+            "Tom &amp; Jerry said &quot;<mark>AMP</mark>&quot; at <mark>AT&amp;T</mark> &#8212; <mark>amp</mark>"
+        );
+    }
+
+    #[test]
     fn marks_terms_outside_tags_only() {
         let html = "<a href=\"/korea\">North Korea</a> and korean";
         let marked = mark_terms(html, &["korea".into()]);
@@ -593,7 +629,8 @@ mod tests {
 
     /// What an alert about `old` → `new` (hostile feed text) looks like.
     fn hostile_alert(kind: EventKind, old: &Snapshot, new: &Snapshot) -> Alert {
-        use crate::watch::query::Trigger;
+        use crate::watch::index::Highlight;
+        use crate::watch::query::{DocField, Trigger};
         let event = crate::tracker::Event {
             kind,
             story: "s\"><script>1</script>".into(),
@@ -622,7 +659,17 @@ mod tests {
             body: AlertBody::Story(StoryAlert {
                 watch: "w\"><img src=x onerror=alert(1)>".into(),
                 trigger: Trigger::Update,
-                highlights: Vec::new(),
+                // matched terms are marked inside feed text, markup-like
+                // ones included
+                highlights: ["coast", "<script>", "quot", "amp"]
+                    .map(|text| Highlight {
+                        field: DocField::Title,
+                        index: 0,
+                        start: 0,
+                        end: text.len(),
+                        text: text.into(),
+                    })
+                    .into(),
                 event,
                 also: Vec::new(),
                 thread: None,
@@ -735,6 +782,10 @@ mod tests {
             let ours = html_body(&refs);
             let tags = tags_within_vocabulary(&ours);
             assert!(tags.iter().any(|t| t == "ins") || some.len() == 1, "{ours}");
+            assert!(
+                tags.iter().any(|t| t == "mark") || some == &alerts[3..],
+                "{ours}"
+            );
             // ammonia keeps every tag of ours, in the same order: the
             // markup is well formed and within its vocabulary
             assert_eq!(tags_within_vocabulary(&sanitize(&ours)), tags, "{ours}");
