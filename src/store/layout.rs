@@ -128,7 +128,7 @@ pub fn base_of(latest: &Snapshot) -> u64 {
         .finish()
 }
 
-/// [`base_of`] as values written before 2026-12-03 record it (the
+/// [`base_of`] as values written by builds before 5345f5c record it (the
 /// fingerprint of `latest`'s JSON, which cost more than the rest of a new
 /// story's fingerprinting): they keep their chain's bytes too.
 pub fn legacy_base_of(latest: &Snapshot) -> u64 {
