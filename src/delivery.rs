@@ -586,8 +586,7 @@ async fn send_batch(
         }
         changes.push((f, done));
     }
-    let settled: Vec<Delivery> = changes.iter().map(|(_, d)| d.clone()).collect();
-    log_result(config, batch, alerts, &result, &settled, circuit);
+    log_result(config, batch, alerts, &result, &changes, circuit);
     Settled {
         changes,
         sent: result.is_ok(),
@@ -603,9 +602,10 @@ fn log_result(
     batch: &Batch,
     alerts: &BTreeMap<u64, Alert>,
     result: &Result<(), SendError>,
-    ds: &[Delivery],
+    changes: &[(Delivery, Delivery)],
     circuit: &Circuit,
 ) {
+    let ds = changes.iter().map(|(_, settled)| settled);
     let ids = batch
         .deliveries
         .iter()
@@ -618,8 +618,8 @@ fn log_result(
         .and_then(|d| alerts.get(&d.alert))
         .map(|a| a.headline())
         .unwrap_or_default();
-    let dead = ds.iter().any(|d| d.state == DeliveryState::Dead);
-    let attempts = ds.iter().map(|d| d.attempts).max().unwrap_or(1);
+    let dead = ds.clone().any(|d| d.state == DeliveryState::Dead);
+    let attempts = ds.map(|d| d.attempts).max().unwrap_or(1);
     match result {
         Ok(()) => tracing::info!(notifier = %config.name, alerts = %ids, "delivered: {what}"),
         Err(e) if dead => {

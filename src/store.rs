@@ -1080,22 +1080,13 @@ impl Store {
     /// so the due index finds it: the cost follows the open outbox, not the
     /// delivered history (every `storywatch once` starts with this).
     pub fn requeue_in_flight(&self, now: UnixMs) -> Result<usize, StoreError> {
-        let stuck: Vec<Delivery> = self
-            .open_deliveries(usize::MAX)?
-            .into_iter()
-            .filter(|d| d.state == DeliveryState::InFlight)
-            .collect();
-        let changes: Vec<(Delivery, Delivery)> = stuck
-            .into_iter()
-            .map(|d| {
-                let mut again = d.clone();
-                again.state = DeliveryState::Pending;
-                again.next_attempt = now;
-                (d, again)
-            })
-            .collect();
-        self.update_deliveries(&changes)?;
-        Ok(changes.len())
+        self.change_open(
+            |d| d.state == DeliveryState::InFlight,
+            |d| {
+                d.state = DeliveryState::Pending;
+                d.next_attempt = now;
+            },
+        )
     }
 
     /// Makes deliveries held back by a notifier's shaping (quiet hours,
@@ -1103,17 +1094,29 @@ impl Store {
     /// the config in force (after a start or a reload, the hold may no
     /// longer apply). Returns how many.
     pub fn release_holds(&self, now: UnixMs) -> Result<usize, StoreError> {
-        let held: Vec<Delivery> = self
+        self.change_open(
+            |d| d.held.is_some() && d.state == DeliveryState::Pending,
+            |d| {
+                d.held = None;
+                d.next_attempt = now.min(d.next_attempt);
+            },
+        )
+    }
+
+    /// Applies `change` to every open delivery that is `wanted`, in one
+    /// transaction. Returns how many.
+    fn change_open(
+        &self,
+        wanted: impl Fn(&Delivery) -> bool,
+        change: impl Fn(&mut Delivery),
+    ) -> Result<usize, StoreError> {
+        let changes: Vec<(Delivery, Delivery)> = self
             .open_deliveries(usize::MAX)?
             .into_iter()
-            .filter(|d| d.held.is_some() && d.state == DeliveryState::Pending)
-            .collect();
-        let changes: Vec<(Delivery, Delivery)> = held
-            .into_iter()
+            .filter(|d| wanted(d))
             .map(|d| {
                 let mut again = d.clone();
-                again.held = None;
-                again.next_attempt = now.min(d.next_attempt);
+                change(&mut again);
                 (d, again)
             })
             .collect();

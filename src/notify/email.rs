@@ -371,7 +371,7 @@ pub fn html_document(alerts: &[&Alert]) -> String {
 }
 
 /// The alerts as HTML, grouped by story: feed text escaped, links http(s)
-/// only, tags and attributes within [`sanitize`]'s vocabulary.
+/// only, tags and attributes within [`VOCABULARY`].
 fn html_body(alerts: &[&Alert]) -> String {
     let mut body = String::new();
     for group in grouped(alerts.iter().copied()) {
@@ -568,29 +568,40 @@ fn entity_interiors(text: &str) -> Vec<bool> {
     inside
 }
 
-/// Only our own small vocabulary survives; links must be http(s). For
-/// the output of a user's HTML template, which may put feed text anywhere.
+/// The tags an HTML part may hold, with their attributes besides `rel`
+/// (which [`sanitize`] sets on links itself): our own markup keeps to it,
+/// and a template's output is cleaned down to it.
+const VOCABULARY: &[(&str, &[&str])] = &[
+    ("p", &["style"]),
+    ("h2", &[]),
+    ("h3", &[]),
+    ("a", &["href"]),
+    ("b", &[]),
+    ("i", &[]),
+    ("del", &["style"]),
+    ("ins", &["style"]),
+    ("mark", &[]),
+    ("ul", &[]),
+    ("li", &[]),
+    ("hr", &[]),
+    ("br", &[]),
+    ("small", &[]),
+];
+
+/// Only [`VOCABULARY`] survives; links must be http(s). For the output of
+/// a user's HTML template, which may put feed text anywhere.
 pub fn sanitize(html: &str) -> String {
-    let tags: HashSet<&str> = [
-        "p", "h2", "h3", "a", "b", "i", "del", "ins", "mark", "ul", "li", "hr", "br", "small",
-    ]
-    .into_iter()
-    .collect();
-    let schemes: HashSet<&str> = ["http", "https"].into_iter().collect();
     ammonia::Builder::default()
-        .tags(tags)
+        .tags(VOCABULARY.iter().map(|(tag, _)| *tag).collect())
         .generic_attributes(HashSet::new())
         .tag_attributes(
-            [
-                ("a", ["href"].into_iter().collect()),
-                ("del", ["style"].into_iter().collect()),
-                ("ins", ["style"].into_iter().collect()),
-                ("p", ["style"].into_iter().collect()),
-            ]
-            .into_iter()
-            .collect(),
+            VOCABULARY
+                .iter()
+                .filter(|(_, attributes)| !attributes.is_empty())
+                .map(|(tag, attributes)| (*tag, attributes.iter().copied().collect()))
+                .collect(),
         )
-        .url_schemes(schemes)
+        .url_schemes(["http", "https"].into_iter().collect())
         .link_rel(Some("noopener noreferrer"))
         .clean(html)
         .to_string()
@@ -679,23 +690,8 @@ mod tests {
     }
 
     /// Every tag of `html` with its attributes, failing on anything that
-    /// is not a well-formed tag of [`sanitize`]'s vocabulary.
+    /// is not a well-formed tag of [`VOCABULARY`].
     fn tags_within_vocabulary(html: &str) -> Vec<String> {
-        let allowed: &[(&str, &[&str])] = &[
-            ("p", &["style"]),
-            ("h2", &[]),
-            ("h3", &[]),
-            ("a", &["href", "rel"]),
-            ("b", &[]),
-            ("i", &[]),
-            ("del", &["style"]),
-            ("ins", &["style"]),
-            ("mark", &[]),
-            ("ul", &[]),
-            ("li", &[]),
-            ("hr", &[]),
-            ("br", &[]),
-        ];
         let mut names = Vec::new();
         let mut rest = html;
         while let Some(open) = rest.find('<') {
@@ -711,7 +707,7 @@ mod tests {
             };
             let name_end = tag.find(' ').unwrap_or(tag.len());
             let name = &tag[..name_end];
-            let attrs = allowed
+            let attrs = VOCABULARY
                 .iter()
                 .find(|(n, _)| *n == name)
                 .unwrap_or_else(|| panic!("tag <{name}> is not ours: {html}"))
@@ -723,7 +719,11 @@ mod tests {
                     .find("=\"")
                     .unwrap_or_else(|| panic!("bad attribute in {tag}"));
                 let attr = &x[..eq];
-                assert!(attrs.contains(&attr), "<{name} {attr}> is not ours: {html}");
+                let link_rel = name == "a" && attr == "rel";
+                assert!(
+                    attrs.contains(&attr) || link_rel,
+                    "<{name} {attr}> is not ours: {html}"
+                );
                 let v = &x[eq + 2..];
                 let close = v.find('"').unwrap_or_else(|| panic!("open quote in {tag}"));
                 if attr == "href" {
