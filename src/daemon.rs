@@ -330,7 +330,12 @@ pub async fn run(
                     notify_systemd(&[sd_notify::NotifyState::Watchdog]);
                 }
             }
-            _ = status_tick.tick() => report_status(&app, &health, timetable.running()),
+            _ = status_tick.tick() => {
+                report_status(&app, &health, timetable.running());
+                // an idle daemon frees nothing on its own: after a first poll
+                // of 10,000 feeds 60-70 MiB of free heap stayed resident
+                crate::memory::release_free_heap();
+            }
             _ = prune_tick.tick() => {
                 if pruning.as_ref().is_none_or(|p| p.is_finished()) {
                     pruning = Some(prune(&app));

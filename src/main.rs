@@ -152,8 +152,9 @@ enum OutboxAction {
 }
 
 /// jemalloc instead of glibc's malloc: a first poll of 1,000 feeds makes
-/// ~250 small allocations per story from a dozen threads, and glibc's
-/// arena locks and free-list consolidation were a quarter of its CPU
+/// ~250 small allocations per story from 17 threads, and glibc's malloc
+/// and free were a fifth of its samples, plus futex waits on its arena
+/// locks: jemalloc's thread caches cut that cycle's CPU by 23 %
 /// (BENCHMARKS.md, "Issue 18, eighth session"). Tuned in [`MALLOC_CONF`].
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -161,9 +162,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read when it starts (`_rjem_` is the crate's prefix;
 /// the `_RJEM_MALLOC_CONF` environment variable still overrides them).
 /// One arena and small per-thread caches keep the peak resident size of a
-/// first poll of 1,000 feeds below rss2email's; jemalloc's defaults (an
-/// arena per core, caches up to 32 KiB objects) cost 15–35 MB more for
-/// about 5 % less CPU.
+/// first poll of 1,000 feeds below rss2email's: jemalloc's defaults (an
+/// arena per core, caches up to 32 KiB objects) took 34 MB more at the
+/// same CPU, and returning pages at once (`dirty_decay_ms:0`) cost the CPU
+/// gain back.
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
 pub static MALLOC_CONF: &[u8; 50] = b"narenas:1,tcache_max:1024,lg_tcache_nslots_mul:-1\0";
