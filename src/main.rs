@@ -168,7 +168,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// gain back.
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static MALLOC_CONF: &[u8; 50] = b"narenas:1,tcache_max:1024,lg_tcache_nslots_mul:-1\0";
+static MALLOC_CONF: &[u8; 50] = b"narenas:1,tcache_max:1024,lg_tcache_nslots_mul:-1\0";
 
 fn main() -> ExitCode {
     storywatch::memory::limit_arenas();

@@ -39,10 +39,12 @@ pub fn release_free_heap() {
 /// Caps glibc at two malloc arenas (glibc only; elsewhere a no-op).
 ///
 /// By default glibc gives each thread that contends for the heap its own
-/// arena, up to 8 per core, and each keeps its own free memory. Polls run
-/// their CPU phase on tokio's blocking threads, so a burst (a first poll of
-/// 1,000 feeds) touched many arenas: with two, the peak resident size of
-/// that burst fell from 88 to 72 MB in the peers benchmark at the same CPU.
+/// arena, up to 8 per core, and each keeps its own free memory. Before
+/// jemalloc, a burst of polls on tokio's blocking threads (a first poll of
+/// 1,000 feeds) touched many arenas: with two, its peak resident size fell
+/// from 88 to 72 MB in the peers benchmark at the same CPU. Rust's own
+/// allocations now go to jemalloc; the cap still bounds what C libraries
+/// (zstd's contexts, one per polling thread) take from glibc.
 /// Call it first thing in `main`, before other threads exist.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
