@@ -1027,29 +1027,50 @@ impl Store {
         self.update_deliveries(&[(old.clone(), new.clone())])
     }
 
-    /// Replaces delivery records, `(old, new)` pairs, in one transaction,
-    /// keeping the due index right. One transaction for all matters: sled
-    /// writes its log buffer out (write and sync) before and after each
-    /// transaction, so a pass that changed deliveries one by one wrote four
-    /// buffers per message sent. A delivery removed meanwhile (`outbox
-    /// drop` while it was being sent) stays removed: finishing it must not
-    /// bring back a record of a dropped alert.
+    /// Replaces delivery records, `(old, new)` pairs, keeping the due index
+    /// right. A delivery removed meanwhile (`outbox drop` while it was being
+    /// sent) stays removed: finishing it must not bring back a record of a
+    /// dropped alert.
+    ///
+    /// No transaction, on purpose: sled 0.34 writes its log buffer out
+    /// (a write, a sync and a wake-up of its seven I/O threads) before and
+    /// after every transaction, and the delivery loop makes one of these
+    /// changes per message, then flushes. A record is one key, replaced by
+    /// compare-and-swap; the due index is a hint that [`Store::due_deliveries`]
+    /// checks against the record and cleans. So each change writes the new
+    /// due key first, then the record, then removes the old key: a crash
+    /// anywhere in between leaves at most a stale key, never an open
+    /// delivery that the due index cannot find.
     pub fn update_deliveries(&self, changes: &[(Delivery, Delivery)]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let _shared = self.transaction_gate();
-        (&self.deliveries, &self.due).transaction(|(deliveries, due)| {
-            for (old, new) in changes {
-                if deliveries
-                    .get(delivery_key(&new.notifier, new.alert))?
-                    .is_some()
-                {
-                    tx_put_delivery(deliveries, due, Some(old), new)?;
-                }
+        for (old, new) in changes {
+            let new_due = new.state.is_open().then(|| due_key(new));
+            if let Some(k) = &new_due {
+                self.due.insert(k, &[])?;
             }
-            Ok(())
-        })?;
+            let key = delivery_key(&new.notifier, new.alert);
+            let encoded = encode(new);
+            let mut current = self.deliveries.get(&key)?;
+            let kept = loop {
+                let Some(cur) = current else {
+                    break false;
+                };
+                match self.deliveries.compare_and_swap(
+                    &key,
+                    Some(&cur),
+                    Some(encoded.as_slice()),
+                )? {
+                    Ok(()) => break true,
+                    Err(changed) => current = changed.current,
+                }
+            };
+            let old_due = due_key(old);
+            if !kept || new_due.as_ref() != Some(&old_due) {
+                self.due.remove(old_due)?;
+            }
+            if let (false, Some(k)) = (kept, new_due) {
+                self.due.remove(k)?;
+            }
+        }
         Ok(())
     }
 
@@ -1777,11 +1798,11 @@ mod tests {
         assert_eq!(store.open_outbox().unwrap().total(), 0);
     }
 
-    /// One message settled and the next marked in flight, in one
-    /// transaction (the delivery loop's commit per message): both land, the
-    /// due index follows, and a delivery dropped meanwhile stays dropped.
+    /// One message settled and the next marked in flight (the delivery
+    /// loop's write per message): both land, the due index follows, and a
+    /// delivery dropped meanwhile stays dropped.
     #[test]
-    fn deliveries_change_together_in_one_transaction() {
+    fn deliveries_change_and_the_due_index_follows() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         store
@@ -1818,6 +1839,45 @@ mod tests {
         assert_eq!(store.requeue_in_flight(5).unwrap(), 1);
         assert_eq!(states(&store), [(2, DeliveryState::Pending)]);
         store.update_deliveries(&[]).unwrap();
+    }
+
+    /// `update_deliveries` writes the new due key, then the record, then
+    /// removes the old key: a crash after any of these steps leaves the
+    /// delivery found by the due index, and any stale key is cleaned.
+    #[test]
+    fn an_interrupted_delivery_update_never_hides_an_open_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        store.put_alerts(&[ops_alert(1, 100, &["a"])]).unwrap();
+        let pending = store.delivery("a", 1).unwrap().unwrap();
+        let later = Delivery {
+            next_attempt: pending.next_attempt + 60_000,
+            ..pending.clone()
+        };
+        let due = |store: &Store| -> Vec<UnixMs> {
+            let found = store.due_deliveries("a", UnixMs::MAX, 10).unwrap();
+            found.iter().map(|d| d.next_attempt).collect()
+        };
+        // killed after the new key: the record still says the old time
+        store.due.insert(due_key(&later), &[]).unwrap();
+        assert_eq!(due(&store), [pending.next_attempt]);
+        assert_eq!(store.due.len(), 1, "the new key, stale, was cleaned");
+        // killed after the record: the old key is stale
+        store.due.insert(due_key(&later), &[]).unwrap();
+        store
+            .deliveries
+            .insert(delivery_key("a", 1), encode(&later))
+            .unwrap();
+        assert_eq!(due(&store), [later.next_attempt]);
+        assert_eq!(store.due.len(), 1, "the old key, stale, was cleaned");
+        // and the whole update from there leaves one key, the record's
+        let delivered = Delivery {
+            state: DeliveryState::Delivered,
+            ..later.clone()
+        };
+        store.update_delivery(&later, &delivered).unwrap();
+        assert!(due(&store).is_empty());
+        assert_eq!(store.due.len(), 0);
     }
 
     #[test]
