@@ -231,8 +231,8 @@ pub async fn deliver_pass(app: &App, notifier: &str) -> Result<PassReport, Store
             &mut report,
         )
         .await;
-        // the next message is marked in flight in the same transaction
-        // that settles this one: one commit per message
+        // the next message is marked in flight in the same write that
+        // settles this one, and one flush makes both durable
         next = if circuit.is_probing() {
             None
         } else {

@@ -249,6 +249,7 @@ impl Fetcher {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(2)
             .tcp_nodelay(true)
+            .tls_backend_preconfigured(crate::tls::client_config())
             .build()
             .map_err(ClientError)?;
         Ok(Fetcher { client })

@@ -19,7 +19,8 @@
 //!   normalisation, tokens, sentences, folding: the text utilities every
 //!   stage shares), [`clock`], [`fingerprint`] (FNV-1a), [`shard`] (which feeds a shard
 //!   owns), [`secret`],
-//!   [`metrics`], [`memory`], [`fdlimit`] (the open-file limit);
+//!   [`metrics`], [`memory`], [`fdlimit`] (the open-file limit), [`tls`]
+//!   (the HTTP clients' TLS settings);
 //! - reading input: [`config`] (schema and validation, which compiles watch
 //!   queries with [`watch::query`] and webhook and email templates with
 //!   [`notify::template`]; private feeds' credentials), [`parse`] (bytes → our own `Entry`), [`fetch`]
@@ -81,5 +82,6 @@ pub mod shard;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod tls;
 pub mod tracker;
 pub mod watch;

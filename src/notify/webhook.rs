@@ -60,6 +60,7 @@ impl WebhookNotifier {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::limited(3))
+            .tls_backend_preconfigured(crate::tls::client_config())
             .build()
             .map_err(ClientError)?;
         let mut headers = HeaderMap::new();

@@ -912,3 +912,87 @@ async fn hostile_feeds_do_not_stop_the_daemon() {
         }
     }
 }
+
+// ---- TLS ----
+
+/// A one-feed HTTPS server (Python's `http.server` behind `ssl`) with a
+/// self-signed certificate, which no system store trusts.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpsServer {
+    fn start(body: &str) -> HttpsServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let cert = common::smtp::TestCert::generate(dir.path());
+        let feed = dir.path().join("feed.xml");
+        std::fs::write(&feed, body).unwrap();
+        let script = r#"
+import http.server, ssl, sys
+body = open(sys.argv[3], "rb").read()
+class Feed(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Feed)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&cert.cert)
+            .arg(&cert.key)
+            .arg(&feed)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the test's HTTPS server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .expect("the HTTPS server prints its port");
+        HttpsServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The system's roots are read at the first https server, not when the
+/// client is built (`src/tls.rs`), and they still decide: a certificate
+/// they do not vouch for fails the poll and stores nothing.
+#[tokio::test]
+async fn an_https_feed_with_an_untrusted_certificate_is_refused() {
+    let server = HttpsServer::start(&rss(&[("a", "A story", "Body.")]));
+    let h = Harness::new(&format!("https://127.0.0.1:{}/feed", server.port), "", "").await;
+    let (kind, message) = failed(&h.poll().await);
+    assert_eq!(kind, "connect", "{message}");
+    assert!(
+        message.to_lowercase().contains("certificate"),
+        "the error names the certificate: {message}"
+    );
+    assert_eq!(h.app.store.story_count(), 0);
+}

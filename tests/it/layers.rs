@@ -17,7 +17,8 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     (
         // plain data and leaves: what is stored, the clock, one fingerprint,
-        // secrets, the metrics registry, malloc tuning, the text utilities
+        // secrets, the metrics registry, malloc tuning, the text utilities,
+        // the HTTP clients' TLS settings
         "model",
         &[
             "model",
@@ -30,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "memory",
             "fdlimit",
             "text",
+            "tls",
         ],
     ),
     (
