@@ -1064,11 +1064,14 @@ impl Store {
                 }
             };
             let old_due = due_key(old);
-            if !kept || new_due.as_ref() != Some(&old_due) {
+            if !kept {
+                // dropped meanwhile: neither key has a record any more
+                if let Some(k) = new_due {
+                    self.due.remove(k)?;
+                }
                 self.due.remove(old_due)?;
-            }
-            if let (false, Some(k)) = (kept, new_due) {
-                self.due.remove(k)?;
+            } else if new_due.as_ref() != Some(&old_due) {
+                self.due.remove(old_due)?;
             }
         }
         Ok(())
@@ -1870,7 +1873,7 @@ mod tests {
             .unwrap();
         assert_eq!(due(&store), [later.next_attempt]);
         assert_eq!(store.due.len(), 1, "the old key, stale, was cleaned");
-        // and the whole update from there leaves one key, the record's
+        // and settling it from there leaves no key behind
         let delivered = Delivery {
             state: DeliveryState::Delivered,
             ..later.clone()
