@@ -1,6 +1,6 @@
-//! TLS settings of our HTTP clients (feeds, article pages, webhooks): the
-//! system's trust store, read when the first https server is met rather
-//! than when a client is built.
+//! TLS settings of our HTTP clients (feeds, article pages, webhooks,
+//! `storywatch status`): the system's trust store, read when the first
+//! https server is met rather than when a client is built.
 //!
 //! reqwest's own rustls setup makes a rustls-platform-verifier when the
 //! client is built, and that reads and parses every certificate of the

@@ -154,6 +154,7 @@ async fn get_status(
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
+        .tls_backend_preconfigured(crate::tls::client_config())
         .build()
         .map_err(AskError::Http)?;
     let mut req = client.get(&url);
